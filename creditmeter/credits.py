@@ -1,0 +1,42 @@
+"""Exact credits: stored and summed as integer micro-credits, written as decimal text.
+
+Credits never pass through a float. An event's credits arrive as a JSON number
+parsed to :class:`~decimal.Decimal`, become an integer count of millionths, are
+summed as integers by the store, and are written back from that integer.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+MICRO = 1_000_000
+#: Largest credits of one event.
+MAX_EVENT_CREDITS = 1_000_000_000
+#: Largest stored total (one organization's day), in micro-credits: it keeps every
+#: sum an export can make inside a signed 64-bit integer on every store.
+MAX_TOTAL_MICRO = 9_000_000_000_000 * MICRO
+
+
+def to_micro(value: Decimal) -> int:
+    """Micro-credits of ``value``; raise ValueError when it has over 6 decimal places."""
+    try:
+        scaled = value.scaleb(6)
+        whole = scaled.to_integral_value()
+    except InvalidOperation as exc:  # pragma: no cover - guarded by the caller's range check
+        raise ValueError(str(value)) from exc
+    if scaled != whole:
+        raise ValueError(str(value))
+    return int(whole)
+
+
+def format_micro(micro: int) -> str:
+    """Credits text: always a fractional part, no trailing zeros beyond one (``150.0``)."""
+    whole, fraction = divmod(micro, MICRO)
+    if fraction == 0:
+        return f"{whole}.0"
+    return f"{whole}.{fraction:06d}".rstrip("0")
+
+
+def micro_to_decimal(micro: int) -> Decimal:
+    """The exact Decimal value of ``micro`` micro-credits."""
+    return Decimal(format_micro(micro))

@@ -1,0 +1,408 @@
+"""The directory's rules: organizations, users, memberships, personal keys, service tokens.
+
+:class:`Directory` is the one door to them for the admin API, the command line
+and authentication. It raises :mod:`creditmeter.errors` exceptions with
+messages that say what to change.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from creditmeter import credentials
+from creditmeter.errors import Conflict, InvalidParameter, NotFound, Unauthenticated
+from creditmeter.store import Store
+from creditmeter.store import directory as sql
+from creditmeter.store.directory import AlreadyExists
+from creditmeter.strings import string_problem
+
+ROLES = ("owner", "admin", "member")
+Role = Literal["owner", "admin", "member"]
+SCOPES = ("usage:write", "admin")
+#: ``lastUsedAt`` is written at most this often per credential.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Organization:
+    id: str
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    email: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Member:
+    org_id: str
+    user_id: str
+    email: str
+    role: str
+
+
+@dataclass(frozen=True)
+class OrgMembership:
+    org_id: str
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class PersonalKey:
+    """A user's key for reading usage; ``org_id`` is the organization it was issued for."""
+
+    id: str
+    user_id: str
+    email: str
+    org_id: str
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ServiceToken:
+    """A machine's credential; ``scopes`` holds ``usage:write`` and/or ``admin``."""
+
+    id: str
+    name: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+Credential = PersonalKey | ServiceToken
+
+
+def _org(row: dict[str, Any]) -> Organization:
+    return Organization(id=row["id"], name=row["name"], created_at=row["created_at"])
+
+
+def _user(row: dict[str, Any]) -> User:
+    return User(id=row["id"], email=row["email"], created_at=row["created_at"])
+
+
+def _key(row: dict[str, Any], email: str) -> PersonalKey:
+    return PersonalKey(
+        id=row["id"],
+        user_id=row["user_id"],
+        email=email,
+        org_id=row["org_id"],
+        name=row["name"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        last_used_at=row["last_used_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+def _token(row: dict[str, Any]) -> ServiceToken:
+    return ServiceToken(
+        id=row["id"],
+        name=row["name"],
+        scopes=tuple(row["scopes"].split()),
+        created_at=row["created_at"],
+        last_used_at=row["last_used_at"],
+        revoked_at=row["revoked_at"],
+    )
+
+
+def normalise_email(email: str) -> str:
+    """Emails are compared and stored lower-cased, without surrounding spaces."""
+    cleaned = email.strip().lower()
+    if len(cleaned) > 320 or not _EMAIL.fullmatch(cleaned):
+        raise InvalidParameter(
+            f"'{email}' is not an email address; give one such as ada@example.com.",
+            param="email",
+        )
+    return cleaned
+
+
+class Directory:
+    """Organizations, users, memberships and credentials in one store."""
+
+    def __init__(self, store: Store, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.store = store
+        self.clock = clock
+
+    # -- organizations ---------------------------------------------------------------
+
+    def create_org(self, name: str, org_id: str | None = None) -> Organization:
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise InvalidParameter(
+                "An organization needs a name of 1 to 200 characters.", param="name"
+            )
+        if org_id is None:
+            org_id = credentials.new_id("org_")
+        elif (problem := string_problem(org_id)) is not None:
+            raise InvalidParameter(f"The organization id {problem}.", param="id")
+        org = Organization(id=org_id, name=name, created_at=self.clock())
+        try:
+            with self.store.write() as connection:
+                sql.insert_org(connection, org.__dict__)
+        except AlreadyExists:
+            raise Conflict(
+                f"An organization with id '{org_id}' already exists; choose another id.",
+                param="id",
+            ) from None
+        return org
+
+    def get_org(self, org_id: str) -> Organization:
+        with self.store.read() as connection:
+            row = sql.get_org(connection, org_id)
+        if row is None:
+            raise NotFound(f"No organization has the id '{org_id}'.", param="orgId")
+        return _org(row)
+
+    def list_orgs(self) -> list[Organization]:
+        with self.store.read() as connection:
+            return [_org(row) for row in sql.list_orgs(connection)]
+
+    # -- users -------------------------------------------------------------------------
+
+    def create_user(self, email: str) -> User:
+        user = User(
+            id=credentials.new_id("usr_"), email=normalise_email(email), created_at=self.clock()
+        )
+        try:
+            with self.store.write() as connection:
+                sql.insert_user(connection, user.__dict__)
+        except AlreadyExists:
+            raise Conflict(
+                f"A user with the email '{user.email}' already exists.", param="email"
+            ) from None
+        return user
+
+    def get_user(self, user_id: str) -> User:
+        with self.store.read() as connection:
+            row = sql.get_user(connection, user_id)
+        if row is None:
+            raise NotFound(f"No user has the id '{user_id}'.", param="userId")
+        return _user(row)
+
+    def find_user(self, email: str) -> User:
+        """The user with this email; NotFound names the email."""
+        with self.store.read() as connection:
+            row = sql.get_user_by_email(connection, normalise_email(email))
+        if row is None:
+            raise NotFound(f"No user has the email '{email}'.", param="email")
+        return _user(row)
+
+    def list_users(self, email: str | None = None) -> list[User]:
+        with self.store.read() as connection:
+            if email is None:
+                return [_user(row) for row in sql.list_users(connection)]
+            row = sql.get_user_by_email(connection, normalise_email(email))
+        return [_user(row)] if row is not None else []
+
+    # -- memberships ---------------------------------------------------------------------
+
+    def set_membership(self, org_id: str, user_id: str, role: str | None = None) -> Member:
+        """Add a member (role ``member`` unless given) or change an existing one's role.
+
+        An existing member with ``role=None`` is left as they are.
+        """
+        if role is not None and role not in ROLES:
+            raise InvalidParameter(
+                f"'{role}' is not a role; use one of {', '.join(ROLES)}.", param="role"
+            )
+        with self.store.write() as connection:
+            if sql.get_org(connection, org_id) is None:
+                raise NotFound(f"No organization has the id '{org_id}'.", param="orgId")
+            user = sql.get_user(connection, user_id)
+            if user is None:
+                raise NotFound(f"No user has the id '{user_id}'.", param="userId")
+            existing = sql.get_membership(connection, org_id, user_id)
+            if existing is None:
+                role = role or "member"
+                sql.insert_membership(
+                    connection,
+                    {
+                        "org_id": org_id,
+                        "user_id": user_id,
+                        "role": role,
+                        "created_at": self.clock(),
+                    },
+                )
+            elif role is not None and role != existing["role"]:
+                sql.update_role(connection, org_id, user_id, role)
+            else:
+                role = existing["role"]
+        return Member(org_id=org_id, user_id=user_id, email=user["email"], role=role)
+
+    def remove_member(self, org_id: str, user_id: str) -> None:
+        with self.store.write() as connection:
+            if sql.get_org(connection, org_id) is None:
+                raise NotFound(f"No organization has the id '{org_id}'.", param="orgId")
+            if not sql.delete_membership(connection, org_id, user_id):
+                raise NotFound(
+                    f"User '{user_id}' is not a member of organization '{org_id}'.",
+                    param="userId",
+                )
+
+    def members(self, org_id: str) -> list[Member]:
+        with self.store.read() as connection:
+            if sql.get_org(connection, org_id) is None:
+                raise NotFound(f"No organization has the id '{org_id}'.", param="orgId")
+            return [Member(**row) for row in sql.list_members(connection, org_id)]
+
+    def memberships_of(self, user_id: str) -> list[OrgMembership]:
+        with self.store.read() as connection:
+            return [
+                OrgMembership(**row) for row in sql.list_memberships_of_user(connection, user_id)
+            ]
+
+    def is_member(self, org_id: str, user_id: str) -> bool:
+        with self.store.read() as connection:
+            return sql.get_membership(connection, org_id, user_id) is not None
+
+    # -- personal keys ---------------------------------------------------------------------
+
+    def create_key(
+        self,
+        user_id: str,
+        org_id: str,
+        *,
+        name: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> tuple[PersonalKey, str]:
+        """Issue a personal key for a member of ``org_id``; return it and its secret."""
+        if expires_at is not None and expires_at.tzinfo is None:
+            raise InvalidParameter("The expiry needs a time zone offset.", param="expiresAt")
+        secret = credentials.new_secret(credentials.PERSONAL_KEY_PREFIX)
+        now = self.clock()
+        with self.store.write() as connection:
+            user = sql.get_user(connection, user_id)
+            if user is None:
+                raise NotFound(f"No user has the id '{user_id}'.", param="userId")
+            if sql.get_org(connection, org_id) is None:
+                raise NotFound(f"No organization has the id '{org_id}'.", param="orgId")
+            if sql.get_membership(connection, org_id, user_id) is None:
+                raise InvalidParameter(
+                    f"{user['email']} is not a member of '{org_id}'. Add them to the "
+                    "organization first, or issue the key for one they belong to.",
+                    param="orgId",
+                )
+            row = {
+                "id": credentials.new_id("ukey_"),
+                "user_id": user_id,
+                "org_id": org_id,
+                "name": (name or "").strip() or "personal key",
+                "secret_hash": credentials.hash_secret(secret),
+                "created_at": now,
+                "expires_at": expires_at,
+                "last_used_at": None,
+                "revoked_at": None,
+            }
+            sql.insert_personal_key(connection, row)
+        return _key(row, user["email"]), secret
+
+    def list_keys(self, user_id: str | None = None) -> list[PersonalKey]:
+        with self.store.read() as connection:
+            return [_key(row, row["email"]) for row in sql.list_personal_keys(connection, user_id)]
+
+    def revoke_key(self, key_id: str) -> None:
+        self._revoke("personal_key", key_id, "personal key")
+
+    # -- service tokens -------------------------------------------------------------------
+
+    def create_token(self, name: str, scopes: Iterable[str]) -> tuple[ServiceToken, str]:
+        """Issue a service token with these scopes; return it and its secret."""
+        wanted = tuple(dict.fromkeys(scopes))
+        if not wanted:
+            raise InvalidParameter(
+                f"A service token needs at least one scope: {', '.join(SCOPES)}.", param="scope"
+            )
+        for scope in wanted:
+            if scope not in SCOPES:
+                raise InvalidParameter(
+                    f"'{scope}' is not a scope; use {' or '.join(SCOPES)}.", param="scope"
+                )
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise InvalidParameter(
+                "A service token needs a name of 1 to 200 characters.", param="name"
+            )
+        secret = credentials.new_secret(credentials.SERVICE_TOKEN_PREFIX)
+        row = {
+            "id": credentials.new_id("tok_"),
+            "name": name,
+            "scopes": " ".join(wanted),
+            "secret_hash": credentials.hash_secret(secret),
+            "created_at": self.clock(),
+            "last_used_at": None,
+            "revoked_at": None,
+        }
+        with self.store.write() as connection:
+            sql.insert_service_token(connection, row)
+        return _token(row), secret
+
+    def list_tokens(self) -> list[ServiceToken]:
+        with self.store.read() as connection:
+            return [_token(row) for row in sql.list_service_tokens(connection)]
+
+    def revoke_token(self, token_id: str) -> None:
+        self._revoke("service_token", token_id, "service token")
+
+    def _revoke(self, kind: str, credential_id: str, noun: str) -> None:
+        with self.store.write() as connection:
+            if sql.get_credential(connection, kind, credential_id) is None:
+                raise NotFound(f"No {noun} has the id '{credential_id}'.", param="keyId")
+            sql.revoke_credential(connection, kind, credential_id, self.clock())
+
+    # -- authentication --------------------------------------------------------------------
+
+    def authenticate(self, secret: str) -> Credential:
+        """The live credential whose secret this is; Unauthenticated otherwise."""
+        if secret.startswith(credentials.PERSONAL_KEY_PREFIX):
+            kind = "personal_key"
+        elif secret.startswith(credentials.SERVICE_TOKEN_PREFIX):
+            kind = "service_token"
+        else:
+            raise Unauthenticated(
+                "The bearer token is not a creditmeter key: personal keys start with "
+                "'cmk_' and service tokens with 'cmt_'."
+            )
+        presented = credentials.hash_secret(secret)
+        with self.store.read() as connection:
+            row = sql.get_credential_by_hash(connection, kind, presented)
+            user = (
+                sql.get_user(connection, row["user_id"]) if row and kind == "personal_key" else None
+            )
+        if row is None or not credentials.hashes_match(row["secret_hash"], presented):
+            raise Unauthenticated("The API key is not valid; check that it was copied whole.")
+        now = self.clock()
+        if row["revoked_at"] is not None:
+            raise Unauthenticated("The API key was revoked; create a new one.")
+        expires_at = row.get("expires_at")
+        if expires_at is not None and now >= expires_at:
+            raise Unauthenticated(
+                f"The API key expired at {expires_at.isoformat()}; create a new one."
+            )
+        last_used = row["last_used_at"]
+        if last_used is None or now - last_used >= LAST_USED_RESOLUTION:
+            with self.store.write() as connection:
+                sql.touch_credential(connection, kind, row["id"], now)
+            row = {**row, "last_used_at": now}
+        if kind == "personal_key":
+            assert user is not None
+            return _key(row, user["email"])
+        return _token(row)

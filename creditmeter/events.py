@@ -1,0 +1,263 @@
+"""What a usage event is: parsing request bodies and file lines, and every validation rule.
+
+Numbers are parsed as :class:`~decimal.Decimal` (``parse_float``), so the rule
+"at most 6 decimal places" is checked on the number as written, never on a
+float approximation of it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from creditmeter.credits import MAX_EVENT_CREDITS, to_micro
+from creditmeter.errors import Problem
+from creditmeter.strings import string_problem
+from creditmeter.suggest import suggestion_text
+from creditmeter.timestamps import US_PER_DAY, day_of_us, parse_instant_us
+
+FIELDS = (
+    "id",
+    "orgId",
+    "timestamp",
+    "product",
+    "feature",
+    "apiKey",
+    "fileType",
+    "credits",
+    "requestCount",
+)
+_KNOWN = frozenset(FIELDS)
+MAX_REQUEST_COUNT = 1_000_000
+#: Events may be stamped at most this far ahead of the server's clock.
+FUTURE_TOLERANCE_US = US_PER_DAY
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One validated event. ``index`` (its place in a batch) takes no part in equality."""
+
+    org_id: str
+    id: str
+    timestamp_us: int
+    product: str
+    feature: str | None
+    api_key: str | None
+    file_type: str | None
+    credits_micro: int
+    request_count: int
+    index: int = field(default=0, compare=False)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.org_id, self.id)
+
+    @property
+    def day(self) -> date:
+        return day_of_us(self.timestamp_us)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def loads(text: str | bytes) -> Any:
+    """JSON with exact decimals; NaN and Infinity refused."""
+    return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant)
+
+
+def parse_json_body(body: bytes) -> list[tuple[int, Any]]:
+    """The events of a ``{"events": [...]}`` body, numbered from 0.
+
+    Raises a list of problems (as :class:`BodyProblems`) when the body as a
+    whole is wrong.
+    """
+    try:
+        document = loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BodyProblems([Problem(None, None, f"The body is not valid JSON: {exc}.")]) from None
+    if not isinstance(document, dict) or "events" not in document:
+        raise BodyProblems(
+            [Problem(None, None, 'The body must be a JSON object {"events": [...]}.')]
+        )
+    problems = [
+        Problem(None, key, f"Unknown top-level key '{key}': the body holds only 'events'.")
+        for key in document
+        if key != "events"
+    ]
+    if problems:
+        raise BodyProblems(problems)
+    events = document["events"]
+    if not isinstance(events, list):
+        raise BodyProblems([Problem(None, "events", "'events' must be a JSON array of events.")])
+    return list(enumerate(events))
+
+
+def iter_ndjson_lines(lines: Iterable[str | bytes], start: int = 0) -> Iterator[tuple[int, Any]]:
+    """(line index, parsed value or :class:`BadLine`) for each non-blank line."""
+    for index, line in enumerate(lines, start):
+        if not line.strip():
+            continue
+        try:
+            yield index, loads(line)
+        except (ValueError, UnicodeDecodeError) as exc:
+            yield index, BadLine(f"The line is not valid JSON: {exc}.")
+
+
+def parse_ndjson_body(body: bytes) -> list[tuple[int, Any]]:
+    """The events of a JSON-lines body, numbered by 0-based line."""
+    return list(iter_ndjson_lines(body.split(b"\n")))
+
+
+@dataclass(frozen=True)
+class BadLine:
+    """A line that could not be parsed as JSON."""
+
+    message: str
+
+
+class BodyProblems(Exception):
+    """The body as a whole could not be read as a batch of events."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(problems[0].message)
+        self.problems = problems
+
+
+def validate(items: Iterable[tuple[int, Any]], now_us: int) -> tuple[list[Event], list[Problem]]:
+    """Validate numbered raw events; return the events and every problem found."""
+    events: list[Event] = []
+    problems: list[Problem] = []
+    latest = now_us + FUTURE_TOLERANCE_US
+    for index, raw in items:
+        event = validate_one(index, raw, latest, problems)
+        if event is not None:
+            events.append(event)
+    return events, problems
+
+
+def _string(
+    index: int, raw: dict[str, Any], name: str, required: bool, problems: list[Problem]
+) -> str | None:
+    value = raw.get(name)
+    if value is None:
+        if required:
+            problems.append(Problem(index, name, f"'{name}' is required."))
+        return None
+    if not isinstance(value, str):
+        problems.append(Problem(index, name, f"'{name}' must be a string."))
+        return None
+    problem = string_problem(value)
+    if problem is not None:
+        if value == "" and not required:
+            problem += "; leave the field out (or null) when there is no value"
+        problems.append(Problem(index, name, f"'{name}' {problem}."))
+        return None
+    return value
+
+
+def validate_one(index: int, raw: Any, latest_us: int, problems: list[Problem]) -> Event | None:
+    """Validate one raw event, appending its problems; the Event when it has none."""
+    if isinstance(raw, BadLine):
+        problems.append(Problem(index, None, raw.message))
+        return None
+    if not isinstance(raw, dict):
+        problems.append(Problem(index, None, "Each event must be a JSON object."))
+        return None
+    found = len(problems)
+    for name in raw:
+        if name not in _KNOWN:
+            problems.append(
+                Problem(index, name, f"Unknown field '{name}'." + suggestion_text(name, FIELDS))
+            )
+    event_id = _string(index, raw, "id", True, problems)
+    org_id = _string(index, raw, "orgId", True, problems)
+    product = _string(index, raw, "product", True, problems)
+    feature = _string(index, raw, "feature", False, problems)
+    api_key = _string(index, raw, "apiKey", False, problems)
+    file_type = _string(index, raw, "fileType", False, problems)
+
+    timestamp_us = 0
+    timestamp = raw.get("timestamp")
+    if timestamp is None:
+        problems.append(Problem(index, "timestamp", "'timestamp' is required."))
+    elif not isinstance(timestamp, str):
+        problems.append(Problem(index, "timestamp", "'timestamp' must be an RFC 3339 string."))
+    else:
+        try:
+            timestamp_us = parse_instant_us(timestamp)
+            day_of_us(timestamp_us)
+        except (ValueError, OverflowError) as exc:
+            problems.append(Problem(index, "timestamp", f"'timestamp' {exc}."))
+        else:
+            if timestamp_us > latest_us:
+                problems.append(
+                    Problem(
+                        index,
+                        "timestamp",
+                        f"'timestamp' {timestamp} is more than 24 hours ahead of the server's "
+                        "clock; send events when they happen.",
+                    )
+                )
+
+    credits_micro = 0
+    credits = raw.get("credits")
+    if credits is None:
+        problems.append(Problem(index, "credits", "'credits' is required."))
+    elif isinstance(credits, bool) or not isinstance(credits, int | Decimal):
+        problems.append(Problem(index, "credits", "'credits' must be a JSON number, not a string."))
+    elif credits < 0 or credits > MAX_EVENT_CREDITS:
+        problems.append(
+            Problem(
+                index,
+                "credits",
+                f"'credits' must be between 0 and {MAX_EVENT_CREDITS:,}; got {credits}.",
+            )
+        )
+    else:
+        try:
+            credits_micro = to_micro(Decimal(credits))
+        except ValueError:
+            problems.append(
+                Problem(
+                    index,
+                    "credits",
+                    f"'credits' {credits} has more than 6 decimal places; round it to 6.",
+                )
+            )
+
+    request_count = raw.get("requestCount")
+    if request_count is None:
+        request_count = 1
+    elif isinstance(request_count, bool) or not isinstance(request_count, int):
+        problems.append(
+            Problem(index, "requestCount", "'requestCount' must be a JSON integer such as 1.")
+        )
+    elif not 0 <= request_count <= MAX_REQUEST_COUNT:
+        problems.append(
+            Problem(
+                index,
+                "requestCount",
+                f"'requestCount' must be between 0 and {MAX_REQUEST_COUNT:,}; got {request_count}.",
+            )
+        )
+
+    if len(problems) > found:
+        return None
+    assert event_id is not None and org_id is not None and product is not None
+    return Event(
+        org_id=org_id,
+        id=event_id,
+        timestamp_us=timestamp_us,
+        product=product,
+        feature=feature,
+        api_key=api_key,
+        file_type=file_type,
+        credits_micro=credits_micro,
+        request_count=request_count,
+        index=index,
+    )

@@ -1,0 +1,206 @@
+"""Recording usage: the one path every event takes into the store.
+
+The HTTP endpoint and ``creditmeter ingest`` both call :func:`record_batch`.
+A batch is validated whole first (nothing is stored if any event is wrong),
+then, in one write transaction: new events are inserted (idempotent on
+``(orgId, id)``), the events that were already there are compared with the
+stored ones, and the newly inserted events are added to the rollups and the
+daily totals. The commit returns before the answer is built, so an answer
+means the events are durable.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from creditmeter.credits import MAX_TOTAL_MICRO, format_micro
+from creditmeter.errors import InvalidEvents, PayloadTooLarge, Problem
+from creditmeter.events import Event, validate
+from creditmeter.store import Store
+from creditmeter.store import usage as sql
+from creditmeter.timestamps import day_of_us
+
+
+@dataclass
+class RecordResult:
+    """What happened to a batch: the answer of the ingest endpoint."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    conflicts: list[str] = field(default_factory=list)
+
+    def add(self, other: RecordResult) -> None:
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.conflicts.extend(other.conflicts)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "conflicts": self.conflicts,
+        }
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def check_batch_size(count: int, max_events: int) -> None:
+    if count > max_events:
+        raise PayloadTooLarge(
+            f"The batch holds {count:,} events; the limit is {max_events:,} events a batch. "
+            "Split it into smaller batches."
+        )
+
+
+def record_batch(
+    store: Store,
+    items: list[tuple[int, Any]],
+    *,
+    max_events: int,
+    received_us: int | None = None,
+) -> RecordResult:
+    """Validate numbered raw events and record them atomically.
+
+    Raises PayloadTooLarge for too many events and InvalidEvents listing every
+    problem; stores nothing in either case.
+    """
+    check_batch_size(len(items), max_events)
+    received_us = now_us() if received_us is None else received_us
+    events, problems = validate(items, received_us)
+    if problems:
+        raise InvalidEvents(problems)
+    return record(store, events, received_us=received_us)
+
+
+def _row(event: Event, received_us: int) -> dict[str, Any]:
+    return {
+        "org_id": event.org_id,
+        "event_id": event.id,
+        "timestamp_us": event.timestamp_us,
+        "product": event.product,
+        "feature": event.feature,
+        "api_key": event.api_key,
+        "file_type": event.file_type,
+        "credits_micro": event.credits_micro,
+        "request_count": event.request_count,
+        "received_at_us": received_us,
+    }
+
+
+def _event_of_row(row: dict[str, Any]) -> Event:
+    return Event(
+        org_id=row["org_id"],
+        id=row["event_id"],
+        timestamp_us=row["timestamp_us"],
+        product=row["product"],
+        feature=row["feature"],
+        api_key=row["api_key"],
+        file_type=row["file_type"],
+        credits_micro=row["credits_micro"],
+        request_count=row["request_count"],
+    )
+
+
+def record(store: Store, events: list[Event], *, received_us: int) -> RecordResult:
+    """Store validated events once each; count duplicates and name conflicts."""
+    result = RecordResult()
+    first: dict[tuple[str, str], Event] = {}
+    repeats: list[Event] = []
+    for event in events:
+        if event.key in first:
+            repeats.append(event)
+        else:
+            first[event.key] = event
+    if not first:
+        return result
+
+    with store.write() as connection:
+        inserted = sql.insert_new_events(connection, [_row(e, received_us) for e in first.values()])
+        already = [e for key, e in first.items() if key not in inserted]
+        stored = sql.stored_events(connection, [e.key for e in already]) if already else {}
+        new_events = [first[key] for key in first if key in inserted]
+        rollups, totals = _deltas(new_events)
+        sql.add_to_rollups(connection, rollups)
+        try:
+            sql.add_to_daily_totals(connection, totals)
+        except sql.TotalLimitExceeded:
+            raise _overflow(store, new_events) from None
+
+    result.accepted = len(new_events)
+    for event in already:
+        result.duplicates += 1
+        if event != _event_of_row(stored[event.key]):
+            result.conflicts.append(event.id)
+    for event in repeats:
+        result.duplicates += 1
+        if event != first[event.key]:
+            result.conflicts.append(event.id)
+    return result
+
+
+def _deltas(
+    events: Iterable[Event],
+) -> tuple[dict[sql.RollupKey, sql.Amounts], dict[sql.DayKey, sql.Amounts]]:
+    rollups: dict[sql.RollupKey, list[int]] = defaultdict(lambda: [0, 0])
+    totals: dict[sql.DayKey, list[int]] = defaultdict(lambda: [0, 0])
+    for event in events:
+        day = day_of_us(event.timestamp_us)
+        key = (
+            event.org_id,
+            day,
+            event.product,
+            event.feature or "",
+            event.api_key or "",
+            event.file_type or "",
+        )
+        amounts = rollups[key]
+        amounts[0] += event.credits_micro
+        amounts[1] += event.request_count
+        total = totals[(event.org_id, day)]
+        total[0] += event.credits_micro
+        total[1] += event.request_count
+    return (
+        {key: (c, r) for key, (c, r) in rollups.items()},
+        {key: (c, r) for key, (c, r) in totals.items()},
+    )
+
+
+def _overflow(store: Store, new_events: list[Event]) -> InvalidEvents:
+    """Name the first event that takes a stored daily total past the limit."""
+    with store.read() as connection:
+        running = {
+            key: credits
+            for key, (credits, _) in sql.daily_totals(
+                connection, {(e.org_id, e.day) for e in new_events}
+            ).items()
+        }
+    for event in sorted(new_events, key=lambda e: e.index):
+        key = (event.org_id, event.day)
+        running[key] = running.get(key, 0) + event.credits_micro
+        if running[key] > MAX_TOTAL_MICRO:
+            return InvalidEvents(
+                [
+                    Problem(
+                        event.index,
+                        "credits",
+                        f"This event takes the total of {event.org_id} on {event.day} past "
+                        f"{format_micro(MAX_TOTAL_MICRO)} credits, the largest total stored.",
+                    )
+                ]
+            )
+    # Another writer moved the totals between our attempt and this look: name the batch.
+    return InvalidEvents(
+        [
+            Problem(
+                None,
+                "credits",
+                f"The batch takes a daily total past {format_micro(MAX_TOTAL_MICRO)} credits.",
+            )
+        ]
+    )

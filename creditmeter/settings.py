@@ -1,0 +1,56 @@
+"""The one place creditmeter reads its configuration.
+
+Every setting is a field of :class:`Settings`, read from a ``CREDITMETER_*``
+environment variable (or a ``.env`` file), else its default. ``docs/settings.md``
+is generated from this class by ``scripts/gen_settings_doc.py`` and a test keeps
+it current.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///creditmeter.db"
+
+
+class Settings(BaseSettings):
+    """creditmeter's configuration; field descriptions are the documentation."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CREDITMETER_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str = Field(
+        DEFAULT_DATABASE_URL,
+        description=(
+            "SQLAlchemy database URL. `sqlite:///relative.db`, `sqlite:////absolute.db` "
+            "or `postgresql://user@host/db`."
+        ),
+    )
+    max_range_days: int = Field(
+        366,
+        ge=1,
+        description="Longest export range, in days counted inclusively.",
+    )
+    export_rate_limit: int = Field(
+        600,
+        ge=0,
+        description=(
+            "Export requests a minute allowed per personal key (`0` turns the limit off)."
+        ),
+    )
+    max_batch_events: int = Field(
+        10_000, ge=1, description="Most events accepted in one ingest batch."
+    )
+    max_body_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="Largest ingest request body, in bytes.",
+    )
+    sqlite_busy_timeout_ms: int = Field(
+        30_000,
+        ge=0,
+        description="How long a SQLite connection waits for another process's write lock.",
+    )
+    log_level: str = Field("info", description="Log level of the server: debug, info, warning.")

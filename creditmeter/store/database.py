@@ -1,0 +1,200 @@
+"""Opening a store: the engine, its per-connection settings, and the schema version.
+
+:class:`Store` hands out connections in a transaction: :meth:`Store.read` for
+reads and :meth:`Store.write` for writes. On SQLite every write of this process
+goes through one lock and ``BEGIN IMMEDIATE`` (one writer at a time, as SQLite
+allows; other processes wait up to the busy timeout instead of failing), and
+durability is WAL with ``synchronous=FULL``. On PostgreSQL writes run
+concurrently and ``synchronous_commit=on`` makes a commit durable.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from creditmeter.errors import SchemaOutdated, ServiceError, Unavailable
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+_WRITE_OPTION = "creditmeter_write"
+
+
+class StoreUnreachable(Unavailable):
+    """The database could not be reached or answered with an operational error."""
+
+
+class UnknownSchema(ServiceError):
+    """The database holds tables creditmeter did not create, or a newer schema."""
+
+
+def normalise_url(url: str) -> str:
+    """SQLAlchemy URL with our drivers: ``postgresql://`` means psycopg 3."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The schema revision this release expects."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+class Store:
+    """A database, opened: connections for reading and writing usage and the directory."""
+
+    def __init__(self, url: str, *, busy_timeout_ms: int = 30_000) -> None:
+        self.url = normalise_url(url)
+        self.dialect = make_url(self.url).get_backend_name()
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
+        self.engine = self._create_engine(busy_timeout_ms)
+
+    def _create_engine(self, busy_timeout_ms: int) -> Engine:
+        if self.dialect != "sqlite":
+            return create_engine(self.url, pool_pre_ping=True)
+        engine = create_engine(self.url)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy's "begin" event below decide how a transaction starts.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection: Connection) -> None:
+            # IMMEDIATE takes the write lock up front, so a writer waits for another
+            # process's writer (busy timeout) instead of failing on lock upgrade.
+            write = connection.get_execution_options().get(_WRITE_OPTION, False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection in a read transaction (a consistent snapshot)."""
+        with self._translate_errors(), self.engine.connect() as connection, connection.begin():
+            yield connection
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A connection in a write transaction, committed when the block ends without error."""
+        with self._translate_errors():
+            if self._write_lock is None:
+                with self.engine.begin() as connection:
+                    yield connection
+                return
+            with self._write_lock, self.engine.connect() as connection:
+                connection.execution_options(**{_WRITE_OPTION: True})
+                with connection.begin():
+                    yield connection
+
+    @contextmanager
+    def _translate_errors(self) -> Iterator[None]:
+        try:
+            yield
+        except OperationalError as exc:
+            raise StoreUnreachable(
+                "The usage store is unavailable right now; try again shortly."
+            ) from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise StoreUnreachable(
+                    "The usage store is unavailable right now; try again shortly."
+                ) from exc
+            raise
+
+    def ping(self) -> bool:
+        """True when the store answers a trivial query."""
+        try:
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("SELECT 1")
+            return True
+        except DBAPIError:
+            return False
+
+    # -- schema -----------------------------------------------------------------
+
+    def schema_revision(self) -> str | None:
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def migrate(self) -> tuple[str | None, str]:
+        """Bring the schema up to date; return (revision before, revision after)."""
+        with self.engine.begin() as connection:
+            before = MigrationContext.configure(connection).get_current_revision()
+            if before is None:
+                self._refuse_foreign_tables(connection)
+            command.upgrade(_alembic_config(connection), "head")
+        return before, head_revision()
+
+    def ensure_schema(self) -> None:
+        """Create the schema in an empty database; refuse one at another revision."""
+        current = self.schema_revision()
+        head = head_revision()
+        if current == head:
+            return
+        if current is None:
+            self.migrate()
+            return
+        known = {
+            rev.revision for rev in ScriptDirectory.from_config(_alembic_config()).walk_revisions()
+        }
+        if current in known:
+            raise SchemaOutdated(
+                f"The database schema is at revision {current}, older than this release's "
+                f"{head}. Run 'creditmeter migrate' to bring it up to date."
+            )
+        raise UnknownSchema(
+            f"The database schema is at revision {current}, which this release does not know: "
+            "it was written by a newer creditmeter. Upgrade creditmeter."
+        )
+
+    def _refuse_foreign_tables(self, connection: Connection) -> None:
+        tables = set(inspect(connection).get_table_names()) - {"alembic_version"}
+        if tables:
+            raise UnknownSchema(
+                "The database is not empty and was not created by creditmeter "
+                f"(it holds tables such as '{sorted(tables)[0]}'). Point --database-url "
+                "at an empty database or a creditmeter one."
+            )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_store(url: str, *, busy_timeout_ms: int = 30_000, ensure_schema: bool = True) -> Store:
+    """Open the store at ``url``, creating the schema in an empty database."""
+    store = Store(url, busy_timeout_ms=busy_timeout_ms)
+    if ensure_schema:
+        try:
+            store.ensure_schema()
+        except Exception:
+            store.close()
+            raise
+    return store

@@ -1,0 +1,169 @@
+"""The tables, as SQLAlchemy Core metadata; Alembic migrations create them.
+
+Two stores share this schema: SQLite (embedded default) and PostgreSQL.
+Everything that must behave identically on both is chosen for that:
+
+- Instants of events are integer microseconds since the epoch (exact, no
+  time-zone handling by the driver); directory times use :class:`UTCDateTime`.
+- Credits are integer micro-credits (``BigInteger``), never floats.
+- Rollup key columns are NOT NULL and hold ``''`` for "no value", because a
+  unique key treats NULLs as distinct; ``''`` is never a valid value, and it
+  sorts first, like the ``null`` group must.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    TypeDecorator,
+)
+
+from creditmeter.credits import MAX_TOTAL_MICRO
+
+NAME_LENGTH = 128
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on every store (SQLite keeps no offset of its own)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware one")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", String(NAME_LENGTH), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("org_id", String(NAME_LENGTH), ForeignKey("organizations.id"), nullable=False),
+    Column("user_id", String(64), ForeignKey("users.id"), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    PrimaryKeyConstraint("org_id", "user_id"),
+    Index("ix_memberships_user_id", "user_id"),
+)
+
+personal_keys = Table(
+    "personal_keys",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", String(64), ForeignKey("users.id"), nullable=False),
+    Column("org_id", String(NAME_LENGTH), ForeignKey("organizations.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=True),
+    Column("last_used_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    Index("ix_personal_keys_user_id", "user_id"),
+)
+
+service_tokens = Table(
+    "service_tokens",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    # Space-separated scopes, e.g. "admin usage:write".
+    Column("scopes", String(200), nullable=False),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_used_at", UTCDateTime(), nullable=True),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+# Every event as received: the idempotency record and the audit trail.
+# Absent optional dimensions are NULL here.
+usage_events = Table(
+    "usage_events",
+    metadata,
+    Column("org_id", String(NAME_LENGTH), nullable=False),
+    Column("event_id", String(NAME_LENGTH), nullable=False),
+    Column("timestamp_us", BigInteger, nullable=False),
+    Column("product", String(NAME_LENGTH), nullable=False),
+    Column("feature", String(NAME_LENGTH), nullable=True),
+    Column("api_key", String(NAME_LENGTH), nullable=True),
+    Column("file_type", String(NAME_LENGTH), nullable=True),
+    Column("credits_micro", BigInteger, nullable=False),
+    Column("request_count", BigInteger, nullable=False),
+    Column("received_at_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "event_id"),
+)
+
+# Daily totals per (org, UTC day, product, feature, apiKey, fileType), kept in
+# the same transaction as the events: exports read these, never the events.
+usage_rollups = Table(
+    "usage_rollups",
+    metadata,
+    Column("org_id", String(NAME_LENGTH), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("product", String(NAME_LENGTH), nullable=False),
+    Column("feature", String(NAME_LENGTH), nullable=False),
+    Column("api_key", String(NAME_LENGTH), nullable=False),
+    Column("file_type", String(NAME_LENGTH), nullable=False),
+    Column("credits_micro", BigInteger, nullable=False),
+    Column("request_count", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "day", "product", "feature", "api_key", "file_type"),
+)
+
+# One organization's whole day. Its CHECK is the guard that keeps every export
+# sum (a subset of one day's rollups) inside 64 bits on both stores: SQLite turns
+# an overflowing integer sum into a float, which this check also refuses.
+usage_daily_totals = Table(
+    "usage_daily_totals",
+    metadata,
+    Column("org_id", String(NAME_LENGTH), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("credits_micro", BigInteger, nullable=False),
+    Column("request_count", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "day"),
+    CheckConstraint(f"credits_micro <= {MAX_TOTAL_MICRO}", name="credits_limit"),
+)

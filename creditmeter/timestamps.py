@@ -1,0 +1,82 @@
+"""Strict parsing of the two time formats the API accepts.
+
+``yyyy-mm-dd`` dates (export parameters, key expiry) and RFC 3339 instants
+(event timestamps). Python's ``fromisoformat`` accepts far more than RFC 3339
+(a space separator, no offset), which the ingest contract rejects, hence the
+patterns here.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, timedelta
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_INSTANT = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})"
+    r"(?:\.([0-9]{1,9}))?(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))"
+)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+US_PER_DAY = 86_400 * 1_000_000
+
+
+def parse_date(text: str) -> date:
+    """A real calendar date written ``yyyy-mm-dd``; ValueError otherwise."""
+    if not _DATE.fullmatch(text):
+        raise ValueError(f"'{text}' is not a date written yyyy-mm-dd")
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"'{text}' is not a real calendar date") from None
+
+
+def parse_instant_us(text: str) -> int:
+    """Microseconds since 1970-01-01T00:00Z of an RFC 3339 instant.
+
+    Fractions beyond the microsecond are truncated, never rounded, so an event
+    never moves to the next day. Raises ValueError with a reason.
+    """
+    match = _INSTANT.fullmatch(text)
+    if match is None:
+        raise ValueError(
+            "must be an RFC 3339 timestamp with a 'T' and an explicit offset, "
+            "such as 2026-05-19T14:03:11Z or 2026-05-19T16:03:11+02:00"
+        )
+    year, month, day, hour, minute, second, fraction, sign, off_h, off_m = match.groups()
+    try:
+        # datetime() checks every field's range: month 13, day 31 of April, second 60.
+        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
+    except ValueError as exc:
+        raise ValueError(f"is not a real date and time ({exc})") from None
+    offset_seconds = 0
+    if sign is not None:
+        offset_hours, offset_minutes = int(off_h), int(off_m)
+        if offset_hours > 23 or offset_minutes > 59:
+            raise ValueError("has an offset outside -23:59 … +23:59")
+        offset_seconds = (offset_hours * 3600 + offset_minutes * 60) * (1 if sign == "+" else -1)
+    micros = int((fraction or "0")[:6].ljust(6, "0"))
+    days = moment.toordinal() - _EPOCH_ORDINAL
+    seconds = days * 86_400 + moment.hour * 3600 + moment.minute * 60 + moment.second
+    return (seconds - offset_seconds) * 1_000_000 + micros
+
+
+def day_of_us(instant_us: int) -> date:
+    """The UTC calendar day of an instant given in microseconds since the epoch."""
+    return date.fromordinal(instant_us // US_PER_DAY + _EPOCH_ORDINAL)
+
+
+def us_of_datetime(moment: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime."""
+    delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def datetime_of_us(instant_us: int) -> datetime:
+    """The aware UTC datetime of microseconds since the epoch."""
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=instant_us)
+
+
+def format_instant(moment: datetime) -> str:
+    """RFC 3339 UTC with ``Z``, as every listing prints times."""
+    text = moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return text

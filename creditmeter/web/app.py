@@ -1,0 +1,58 @@
+"""The HTTP application: routes, error handling and the objects they share."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from creditmeter import __version__
+from creditmeter.directory import Directory
+from creditmeter.settings import Settings
+from creditmeter.store import Store, open_store
+from creditmeter.web import errors
+from creditmeter.web.auth import authenticate
+from creditmeter.web.ratelimit import RateLimiter
+from creditmeter.web.routes import admin, events, export, health
+
+DESCRIPTION = """\
+Usage metering and usage export for API platforms that bill in credits.
+
+* **Read usage** with a personal API key (`cmk_…`): `GET /api/v1/usage/export`.
+* **Record usage** with a service token with the `usage:write` scope (`cmt_…`).
+* **Manage the directory** with a service token with the `admin` scope.
+
+Every error has one JSON shape: `{"error": {"status", "code", "message", "param"?, "details"?}}`.
+"""
+
+
+def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
+    """The service; opens the store of ``settings.database_url`` unless one is given."""
+    settings = settings or Settings()
+    own_store = store is None
+    store = store or open_store(
+        settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if own_store:
+            store.close()
+
+    app = FastAPI(
+        title="creditmeter",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.directory = Directory(store)
+    app.state.rate_limiter = RateLimiter(settings.export_rate_limit)
+    app.state.authenticate_request = authenticate
+    errors.install(app)
+    for module in (export, events, admin, health):
+        app.include_router(module.router)
+    return app

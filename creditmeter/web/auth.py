@@ -1,0 +1,67 @@
+"""Who is calling: the bearer credential, and what each endpoint requires of it."""
+
+from __future__ import annotations
+
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPBearer
+
+from creditmeter.directory import Credential, PersonalKey, ServiceToken
+from creditmeter.errors import Forbidden, RateLimited, Unauthenticated
+
+# Declared for the OpenAPI document; the header is parsed by ``authenticate``.
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    description="A personal API key (`cmk_…`) to read usage, or a service token (`cmt_…`).",
+)
+
+
+def authenticate(request: Request) -> Credential:
+    """The credential of the request's ``Authorization: Bearer`` header, or 401."""
+    header = request.headers.get("authorization")
+    if not header:
+        raise Unauthenticated(
+            "No API key was sent. Send the header 'Authorization: Bearer <your API key>'."
+        )
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or any(c.isspace() for c in token):
+        raise Unauthenticated(
+            "The Authorization header must be 'Bearer <your API key>', with nothing else."
+        )
+    return request.app.state.directory.authenticate(token)
+
+
+def credential(request: Request, _: object = Security(bearer_scheme)) -> Credential:
+    return authenticate(request)
+
+
+def usage_reader(request: Request, caller: Credential = Depends(credential)) -> PersonalKey:
+    """A personal key, within its rate limit: the only credential that reads usage."""
+    if not isinstance(caller, PersonalKey):
+        raise Forbidden(
+            "Service tokens cannot read usage; use a personal API key (it starts with 'cmk_')."
+        )
+    wait = request.app.state.rate_limiter.acquire(caller.id)
+    if wait is not None:
+        raise RateLimited(
+            f"This key made too many export requests; try again in {wait} seconds.",
+            retry_after=wait,
+        )
+    return caller
+
+
+def _scoped(scope: str, purpose: str):  # type: ignore[no-untyped-def]
+    def require(caller: Credential = Depends(credential)) -> ServiceToken:
+        if not isinstance(caller, ServiceToken):
+            raise Forbidden(
+                f"Personal API keys cannot {purpose}; use a service token with the '{scope}' scope."
+            )
+        if scope not in caller.scopes:
+            raise Forbidden(f"This service token lacks the '{scope}' scope needed to {purpose}.")
+        return caller
+
+    return require
+
+
+usage_writer = _scoped("usage:write", "record usage")
+administrator = _scoped("admin", "manage the directory")

@@ -1,0 +1,97 @@
+"""The one place errors become HTTP answers, all in the contract's JSON shape."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from creditmeter.errors import (
+    InvalidParameter,
+    MethodNotAllowed,
+    NotFound,
+    RateLimited,
+    ServiceError,
+)
+
+log = logging.getLogger("creditmeter.web")
+
+
+def error_response(error: ServiceError) -> JSONResponse:
+    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
+    return JSONResponse(error.body(), status_code=error.status, headers=headers)
+
+
+async def _service_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServiceError)
+    if exc.status >= 500:
+        log.warning("answered %s %s: %s", exc.status, exc.code, exc.message)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        allowed = exc.headers.get("Allow", "") if exc.headers else ""
+        error: ServiceError = MethodNotAllowed(
+            f"{request.method} is not allowed on {request.url.path}; "
+            f"use {allowed or 'another method'}."
+        )
+        response = error_response(error)
+        if allowed:
+            response.headers["Allow"] = allowed
+        return response
+    if exc.status_code == 404:
+        return error_response(NotFound(f"There is nothing at {request.url.path}."))
+    generic = ServiceError(str(exc.detail))
+    generic.status = exc.status_code  # type: ignore[misc]
+    return error_response(generic)
+
+
+def _location(loc: tuple[Any, ...]) -> str | None:
+    parts = [str(part) for part in loc if part not in ("body", "query", "path")]
+    return ".".join(parts) or None
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # The caller must be known before anything about the request is judged, but
+    # FastAPI validates a body before running dependencies: authenticate here.
+    authenticate = getattr(request.app.state, "authenticate_request", None)
+    if authenticate is not None:
+        try:
+            authenticate(request)
+        except ServiceError as auth_error:
+            return error_response(auth_error)
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    param = _location(tuple(first.get("loc", ())))
+    if first.get("type") == "json_invalid":
+        message = "The body is not valid JSON."
+        param = None
+    elif first.get("type") == "extra_forbidden":
+        message = f"Unknown field '{param}'; remove it."
+    elif first.get("type") == "missing":
+        message = f"'{param}' is required."
+    else:
+        message = (
+            f"'{param}': {first.get('msg', 'invalid value')}." if param else str(first.get("msg"))
+        )
+    return error_response(InvalidParameter(message, param=param))
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error_response(ServiceError("The server met an unexpected error; try again later."))
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every error into the contract's JSON shape."""
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,162 @@
+"""The JSON shapes of the HTTP API, as Pydantic models (they also write the OpenAPI document)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic.alias_generators import to_camel
+
+from creditmeter.timestamps import format_instant
+
+Instant = Annotated[datetime, PlainSerializer(format_instant, return_type=str)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+# -- errors ------------------------------------------------------------------------
+
+
+class ProblemDetail(Model):
+    index: int | None
+    field: str | None
+    message: str
+
+
+class ErrorInfo(Model):
+    status: int
+    code: str = Field(description="A stable machine-readable word, e.g. `unknown_parameter`.")
+    message: str = Field(description="What went wrong and what to change.")
+    param: str | None = Field(None, description="The offending parameter, when there is one.")
+    details: list[ProblemDetail] | None = Field(
+        None, description="Per-event problems of an ingest batch."
+    )
+
+
+class ErrorBody(Model):
+    error: ErrorInfo
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for these error statuses."""
+    meaning = {
+        400: "Invalid request: the message says what to change",
+        401: "Missing, unknown, revoked or expired credential",
+        403: "The credential may not do this",
+        404: "Unknown id",
+        405: "Method not allowed",
+        409: "Already exists",
+        413: "Batch or body too large",
+        415: "Unsupported content type",
+        429: "Rate limit exceeded; see Retry-After",
+        500: "Unexpected server fault",
+        503: "The store is unreachable",
+    }
+    return {s: {"model": ErrorBody, "description": meaning[s]} for s in statuses}
+
+
+# -- usage ---------------------------------------------------------------------------
+
+
+class UsageRowOut(Model):
+    date: date
+    group: str | None = Field(description="The group value; null when events had none.")
+    credits: float = Field(description="Exact decimal sum, e.g. 150.0 or 2.000125.")
+    request_count: int
+
+
+class ExportDocument(Model):
+    org_id: str
+    start_date: date
+    end_date: date
+    group_by: Literal["product", "feature", "api_key", "file_type"]
+    data: list[UsageRowOut]
+
+
+class EventIn(Model):
+    """One usage event (documentation of the ingest body; validation is stricter)."""
+
+    id: str = Field(description="Idempotency key, unique per organization.")
+    org_id: str
+    timestamp: str = Field(description="RFC 3339 with an explicit offset.")
+    product: str
+    feature: str | None = None
+    api_key: str | None = None
+    file_type: str | None = None
+    credits: float = Field(description="≥ 0, at most 6 decimal places.")
+    request_count: int | None = 1
+
+
+class EventBatch(Model):
+    events: list[EventIn]
+
+
+class RecordResultOut(Model):
+    accepted: int
+    duplicates: int
+    conflicts: list[str]
+
+
+# -- directory -----------------------------------------------------------------------
+
+
+class OrgCreate(Model):
+    name: str
+    id: str | None = None
+
+
+class OrgOut(Model):
+    id: str
+    name: str
+    created_at: Instant
+
+
+class UserCreate(Model):
+    email: str
+
+
+class UserOut(Model):
+    id: str
+    email: str
+    created_at: Instant
+
+
+class MemberOut(Model):
+    user_id: str
+    email: str
+    role: str
+
+
+class MembershipOut(MemberOut):
+    org_id: str
+
+
+class MembershipPut(Model):
+    role: Literal["owner", "admin", "member"] | None = None
+
+
+class KeyCreate(Model):
+    org_id: str
+    name: str | None = None
+    expires_at: datetime | date | None = Field(
+        None, description="yyyy-mm-dd (00:00 UTC that day) or an RFC 3339 instant."
+    )
+
+
+class KeyOut(Model):
+    id: str
+    name: str
+    user_id: str
+    email: str
+    org_id: str
+    created_at: Instant
+    expires_at: Instant | None
+    last_used_at: Instant | None
+    revoked_at: Instant | None
+
+
+class KeyCreated(KeyOut):
+    secret: str = Field(description="Shown this once; only its hash is stored.")

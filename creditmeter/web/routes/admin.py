@@ -1,0 +1,124 @@
+"""``/api/v1/admin``: the directory over HTTP, for a service token with the ``admin`` scope."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from creditmeter.directory import Directory, Member, PersonalKey
+from creditmeter.web.auth import administrator
+from creditmeter.web.models import (
+    KeyCreate,
+    KeyCreated,
+    KeyOut,
+    MemberOut,
+    MembershipOut,
+    MembershipPut,
+    OrgCreate,
+    OrgOut,
+    UserCreate,
+    UserOut,
+    error_responses,
+)
+
+router = APIRouter(
+    prefix="/api/v1/admin",
+    tags=["admin"],
+    dependencies=[Depends(administrator)],
+    responses=error_responses(400, 401, 403, 404, 500, 503),
+)
+
+
+def _directory(request: Request) -> Directory:
+    return request.app.state.directory
+
+
+def _key_out(key: PersonalKey) -> KeyOut:
+    return KeyOut.model_validate(key, from_attributes=True)
+
+
+def _member_out(member: Member) -> MemberOut:
+    return MemberOut.model_validate(member, from_attributes=True)
+
+
+@router.post("/orgs", status_code=201, response_model=OrgOut, responses=error_responses(409))
+def create_org(body: OrgCreate, request: Request) -> OrgOut:
+    org = _directory(request).create_org(body.name, body.id)
+    return OrgOut.model_validate(org, from_attributes=True)
+
+
+@router.get("/orgs", response_model=list[OrgOut])
+def list_orgs(request: Request) -> list[OrgOut]:
+    return [OrgOut.model_validate(o, from_attributes=True) for o in _directory(request).list_orgs()]
+
+
+@router.get("/orgs/{orgId}", response_model=OrgOut)
+def get_org(orgId: str, request: Request) -> OrgOut:
+    return OrgOut.model_validate(_directory(request).get_org(orgId), from_attributes=True)
+
+
+@router.post("/users", status_code=201, response_model=UserOut, responses=error_responses(409))
+def create_user(body: UserCreate, request: Request) -> UserOut:
+    return UserOut.model_validate(_directory(request).create_user(body.email), from_attributes=True)
+
+
+@router.get("/users", response_model=list[UserOut])
+def list_users(request: Request, email: str | None = None) -> list[UserOut]:
+    users = _directory(request).list_users(email)
+    return [UserOut.model_validate(u, from_attributes=True) for u in users]
+
+
+@router.get("/users/{userId}", response_model=UserOut)
+def get_user(userId: str, request: Request) -> UserOut:
+    return UserOut.model_validate(_directory(request).get_user(userId), from_attributes=True)
+
+
+@router.get("/orgs/{orgId}/members", response_model=list[MemberOut])
+def list_members(orgId: str, request: Request) -> list[MemberOut]:
+    return [_member_out(m) for m in _directory(request).members(orgId)]
+
+
+@router.put("/orgs/{orgId}/members/{userId}", response_model=MembershipOut)
+def put_member(
+    orgId: str,
+    userId: str,
+    body: MembershipPut,
+    request: Request,
+) -> MembershipOut:
+    member = _directory(request).set_membership(orgId, userId, body.role)
+    return MembershipOut.model_validate(member, from_attributes=True)
+
+
+@router.delete("/orgs/{orgId}/members/{userId}", status_code=204)
+def delete_member(orgId: str, userId: str, request: Request) -> Response:
+    _directory(request).remove_member(orgId, userId)
+    return Response(status_code=204)
+
+
+def expiry_instant(value: datetime | date | None) -> datetime | None:
+    """A key's expiry: a date means 00:00 UTC that day; an instant must carry an offset."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.combine(value, time(0), tzinfo=UTC)
+
+
+@router.post("/users/{userId}/keys", status_code=201, response_model=KeyCreated)
+def create_key(userId: str, body: KeyCreate, request: Request) -> KeyCreated:
+    key, secret = _directory(request).create_key(
+        userId, body.org_id, name=body.name, expires_at=expiry_instant(body.expires_at)
+    )
+    return KeyCreated(**_key_out(key).model_dump(), secret=secret)
+
+
+@router.get("/users/{userId}/keys", response_model=list[KeyOut])
+def list_keys(userId: str, request: Request) -> list[KeyOut]:
+    directory = _directory(request)
+    directory.get_user(userId)
+    return [_key_out(k) for k in directory.list_keys(userId)]
+
+
+@router.delete("/keys/{keyId}", status_code=204)
+def revoke_key(keyId: str, request: Request) -> Response:
+    _directory(request).revoke_key(keyId)
+    return Response(status_code=204)

@@ -1,0 +1,76 @@
+"""``POST /api/v1/usage/events``: read the body within its limit, then record it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from creditmeter.directory import ServiceToken
+from creditmeter.errors import InvalidEvents, PayloadTooLarge, UnsupportedMediaType
+from creditmeter.events import BodyProblems, parse_json_body, parse_ndjson_body
+from creditmeter.ingest import record_batch
+from creditmeter.web.auth import usage_writer
+from creditmeter.web.models import EventBatch, RecordResultOut, error_responses
+
+router = APIRouter()
+
+JSON_TYPES = ("application/json",)
+NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    too_large = PayloadTooLarge(
+        f"The request body is larger than the limit of {limit:,} bytes; send smaller batches."
+    )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "/api/v1/usage/events",
+    summary="Record a batch of usage events",
+    response_model=RecordResultOut,
+    responses=error_responses(400, 401, 403, 405, 413, 415, 500, 503),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": EventBatch.model_json_schema(by_alias=True)},
+                **{t: {"schema": {"type": "string"}} for t in NDJSON_TYPES},
+            },
+        }
+    },
+    tags=["usage"],
+)
+async def record_events(request: Request, _: ServiceToken = Depends(usage_writer)) -> JSONResponse:
+    """Record events idempotently on (orgId, id). The batch is atomic and durable before 200."""
+    settings = request.app.state.settings
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in JSON_TYPES:
+        parse = parse_json_body
+    elif content_type in NDJSON_TYPES:
+        parse = parse_ndjson_body
+    else:
+        raise UnsupportedMediaType(
+            f"Content-Type '{content_type or '(none)'}' is not accepted; send "
+            f"{', '.join(JSON_TYPES + NDJSON_TYPES)}."
+        )
+    body = await _read_body(request, settings.max_body_bytes)
+    try:
+        items = await run_in_threadpool(parse, body)
+    except BodyProblems as exc:
+        raise InvalidEvents(exc.problems) from None
+    result = await run_in_threadpool(
+        record_batch, request.app.state.store, items, max_events=settings.max_batch_events
+    )
+    return JSONResponse(result.as_dict())

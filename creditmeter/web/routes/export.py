@@ -1,0 +1,87 @@
+"""``GET /api/v1/usage/export``: thin: check the caller, parse, run, write."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from creditmeter.directory import PersonalKey
+from creditmeter.export import FILTERS, GROUP_BY, parse_query, run_export
+from creditmeter.rendering import export_csv, export_json
+from creditmeter.web.auth import usage_reader
+from creditmeter.web.models import ExportDocument, error_responses
+from creditmeter.web.negotiation import wants_csv
+
+router = APIRouter()
+
+
+def _param(
+    name: str, description: str, schema: dict[str, Any], *, repeatable: bool = False
+) -> dict[str, Any]:
+    if repeatable:
+        schema = {"type": "array", "items": schema}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+        **({"style": "form", "explode": True} if repeatable else {}),
+    }
+
+
+_DAY = {"type": "string", "format": "date"}
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 128}
+PARAMETERS = [
+    _param(
+        "startDate", "First day, inclusive (yyyy-mm-dd, UTC). Default: endDate - 30 days.", _DAY
+    ),
+    _param("endDate", "Last day, inclusive (yyyy-mm-dd, UTC). Default: today (UTC).", _DAY),
+    _param(
+        "groupBy",
+        "Dimension each row is grouped by.",
+        {"type": "string", "enum": list(GROUP_BY), "default": "product"},
+    ),
+    _param("orgId", "Organization to read. Default: the one the key was issued for.", _TEXT),
+    *(
+        _param(name, f"Keep only these {name} values (repeat for OR).", _TEXT, repeatable=True)
+        for name in FILTERS
+    ),
+    _param(
+        "format",
+        "`csv` answers text/csv (same as `Accept: text/csv`); default json.",
+        {"type": "string", "enum": ["json", "csv"]},
+    ),
+]
+
+
+@router.api_route(
+    "/api/v1/usage/export",
+    methods=["GET", "HEAD"],
+    summary="Export usage per day and group",
+    response_model=ExportDocument,
+    responses={
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        **error_responses(400, 401, 403, 405, 429, 500, 503),
+    },
+    openapi_extra={"parameters": PARAMETERS},
+    tags=["usage"],
+)
+def export_usage(request: Request, key: PersonalKey = Depends(usage_reader)) -> Response:
+    """Usage of one organization per UTC day and group value, over a date range.
+
+    Rows are ordered by date, then group (byte order, the null group first).
+    Filters of the same dimension are ORed; different dimensions are ANDed.
+    """
+    settings = request.app.state.settings
+    query = parse_query(
+        request.query_params.multi_items(),
+        today=datetime.now(UTC).date(),
+        max_range_days=settings.max_range_days,
+    )
+    result = run_export(request.app.state.store, request.app.state.directory, key, query)
+    if query.format == "csv" or (query.format is None and wants_csv(request.headers.get("accept"))):
+        return Response(export_csv(result), media_type="text/csv; charset=utf-8")
+    return Response(export_json(result), media_type="application/json")
