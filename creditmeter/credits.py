@@ -7,7 +7,7 @@ summed as integers by the store, and are written back from that integer.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
 
 MICRO = 1_000_000
 #: Largest credits of one event.
@@ -15,13 +15,16 @@ MAX_EVENT_CREDITS = 1_000_000_000
 #: Largest stored total (one organization's day), in micro-credits: it keeps every
 #: sum an export can make inside a signed 64-bit integer on every store.
 MAX_TOTAL_MICRO = 9_000_000_000_000 * MICRO
+# Scaling in the default context would round to 28 digits first and pass
+# 0.1000000000000000000000000000001 as 0.1; this one never rounds.
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
 def to_micro(value: Decimal) -> int:
     """Micro-credits of ``value``; raise ValueError when it has over 6 decimal places."""
     try:
-        scaled = value.scaleb(6)
-        whole = scaled.to_integral_value()
+        scaled = value.scaleb(6, context=_EXACT)
+        whole = scaled.to_integral_value(context=_EXACT)
     except InvalidOperation as exc:  # pragma: no cover - guarded by the caller's range check
         raise ValueError(str(value)) from exc
     if scaled != whole:

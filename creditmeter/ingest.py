@@ -13,13 +13,19 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from creditmeter.credits import MAX_TOTAL_MICRO, format_micro
 from creditmeter.errors import InvalidEvents, PayloadTooLarge, Problem
-from creditmeter.events import Event, validate
+from creditmeter.events import (
+    FUTURE_TOLERANCE_US,
+    Event,
+    iter_ndjson_lines,
+    validate,
+    validate_one,
+)
 from creditmeter.store import Store
 from creditmeter.store import usage as sql
 from creditmeter.timestamps import day_of_us
@@ -126,11 +132,15 @@ def record(store: Store, events: list[Event], *, received_us: int) -> RecordResu
         stored = sql.stored_events(connection, [e.key for e in already]) if already else {}
         new_events = [first[key] for key in first if key in inserted]
         rollups, totals = _deltas(new_events)
-        sql.add_to_rollups(connection, rollups)
+        # A batch's own sum may not even fit the store's 64-bit integers: check it here.
+        if any(credits > MAX_TOTAL_MICRO for credits, _ in totals.values()):
+            raise _overflow(store, new_events)
         try:
             sql.add_to_daily_totals(connection, totals)
         except sql.TotalLimitExceeded:
             raise _overflow(store, new_events) from None
+        # After the totals: a rollup is part of its day's total, so it fits too.
+        sql.add_to_rollups(connection, rollups)
 
     result.accepted = len(new_events)
     for event in already:
@@ -139,7 +149,8 @@ def record(store: Store, events: list[Event], *, received_us: int) -> RecordResu
             result.conflicts.append(event.id)
     for event in repeats:
         result.duplicates += 1
-        if event != first[event.key]:
+        winner = _event_of_row(stored[event.key]) if event.key in stored else first[event.key]
+        if event != winner:
             result.conflicts.append(event.id)
     return result
 
@@ -204,3 +215,55 @@ def _overflow(store: Store, new_events: list[Event]) -> InvalidEvents:
             )
         ]
     )
+
+
+#: ``creditmeter ingest`` reports at most this many problems of a file.
+MAX_FILE_PROBLEMS = 100
+
+
+def check_lines(lines: Iterable[bytes], *, now: int | None = None) -> tuple[int, list[Problem]]:
+    """Validate every line of a JSON-lines stream without storing anything.
+
+    Returns (events seen, problems); problems carry 1-based line numbers in
+    ``index``, at most MAX_FILE_PROBLEMS of them.
+    """
+    latest = (now_us() if now is None else now) + FUTURE_TOLERANCE_US
+    problems: list[Problem] = []
+    seen = 0
+    for index, raw in iter_ndjson_lines(lines, start=1):
+        seen += 1
+        found: list[Problem] = []
+        validate_one(index, raw, latest, found)
+        problems.extend(found[: MAX_FILE_PROBLEMS - len(problems)])
+        if len(problems) >= MAX_FILE_PROBLEMS:
+            break
+    return seen, problems
+
+
+def record_lines(
+    store: Store,
+    lines: Iterable[bytes],
+    *,
+    max_events: int,
+    on_batch: Callable[[int], None] | None = None,
+) -> RecordResult:
+    """Record a JSON-lines stream in batches of ``max_events`` through :func:`record_batch`.
+
+    Each batch commits on its own; a run cut short is finished by running it
+    again, since events already stored count as duplicates. ``on_batch`` is
+    called with the number of events in each committed batch.
+    """
+    total = RecordResult()
+    batch: list[tuple[int, Any]] = []
+    for item in iter_ndjson_lines(lines, start=1):
+        batch.append(item)
+        if len(batch) == max_events:
+            total.add(record_batch(store, batch, max_events=max_events))
+            if on_batch:
+                on_batch(len(batch))
+            batch = []
+    if batch:
+        total.add(record_batch(store, batch, max_events=max_events))
+        if on_batch:
+            on_batch(len(batch))
+    return total

@@ -24,7 +24,7 @@ import uvicorn
 from creditmeter.directory import Directory
 from creditmeter.settings import Settings
 from creditmeter.store import Store, open_store
-from creditmeter.web import create_app
+from creditmeter.web.app import create_app
 
 
 def free_port() -> int:

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Insert, Table, and_, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from creditmeter.store.schema import usage_daily_totals, usage_events, usage_rollups
 
@@ -127,7 +127,9 @@ def add_to_daily_totals(connection: Connection, deltas: Mapping[DayKey, Amounts]
     )
     try:
         connection.execute(statement, params)
-    except IntegrityError as exc:
+    except (IntegrityError, DataError) as exc:
+        # SQLite: the CHECK (an overflowing sum turns into a float, which it also
+        # refuses). PostgreSQL: the CHECK, or "bigint out of range" for such a sum.
         raise TotalLimitExceeded(str(exc.orig)) from exc
 
 

@@ -1,5 +1,4 @@
-"""The HTTP layer: routes, authentication and error mapping. Knows nothing of SQL."""
+"""The HTTP layer: routes, authentication and error mapping. Knows nothing of SQL.
 
-from creditmeter.web.app import create_app
-
-__all__ = ["create_app"]
+The application is built by :func:`creditmeter.web.app.create_app`.
+"""

@@ -160,3 +160,16 @@ class KeyOut(Model):
 
 class KeyCreated(KeyOut):
     secret: str = Field(description="Shown this once; only its hash is stored.")
+
+
+class TokenOut(Model):
+    id: str
+    name: str
+    scopes: list[str]
+    created_at: Instant
+    last_used_at: Instant | None
+    revoked_at: Instant | None
+
+
+class TokenCreated(TokenOut):
+    secret: str = Field(description="Shown this once; only its hash is stored.")

@@ -1,4 +1,4 @@
-"""Initial schema: the directory, usage events, rollups and daily totals.
+"""The directory: organizations, users, memberships, personal keys, service tokens.
 
 Revision ID: 0001
 Revises:
@@ -35,51 +35,6 @@ def upgrade() -> None:
         sa.Column("revoked_at", sa.DateTime(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_service_tokens")),
         sa.UniqueConstraint("secret_hash", name=op.f("uq_service_tokens_secret_hash")),
-    )
-    op.create_table(
-        "usage_daily_totals",
-        sa.Column("org_id", sa.String(length=128), nullable=False),
-        sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("credits_micro", sa.BigInteger(), nullable=False),
-        sa.Column("request_count", sa.BigInteger(), nullable=False),
-        sa.CheckConstraint(
-            "credits_micro <= 9000000000000000000", name=op.f("ck_usage_daily_totals_credits_limit")
-        ),
-        sa.PrimaryKeyConstraint("org_id", "day", name=op.f("pk_usage_daily_totals")),
-    )
-    op.create_table(
-        "usage_events",
-        sa.Column("org_id", sa.String(length=128), nullable=False),
-        sa.Column("event_id", sa.String(length=128), nullable=False),
-        sa.Column("timestamp_us", sa.BigInteger(), nullable=False),
-        sa.Column("product", sa.String(length=128), nullable=False),
-        sa.Column("feature", sa.String(length=128), nullable=True),
-        sa.Column("api_key", sa.String(length=128), nullable=True),
-        sa.Column("file_type", sa.String(length=128), nullable=True),
-        sa.Column("credits_micro", sa.BigInteger(), nullable=False),
-        sa.Column("request_count", sa.BigInteger(), nullable=False),
-        sa.Column("received_at_us", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("org_id", "event_id", name=op.f("pk_usage_events")),
-    )
-    op.create_table(
-        "usage_rollups",
-        sa.Column("org_id", sa.String(length=128), nullable=False),
-        sa.Column("day", sa.Date(), nullable=False),
-        sa.Column("product", sa.String(length=128), nullable=False),
-        sa.Column("feature", sa.String(length=128), nullable=False),
-        sa.Column("api_key", sa.String(length=128), nullable=False),
-        sa.Column("file_type", sa.String(length=128), nullable=False),
-        sa.Column("credits_micro", sa.BigInteger(), nullable=False),
-        sa.Column("request_count", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint(
-            "org_id",
-            "day",
-            "product",
-            "feature",
-            "api_key",
-            "file_type",
-            name=op.f("pk_usage_rollups"),
-        ),
     )
     op.create_table(
         "users",
@@ -133,8 +88,5 @@ def downgrade() -> None:
     op.drop_index("ix_memberships_user_id", table_name="memberships")
     op.drop_table("memberships")
     op.drop_table("users")
-    op.drop_table("usage_rollups")
-    op.drop_table("usage_events")
-    op.drop_table("usage_daily_totals")
     op.drop_table("service_tokens")
     op.drop_table("organizations")

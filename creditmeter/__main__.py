@@ -1,0 +1,3 @@
+from creditmeter.cli import main
+
+main()

@@ -1,0 +1,583 @@
+"""The command line, command by command, on real SQLite files.
+
+Most commands run in-process through Typer's runner; ``serve`` and ``demo``
+run as real processes that tests talk to over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner, Result
+
+from creditmeter.cli import app
+from creditmeter.store import open_store
+from tests.conftest import free_port
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+def cm(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+    return runner.invoke(app, list(args), input=input, env=env)
+
+
+def ok(*args: str, input: str | None = None) -> Result:
+    result = cm(*args, input=input)
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    return result
+
+
+def as_json(result: Result) -> Any:
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def populated(db: str) -> str:
+    ok("org", "create", "Acme", "--id", "org_acme", "--database-url", db)
+    ok("user", "create", "ada@example.com", "--database-url", db)
+    ok("member", "add", "org_acme", "ada@example.com", "--database-url", db)
+    return db
+
+
+# -- organizations, users, members -------------------------------------------------
+
+
+def test_edge_case_5_org_create_generates_an_id_and_prints_it_first(db: str) -> None:
+    result = ok("org", "create", "Globex", "--database-url", db)
+    org_id, name = result.stdout.strip().split("\t")
+    assert org_id.startswith("org_") and len(org_id) > 8
+    assert name == "Globex"
+    listed = as_json(ok("org", "list", "--json", "--database-url", db))
+    assert listed == [{"id": org_id, "name": "Globex", "createdAt": listed[0]["createdAt"]}]
+
+
+def test_org_create_json_prints_the_object(db: str) -> None:
+    created = as_json(
+        ok("org", "create", "Acme", "--id", "org_acme", "--json", "--database-url", db)
+    )
+    assert created["id"] == "org_acme" and created["name"] == "Acme"
+    assert created["createdAt"].endswith("Z")
+
+
+def test_org_create_duplicate_id_is_an_error(db: str) -> None:
+    ok("org", "create", "Acme", "--id", "org_acme", "--database-url", db)
+    result = cm("org", "create", "Other", "--id", "org_acme", "--database-url", db)
+    assert result.exit_code == 1
+    assert "already exists" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_user_create_prints_id_then_email_and_rejects_duplicates(db: str) -> None:
+    user_id, email = ok("user", "create", "Ada@Example.com", "--database-url", db).stdout.split()
+    assert user_id.startswith("usr_") and email == "ada@example.com"
+    again = cm("user", "create", "ada@example.com", "--database-url", db)
+    assert again.exit_code == 1 and "already exists" in again.stderr
+
+
+def test_user_create_rejects_a_non_email(db: str) -> None:
+    result = cm("user", "create", "not-an-email", "--database-url", db)
+    assert result.exit_code == 1 and "not an email address" in result.stderr
+
+
+def test_edge_case_6_member_add_defaults_to_member_and_changes_role_only_when_asked(
+    populated: str,
+) -> None:
+    db = populated
+    listed = as_json(ok("member", "list", "org_acme", "--json", "--database-url", db))
+    assert [m["role"] for m in listed] == ["member"]
+    ok("member", "add", "org_acme", "ada@example.com", "--role", "admin", "--database-url", db)
+    ok("member", "add", "org_acme", "ada@example.com", "--database-url", db)
+    listed = as_json(ok("member", "list", "org_acme", "--json", "--database-url", db))
+    assert [m["role"] for m in listed] == ["admin"]
+
+
+def test_edge_case_6_member_errors_exit_1_and_unknown_role_exits_2(populated: str) -> None:
+    db = populated
+    unknown_user = cm("member", "add", "org_acme", "nobody@example.com", "--database-url", db)
+    assert unknown_user.exit_code == 1 and "nobody@example.com" in unknown_user.stderr
+    unknown_org = cm("member", "add", "org_nope", "ada@example.com", "--database-url", db)
+    assert unknown_org.exit_code == 1 and "org_nope" in unknown_org.stderr
+    bad_role = cm(
+        "member", "add", "org_acme", "ada@example.com", "--role", "boss", "--database-url", db
+    )
+    assert bad_role.exit_code == 2
+    ok("member", "remove", "org_acme", "ada@example.com", "--database-url", db)
+    again = cm("member", "remove", "org_acme", "ada@example.com", "--database-url", db)
+    assert again.exit_code == 1 and "not a member" in again.stderr
+
+
+# -- personal keys ------------------------------------------------------------------------
+
+
+def test_key_create_json_has_secret_and_id(populated: str) -> None:
+    created = as_json(
+        ok(
+            "key",
+            "create",
+            "ada@example.com",
+            "--org",
+            "org_acme",
+            "--name",
+            "laptop",
+            "--json",
+            "--database-url",
+            populated,
+        )
+    )
+    assert created["secret"].startswith("cmk_") and len(created["secret"]) >= 36
+    assert created["id"].startswith("ukey_") and created["name"] == "laptop"
+    assert created["orgId"] == "org_acme" and created["expiresAt"] is None
+
+
+def test_key_create_prints_the_secret_once(populated: str) -> None:
+    result = ok(
+        "key", "create", "ada@example.com", "--org", "org_acme", "--database-url", populated
+    )
+    secret = next(w for w in result.stdout.split() if w.startswith("cmk_"))
+    listed = ok("key", "list", "--json", "--database-url", populated).stdout
+    assert secret not in listed
+
+
+def test_edge_case_7_key_create_requires_membership(db: str) -> None:
+    ok("org", "create", "Acme", "--id", "org_acme", "--database-url", db)
+    ok("user", "create", "ada@example.com", "--database-url", db)
+    result = cm("key", "create", "ada@example.com", "--org", "org_acme", "--database-url", db)
+    assert result.exit_code == 1 and "not a member" in result.stderr
+
+
+def test_edge_case_7_expires_takes_a_date_or_an_instant_and_warns_when_past(populated: str) -> None:
+    by_date = as_json(
+        ok(
+            "key",
+            "create",
+            "ada@example.com",
+            "--org",
+            "org_acme",
+            "--expires",
+            "2099-03-01",
+            "--json",
+            "--database-url",
+            populated,
+        )
+    )
+    assert by_date["expiresAt"] == "2099-03-01T00:00:00Z"
+    by_instant = as_json(
+        ok(
+            "key",
+            "create",
+            "ada@example.com",
+            "--org",
+            "org_acme",
+            "--expires",
+            "2099-03-01T12:00:00+02:00",
+            "--json",
+            "--database-url",
+            populated,
+        )
+    )
+    assert by_instant["expiresAt"] == "2099-03-01T10:00:00Z"
+    past = cm(
+        "key",
+        "create",
+        "ada@example.com",
+        "--org",
+        "org_acme",
+        "--expires",
+        "2020-01-01",
+        "--database-url",
+        populated,
+    )
+    assert past.exit_code == 0 and "warning" in past.stderr and "expired" in past.stderr
+    bad = cm(
+        "key",
+        "create",
+        "ada@example.com",
+        "--org",
+        "org_acme",
+        "--expires",
+        "soon",
+        "--database-url",
+        populated,
+    )
+    assert bad.exit_code == 2
+
+
+def test_edge_case_8_key_list_shows_revoked_and_expired_keys_with_pinned_fields(
+    populated: str,
+) -> None:
+    db = populated
+    ok("user", "create", "bob@example.com", "--database-url", db)
+    ok("member", "add", "org_acme", "bob@example.com", "--database-url", db)
+    kept = as_json(
+        ok("key", "create", "ada@example.com", "--org", "org_acme", "--json", "--database-url", db)
+    )
+    gone = as_json(
+        ok(
+            "key",
+            "create",
+            "ada@example.com",
+            "--org",
+            "org_acme",
+            "--expires",
+            "2020-01-01",
+            "--json",
+            "--database-url",
+            db,
+        )
+    )
+    bobs = as_json(
+        ok("key", "create", "bob@example.com", "--org", "org_acme", "--json", "--database-url", db)
+    )
+    ok("key", "revoke", kept["id"], "--database-url", db)
+    ok("key", "revoke", kept["id"], "--database-url", db)
+    everything = as_json(ok("key", "list", "--json", "--database-url", db))
+    assert {k["id"] for k in everything} == {kept["id"], gone["id"], bobs["id"]}
+    pinned = {"id", "name", "orgId", "createdAt", "expiresAt", "lastUsedAt", "revokedAt"}
+    for key in everything:
+        assert pinned <= set(key)
+        assert not any("secret" in field.lower() or "hash" in field.lower() for field in key)
+    by_id = {k["id"]: k for k in everything}
+    assert by_id[kept["id"]]["revokedAt"].endswith("Z")
+    assert by_id[gone["id"]]["expiresAt"] == "2020-01-01T00:00:00Z"
+    adas = as_json(ok("key", "list", "ada@example.com", "--json", "--database-url", db))
+    assert {k["id"] for k in adas} == {kept["id"], gone["id"]}
+    table = ok("key", "list", "--database-url", db).stdout
+    assert kept["id"] in table
+
+
+def test_edge_case_8_revoking_an_unknown_key_is_an_error(db: str) -> None:
+    result = cm("key", "revoke", "ukey_nope", "--database-url", db)
+    assert result.exit_code == 1 and "ukey_nope" in result.stderr
+
+
+# -- service tokens -----------------------------------------------------------------------
+
+
+def test_token_create_list_revoke(db: str) -> None:
+    created = as_json(
+        ok(
+            "token",
+            "create",
+            "gateway",
+            "--scope",
+            "usage:write",
+            "--scope",
+            "admin",
+            "--json",
+            "--database-url",
+            db,
+        )
+    )
+    assert created["secret"].startswith("cmt_") and created["id"].startswith("tok_")
+    assert created["scopes"] == ["usage:write", "admin"]
+    listed = as_json(ok("token", "list", "--json", "--database-url", db))
+    assert [t["id"] for t in listed] == [created["id"]]
+    assert created["secret"] not in json.dumps(listed)
+    ok("token", "revoke", created["id"], "--database-url", db)
+    ok("token", "revoke", created["id"], "--database-url", db)
+    listed = as_json(ok("token", "list", "--json", "--database-url", db))
+    assert listed[0]["revokedAt"].endswith("Z")
+    unknown = cm("token", "revoke", "tok_nope", "--database-url", db)
+    assert unknown.exit_code == 1
+
+
+def test_token_create_needs_a_known_scope(db: str) -> None:
+    assert cm("token", "create", "x", "--scope", "read", "--database-url", db).exit_code == 2
+    assert cm("token", "create", "x", "--database-url", db).exit_code == 2
+
+
+# -- options, URLs, schema, exit codes ---------------------------------------------------
+
+
+def test_edge_case_1_options_are_accepted_after_the_subcommand(db: str) -> None:
+    ok("org", "create", "Acme", "--id", "org_acme", "--database-url", db, "--json")
+    ok("org", "list", "--json", "--database-url", db)
+
+
+def test_edge_case_2_database_url_defaults_to_env_then_a_file_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CREDITMETER_DATABASE_URL", raising=False)
+    ok("org", "create", "Here", "--id", "org_here")
+    assert (tmp_path / "creditmeter.db").is_file()
+    elsewhere = tmp_path / "sub"
+    elsewhere.mkdir()
+    env_url = f"sqlite:///{elsewhere / 'env.db'}"
+    result = cm(
+        "org", "create", "There", "--id", "org_there", env={"CREDITMETER_DATABASE_URL": env_url}
+    )
+    assert result.exit_code == 0, result.stderr
+    assert (elsewhere / "env.db").is_file()
+    absolute = f"sqlite:////{str(tmp_path / 'abs.db').lstrip('/')}"
+    ok("org", "list", "--database-url", absolute)
+    assert (tmp_path / "abs.db").is_file()
+
+
+def test_edge_case_3_any_command_initialises_an_empty_database(db: str) -> None:
+    assert as_json(ok("org", "list", "--json", "--database-url", db)) == []
+
+
+def test_edge_case_3_an_older_schema_is_refused_until_migrate(db: str) -> None:
+    from alembic import command
+
+    from creditmeter.store.database import _alembic_config
+
+    engine = sa.create_engine(db)
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "0001")
+    engine.dispose()
+    refused = cm("org", "list", "--database-url", db)
+    assert refused.exit_code == 1
+    assert "creditmeter migrate" in refused.stderr
+    migrated = ok("migrate", "--database-url", db)
+    assert "0001" in migrated.stdout and "0002" in migrated.stdout
+    ok("org", "list", "--database-url", db)
+    assert "up to date" in ok("migrate", "--database-url", db).stdout
+
+
+def test_migrate_refuses_a_database_it_did_not_create(db: str) -> None:
+    engine = sa.create_engine(db)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE invoices (id INTEGER)")
+    engine.dispose()
+    result = cm("migrate", "--database-url", db)
+    assert result.exit_code == 1 and "not created by creditmeter" in result.stderr
+
+
+def test_edge_case_11_exit_codes(db: str) -> None:
+    assert cm("org", "list", "--database-url", db).exit_code == 0
+    assert cm("member", "remove", "org_x", "a@b.co", "--database-url", db).exit_code == 1
+    assert cm("org", "create", "--database-url", db).exit_code == 2
+    assert cm("no-such-command").exit_code == 2
+
+
+def test_a_bad_database_url_is_a_clear_error() -> None:
+    result = cm("org", "list", "--database-url", "nonsense://")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.stderr
+
+
+# -- ingest (ingest spec, edge case 12) --------------------------------------------------
+
+
+def _lines(*events: dict[str, object]) -> str:
+    return "".join(json.dumps(e) + "\n" for e in events)
+
+
+def _event(n: int, **overrides: object) -> dict[str, object]:
+    return {
+        "id": f"e{n}",
+        "orgId": "org_acme",
+        "timestamp": "2026-05-19T10:00:00Z",
+        "product": "parse",
+        "credits": 1.5,
+        **overrides,
+    }
+
+
+def _rollup_total(db: str) -> tuple[int, int]:
+    store = open_store(db)
+    try:
+        with store.read() as connection:
+            row = connection.exec_driver_sql(
+                "SELECT COALESCE(SUM(credits_micro), 0), COUNT(*) FROM usage_events"
+            ).one()
+    finally:
+        store.close()
+    return int(row[0]), int(row[1])
+
+
+def test_edge_case_12_ingest_imports_a_file_and_reports_counts(tmp_path: Path, db: str) -> None:
+    source = tmp_path / "events.jsonl"
+    source.write_text(_lines(*(_event(n) for n in range(25))) + "\n")
+    result = ok("ingest", str(source), "--database-url", db)
+    assert result.stdout.strip() == "accepted 25, duplicates 0, conflicts 0"
+    assert _rollup_total(db) == (25 * 1_500_000, 25)
+
+
+def test_edge_case_12_ingest_again_finishes_a_cut_run_idempotently(tmp_path: Path, db: str) -> None:
+    source = tmp_path / "events.jsonl"
+    source.write_text(_lines(*(_event(n) for n in range(10))))
+    ok("ingest", str(source), "--database-url", db)
+    source.write_text(_lines(*(_event(n) for n in range(10)), _event(3, credits=9), _event(10)))
+    result = ok("ingest", str(source), "--database-url", db, "--json")
+    assert as_json(result) == {"accepted": 1, "duplicates": 11, "conflicts": ["e3"]}
+    assert _rollup_total(db) == (11 * 1_500_000, 11)
+
+
+def test_edge_case_12_ingest_stores_nothing_when_any_line_is_wrong(tmp_path: Path, db: str) -> None:
+    source = tmp_path / "events.jsonl"
+    source.write_text(
+        _lines(_event(1), _event(2, credits="2"))
+        + "not json\n\n"
+        + _lines(_event(3, file_type="pdf"))
+    )
+    result = cm("ingest", str(source), "--database-url", db)
+    assert result.exit_code == 1
+    assert "line 2, credits" in result.stderr
+    assert "line 3:" in result.stderr
+    assert "line 5, file_type" in result.stderr and "fileType" in result.stderr
+    assert "nothing was stored" in result.stderr
+    assert _rollup_total(db) == (0, 0)
+
+
+def test_edge_case_12_ingest_lists_at_most_100_problems(tmp_path: Path, db: str) -> None:
+    source = tmp_path / "events.jsonl"
+    source.write_text(_lines(*(_event(n, credits=-1) for n in range(150))))
+    result = cm("ingest", str(source), "--database-url", db)
+    assert result.exit_code == 1
+    assert result.stderr.count("must be between 0") == 100
+
+
+def test_edge_case_12_ingest_reads_stdin(db: str) -> None:
+    result = ok("ingest", "-", "--database-url", db, input=_lines(_event(1), _event(2)))
+    assert result.stdout.strip() == "accepted 2, duplicates 0, conflicts 0"
+
+
+def test_edge_case_12_ingest_commits_in_batches_of_the_maximum_size(
+    tmp_path: Path, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CREDITMETER_MAX_BATCH_EVENTS", "4")
+    source = tmp_path / "events.jsonl"
+    source.write_text(_lines(*(_event(n) for n in range(10))))
+    result = ok("ingest", str(source), "--database-url", db, "--json")
+    assert as_json(result) == {"accepted": 10, "duplicates": 0, "conflicts": []}
+    assert _rollup_total(db) == (10 * 1_500_000, 10)
+
+
+def test_ingest_of_a_missing_file_is_a_usage_error(db: str) -> None:
+    assert cm("ingest", "/nonexistent.jsonl", "--database-url", db).exit_code == 2
+
+
+# -- serve and demo, as real processes ---------------------------------------------------
+
+
+def _spawn(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CREDITMETER_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "creditmeter", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_ready(url: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(
+                f"the server exited: {process.stderr.read() if process.stderr else ''}"
+            )
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise AssertionError("the server did not start")
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[str]]]:
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def test_edge_case_4_serve_answers_health_and_readiness(
+    tmp_path: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    port = free_port()
+    db = f"sqlite:///{tmp_path / 'serve.db'}"
+    process = _spawn(["serve", "--port", str(port), "--database-url", db], tmp_path)
+    processes.append(process)
+    url = f"http://127.0.0.1:{port}"
+    _wait_ready(url, process)
+    assert httpx.get(f"{url}/readyz").status_code == 200
+    assert httpx.get(f"{url}/api/v1/usage/export").status_code == 401
+    assert httpx.get(f"{url}/openapi.json").json()["info"]["title"] == "creditmeter"
+
+
+def test_edge_case_4_serve_listens_on_127_0_0_1_port_8000_by_default() -> None:
+    from creditmeter.cli.server import serve
+
+    defaults = {
+        p.name: p.default for p in __import__("inspect").signature(serve).parameters.values()
+    }
+    assert defaults["host"] == "127.0.0.1" and defaults["port"] == 8000
+
+
+def test_demo_builds_data_prints_a_working_curl_and_serves(
+    tmp_path: Path, processes: list[subprocess.Popen[str]]
+) -> None:
+    port = free_port()
+    process = _spawn(["demo", "--port", str(port)], tmp_path)
+    processes.append(process)
+    url = f"http://127.0.0.1:{port}"
+    _wait_ready(url, process)
+    assert (tmp_path / "creditmeter-demo.db").is_file()
+    process.terminate()
+    stdout, _ = process.communicate(timeout=10)
+    key = next(word for word in stdout.split() if word.startswith("cmk_"))
+    assert f'curl -H "Authorization: Bearer {key}"' in stdout
+    # Serve the built demo again and run the printed export.
+    again = _spawn(
+        ["serve", "--port", str(port), "--database-url", "sqlite:///creditmeter-demo.db"], tmp_path
+    )
+    processes.append(again)
+    _wait_ready(url, again)
+    export = httpx.get(f"{url}/api/v1/usage/export", headers={"Authorization": f"Bearer {key}"})
+    assert export.status_code == 200
+    document = export.json()
+    assert document["orgId"] == "org_acme"
+    assert {row["group"] for row in document["data"]} == {"parse", "extract", "split", "edit"}
+    days = {row["date"] for row in document["data"]}
+    assert len(days) >= 28
+    globex = httpx.get(
+        f"{url}/api/v1/usage/export",
+        params={"orgId": "org_globex", "groupBy": "file_type"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert globex.status_code == 200 and None in {row["group"] for row in globex.json()["data"]}
+    initech = httpx.get(
+        f"{url}/api/v1/usage/export",
+        params={"orgId": "org_initech"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert initech.status_code == 403
+
+
+def test_demo_usage_has_a_weekday_rhythm(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from creditmeter.demo import generate_events
+
+    events = generate_events(datetime(2026, 6, 30, 23, 59, tzinfo=UTC))
+    weekday = sum(1 for e in events if e.day.weekday() < 5) / (90 * 5 / 7)
+    weekend = sum(1 for e in events if e.day.weekday() >= 5) / (90 * 2 / 7)
+    assert weekend < weekday / 2
+    assert {e.product for e in events} == {"parse", "extract", "split", "edit"}
+    assert len({e.api_key for e in events}) > 4 and None in {e.file_type for e in events}
