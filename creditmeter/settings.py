@@ -54,3 +54,23 @@ class Settings(BaseSettings):
         description="How long a SQLite connection waits for another process's write lock.",
     )
     log_level: str = Field("info", description="Log level of the server: debug, info, warning.")
+
+
+def settings_markdown() -> str:
+    """``docs/settings.md``: every setting's variable, default and meaning."""
+    lines = [
+        "# Settings",
+        "",
+        "<!-- Generated from creditmeter/settings.py by `make docs`; a test keeps it current. -->",
+        "",
+        "Every setting is read from its environment variable (or a `.env` file in the",
+        "working directory), else it takes its default. Command-line options such as",
+        "`--database-url` override the variable for that command.",
+        "",
+        "| variable | default | meaning |",
+        "|---|---|---|",
+    ]
+    for name, info in Settings.model_fields.items():
+        variable = f"CREDITMETER_{name.upper()}"
+        lines.append(f"| `{variable}` | `{info.default}` | {info.description} |")
+    return "\n".join(lines) + "\n"

@@ -9,7 +9,7 @@ patterns here.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _INSTANT = re.compile(
@@ -58,6 +58,19 @@ def parse_instant_us(text: str) -> int:
     days = moment.toordinal() - _EPOCH_ORDINAL
     seconds = days * 86_400 + moment.hour * 3600 + moment.minute * 60 + moment.second
     return (seconds - offset_seconds) * 1_000_000 + micros
+
+
+def parse_expiry(text: str) -> datetime:
+    """A key's expiry: ``yyyy-mm-dd`` (00:00 UTC that day) or an RFC 3339 instant."""
+    if _DATE.fullmatch(text):
+        return datetime.combine(parse_date(text), time(0), tzinfo=UTC)
+    try:
+        return datetime_of_us(parse_instant_us(text))
+    except (ValueError, OverflowError):
+        raise ValueError(
+            f"'{text}' is neither a date (yyyy-mm-dd) nor an RFC 3339 instant with an "
+            "explicit offset (2026-05-19T14:03:11Z)"
+        ) from None
 
 
 def day_of_us(instant_us: int) -> date:

@@ -7,19 +7,17 @@ from enum import StrEnum
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from creditmeter.cli.common import (
     DatabaseUrl,
     JsonOutput,
-    console,
     opened_directory,
     print_json,
     reports_errors,
     warn,
 )
 from creditmeter.directory import PersonalKey, ServiceToken
-from creditmeter.timestamps import datetime_of_us, format_instant, parse_date, parse_instant_us
+from creditmeter.timestamps import format_instant, parse_expiry
 from creditmeter.web.models import (
     KeyCreated,
     KeyOut,
@@ -56,13 +54,6 @@ class Scope(StrEnum):
 def _short(moment: datetime | None) -> str:
     """A table cell: minutes are enough for a person reading a list."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment is not None else "-"
-
-
-def _table(*columns: str) -> Table:
-    table = Table(box=None, header_style="bold")
-    for n, column in enumerate(columns):
-        table.add_column(column, no_wrap=n == 0)
-    return table
 
 
 # -- organizations ------------------------------------------------------------------
@@ -195,21 +186,11 @@ def member_list(
 # -- personal keys --------------------------------------------------------------------
 
 
-def parse_expiry(text: str) -> datetime:
-    """``yyyy-mm-dd`` (00:00 UTC that day) or an RFC 3339 instant."""
+def _expiry(text: str) -> datetime:
     try:
-        day = parse_date(text)
-    except ValueError:
-        pass
-    else:
-        return datetime(day.year, day.month, day.day, tzinfo=UTC)
-    try:
-        return datetime_of_us(parse_instant_us(text))
-    except ValueError:
-        raise typer.BadParameter(
-            f"'{text}' is neither a date (yyyy-mm-dd) nor an RFC 3339 instant.",
-            param_hint="'--expires'",
-        ) from None
+        return parse_expiry(text)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{exc}.", param_hint="'--expires'") from None
 
 
 def _key_json(key: PersonalKey) -> KeyOut:
@@ -235,7 +216,7 @@ def key_create(
     json_output: JsonOutput = False,
 ) -> None:
     """Create a personal API key; prints the secret once."""
-    expires_at = parse_expiry(expires) if expires is not None else None
+    expires_at = _expiry(expires) if expires is not None else None
     with opened_directory(database_url) as directory:
         user = directory.find_user(email)
         key, secret = directory.create_key(user.id, org, name=name, expires_at=expires_at)
@@ -263,22 +244,23 @@ def key_list(
     with opened_directory(database_url) as directory:
         user_id = directory.find_user(email).id if email is not None else None
         keys = directory.list_keys(user_id)
+        now = directory.clock()
     if json_output:
         print_json([_key_json(k) for k in keys])
         return
-    table = _table("id", "name", "user", "org", "created", "expires", "last used", "revoked")
     for key in keys:
-        table.add_row(
-            key.id,
-            key.name,
-            key.email,
-            key.org_id,
-            _short(key.created_at),
-            _short(key.expires_at),
-            _short(key.last_used_at),
-            _short(key.revoked_at),
+        status = (
+            "revoked"
+            if key.revoked_at
+            else "expired"
+            if key.expires_at and key.expires_at <= now
+            else "active"
         )
-    console.print(table)
+        typer.echo(
+            f"{key.id}\t{key.name}\t{key.email}\t{key.org_id}\t{status}\t"
+            f"created {_short(key.created_at)}\texpires {_short(key.expires_at)}\t"
+            f"last used {_short(key.last_used_at)}"
+        )
 
 
 @key_app.command("revoke")
@@ -333,17 +315,12 @@ def token_list(database_url: DatabaseUrl = None, json_output: JsonOutput = False
     if json_output:
         print_json([_token_json(t) for t in tokens])
         return
-    table = _table("id", "name", "scopes", "created", "last used", "revoked")
     for token in tokens:
-        table.add_row(
-            token.id,
-            token.name,
-            " ".join(token.scopes),
-            _short(token.created_at),
-            _short(token.last_used_at),
-            _short(token.revoked_at),
+        status = "revoked" if token.revoked_at else "active"
+        typer.echo(
+            f"{token.id}\t{token.name}\t{' '.join(token.scopes)}\t{status}\t"
+            f"created {_short(token.created_at)}\tlast used {_short(token.last_used_at)}"
         )
-    console.print(table)
 
 
 @token_app.command("revoke")

@@ -12,7 +12,7 @@ from creditmeter.directory import Directory
 from creditmeter.settings import Settings
 from creditmeter.store import Store, open_store
 from creditmeter.web import errors
-from creditmeter.web.auth import authenticate
+from creditmeter.web.auth import authorize
 from creditmeter.web.ratelimit import RateLimiter
 from creditmeter.web.routes import admin, events, export, health
 
@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.store = store
     app.state.directory = Directory(store)
     app.state.rate_limiter = RateLimiter(settings.export_rate_limit)
-    app.state.authenticate_request = authenticate
+    app.state.authenticate_request = authorize
     errors.install(app)
     for module in (export, events, admin, health):
         app.include_router(module.router)

@@ -65,3 +65,18 @@ def _scoped(scope: str, purpose: str):  # type: ignore[no-untyped-def]
 
 usage_writer = _scoped("usage:write", "record usage")
 administrator = _scoped("admin", "manage the directory")
+_SCOPE_CHECKS = (usage_writer, administrator)
+
+
+def authorize(request: Request) -> Credential:
+    """The caller, held to the scope the matched route requires: 401, then 403.
+
+    For the error handler of a request FastAPI judged before running the route's
+    dependencies (a malformed body), so that who may call comes first.
+    """
+    caller = authenticate(request)
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    for dependency in getattr(dependant, "dependencies", ()):
+        if dependency.call in _SCOPE_CHECKS:
+            dependency.call(caller)
+    return caller

@@ -59,8 +59,8 @@ def _location(loc: tuple[Any, ...]) -> str | None:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    # The caller must be known before anything about the request is judged, but
-    # FastAPI validates a body before running dependencies: authenticate here.
+    # The caller must be known (and allowed) before anything about the request is
+    # judged, but FastAPI validates a body before running dependencies: check here.
     authenticate = getattr(request.app.state, "authenticate_request", None)
     if authenticate is not None:
         try:
@@ -75,6 +75,8 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         param = None
     elif first.get("type") == "extra_forbidden":
         message = f"Unknown field '{param}'; remove it."
+    elif first.get("type") == "missing" and param is None:
+        message = "The request needs a JSON body."
     elif first.get("type") == "missing":
         message = f"'{param}' is required."
     else:

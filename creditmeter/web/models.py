@@ -141,7 +141,8 @@ class MembershipPut(Model):
 class KeyCreate(Model):
     org_id: str
     name: str | None = None
-    expires_at: datetime | date | None = Field(
+    # A string, parsed by the route: Pydantic would read a date as a naive datetime.
+    expires_at: str | None = Field(
         None, description="yyyy-mm-dd (00:00 UTC that day) or an RFC 3339 instant."
     )
 

@@ -17,6 +17,8 @@ def _ranges(accept: str) -> dict[str, float]:
                     quality = float(value)
                 except ValueError:
                     quality = 0.0
+                if not 0.0 <= quality <= 1.0:  # nan, inf, negative, over 1: no valid qvalue
+                    quality = 0.0
         media = media.lower()
         qualities[media] = max(quality, qualities.get(media, 0.0))
     return qualities

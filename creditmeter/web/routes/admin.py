@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from creditmeter.directory import Directory, Member, PersonalKey
+from creditmeter.errors import InvalidParameter
+from creditmeter.timestamps import parse_expiry
 from creditmeter.web.auth import administrator
 from creditmeter.web.models import (
     KeyCreate,
@@ -96,11 +98,14 @@ def delete_member(orgId: str, userId: str, request: Request) -> Response:
     return Response(status_code=204)
 
 
-def expiry_instant(value: datetime | date | None) -> datetime | None:
+def expiry_instant(value: str | None) -> datetime | None:
     """A key's expiry: a date means 00:00 UTC that day; an instant must carry an offset."""
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime.combine(value, time(0), tzinfo=UTC)
+    if value is None:
+        return None
+    try:
+        return parse_expiry(value)
+    except ValueError as exc:
+        raise InvalidParameter(f"'expiresAt': {exc}.", param="expiresAt") from None
 
 
 @router.post("/users/{userId}/keys", status_code=201, response_model=KeyCreated)

@@ -57,9 +57,11 @@ PARAMETERS = [
 ]
 
 
-@router.api_route(
-    "/api/v1/usage/export",
-    methods=["GET", "HEAD"],
+EXPORT_PATH = "/api/v1/usage/export"
+
+
+@router.get(
+    EXPORT_PATH,
     summary="Export usage per day and group",
     response_model=ExportDocument,
     responses={
@@ -85,3 +87,8 @@ def export_usage(request: Request, key: PersonalKey = Depends(usage_reader)) -> 
     if query.format == "csv" or (query.format is None and wants_csv(request.headers.get("accept"))):
         return Response(export_csv(result), media_type="text/csv; charset=utf-8")
     return Response(export_json(result), media_type="application/json")
+
+
+# HEAD answers like GET without a body; it is left out of the document, which
+# would otherwise list the same operation twice.
+router.add_api_route(EXPORT_PATH, export_usage, methods=["HEAD"], include_in_schema=False)
