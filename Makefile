@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint format docs
+.PHONY: install demo test test-deps lint format docs
 
 install: $(VENV)/.installed
 
@@ -15,8 +15,11 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(BIN)/creditmeter demo
 
-test: install lint
+test: install test-deps lint
 	$(BIN)/python -m pytest
+
+test-deps:
+	scripts/install-test-deps
 
 lint: install
 	$(BIN)/ruff check .

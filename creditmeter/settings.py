@@ -11,6 +11,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from creditmeter.store.database import StoreOptions
+
 DEFAULT_DATABASE_URL = "sqlite:///creditmeter.db"
 
 
@@ -53,7 +55,32 @@ class Settings(BaseSettings):
         ge=0,
         description="How long a SQLite connection waits for another process's write lock.",
     )
+    pool_size: int = Field(
+        5, ge=1, description="PostgreSQL: connections each server process keeps open."
+    )
+    pool_max_overflow: int = Field(
+        10, ge=0, description="PostgreSQL: extra connections a process may open under load."
+    )
+    pool_timeout_seconds: float = Field(
+        10.0, gt=0, description="PostgreSQL: how long a request waits for a free connection."
+    )
+    connect_timeout_seconds: int = Field(
+        5,
+        ge=1,
+        description="PostgreSQL: how long opening a connection may take before the request "
+        "fails with 503.",
+    )
     log_level: str = Field("info", description="Log level of the server: debug, info, warning.")
+
+    def store_options(self) -> StoreOptions:
+        """The connection and pool options of the store these settings describe."""
+        return StoreOptions(
+            busy_timeout_ms=self.sqlite_busy_timeout_ms,
+            pool_size=self.pool_size,
+            max_overflow=self.pool_max_overflow,
+            pool_timeout_s=self.pool_timeout_seconds,
+            connect_timeout_s=self.connect_timeout_seconds,
+        )
 
 
 def settings_markdown() -> str:

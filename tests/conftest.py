@@ -1,20 +1,24 @@
-"""Shared fixtures: a real creditmeter server over HTTP on a real database file.
+"""Shared fixtures: a real creditmeter server over HTTP on a real database.
 
-``service`` is one server for the whole session (rate limit off, so tests may
-call the export freely); ``make_service`` starts one with other settings.
-Tests isolate their data by creating their own organizations (``tenant``).
+Every test that uses a database runs once per store: SQLite (a file) and
+PostgreSQL (a server the session starts from the machine's packages, see
+``tests/postgres.py``). ``CREDITMETER_TEST_STORES=sqlite`` narrows the run.
+
+``service`` is one server per store for the whole session (rate limit off, so
+tests may call the export freely); ``make_service`` starts one with other
+settings on a fresh database. Tests isolate their data by creating their own
+organizations (``tenant``).
 """
 
 from __future__ import annotations
 
-import socket
+import os
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,12 +29,14 @@ from creditmeter.directory import Directory
 from creditmeter.settings import Settings
 from creditmeter.store import Store, open_store
 from creditmeter.web.app import create_app
+from tests import postgres
+from tests.ports import free_port
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+STORES = [
+    store
+    for store in ("sqlite", "postgresql")
+    if store in os.environ.get("CREDITMETER_TEST_STORES", "sqlite,postgresql").split(",")
+]
 
 
 @dataclass
@@ -122,7 +128,7 @@ def new_tenant(service: Service, *, org_name: str = "Test Org") -> Tenant:
 def running_service(database_url: str, **overrides: Any) -> Iterator[Service]:
     """Start a real uvicorn server on a free port, in a thread, until the block ends."""
     settings = Settings(database_url=database_url, **overrides)
-    store = open_store(settings.database_url)
+    store = open_store(settings.database_url, settings.store_options())
     app = create_app(settings, store=store)
     port = free_port()
     server = uvicorn.Server(
@@ -154,9 +160,33 @@ def running_service(database_url: str, **overrides: Any) -> Iterator[Service]:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The session's database: a SQLite file."""
-    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'creditmeter.db'}"
+def postgres_server() -> Iterator[postgres.PostgresServer]:
+    """One PostgreSQL server for the session, started on first use."""
+    server = postgres.start_server()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture(scope="session", params=STORES)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def new_database(
+    store_kind: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[], str]:
+    """Make a fresh, empty database of the store under test; returns its URL."""
+    if store_kind == "postgresql":
+        server: postgres.PostgresServer = request.getfixturevalue("postgres_server")
+        return server.create_database
+    return lambda: f"sqlite:///{tmp_path_factory.mktemp('db') / 'creditmeter.db'}"
+
+
+@pytest.fixture(scope="session")
+def database_url(new_database: Callable[[], str]) -> str:
+    """The session's database for ``service``."""
+    return new_database()
 
 
 @pytest.fixture(scope="session")
@@ -171,13 +201,12 @@ def tenant(service: Service) -> Tenant:
 
 
 @pytest.fixture
-def make_service(tmp_path: Path) -> Iterator[Callable[..., Service]]:
-    """Start a server on its own fresh SQLite file with settings overridden."""
+def make_service(new_database: Callable[[], str]) -> Iterator[Callable[..., Service]]:
+    """Start a server on its own fresh database with settings overridden."""
     stack: list[Any] = []
 
     def start(**overrides: Any) -> Service:
-        url = f"sqlite:///{tmp_path / f'service-{len(stack)}.db'}"
-        context = running_service(url, **overrides)
+        context = running_service(new_database(), **overrides)
         stack.append(context)
         return context.__enter__()
 

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +22,16 @@ from typer.testing import CliRunner, Result
 
 from creditmeter.cli import app
 from creditmeter.store import open_store
-from tests.conftest import free_port
+from creditmeter.store.database import normalise_url
+from tests.ports import free_port
 
 runner = CliRunner()
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'cli.db'}"
+def db(new_database: Callable[[], str]) -> str:
+    """A fresh database of the store under test."""
+    return new_database()
 
 
 def cm(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
@@ -339,7 +341,7 @@ def test_edge_case_3_an_older_schema_is_refused_until_migrate(db: str) -> None:
 
     from creditmeter.store.database import _alembic_config
 
-    engine = sa.create_engine(db)
+    engine = sa.create_engine(normalise_url(db))
     with engine.begin() as connection:
         command.upgrade(_alembic_config(connection), "0001")
     engine.dispose()
@@ -353,7 +355,7 @@ def test_edge_case_3_an_older_schema_is_refused_until_migrate(db: str) -> None:
 
 
 def test_migrate_refuses_a_database_it_did_not_create(db: str) -> None:
-    engine = sa.create_engine(db)
+    engine = sa.create_engine(normalise_url(db))
     with engine.begin() as connection:
         connection.exec_driver_sql("CREATE TABLE invoices (id INTEGER)")
     engine.dispose()

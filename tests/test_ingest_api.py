@@ -8,18 +8,17 @@ ingest contract (shared/spec/ingest-api.md); number 12 is the command line's.
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
+import sqlalchemy as sa
 
+from creditmeter.store.database import normalise_url
 from tests.conftest import Service, Tenant
 
 URL = "/api/v1/usage/events"
@@ -808,22 +807,30 @@ def test_admin_token_with_usage_write_may_record(service: Service, tenant: Tenan
 # -- durability ----------------------------------------------------------------------------
 
 
-def test_edge_case_11_a_200_means_committed_to_a_wal_database_with_full_sync(
+def test_edge_case_11_a_200_means_committed_with_the_store_in_durable_mode(
     service: Service, tenant: Tenant
 ) -> None:
     with service.store.engine.connect() as connection:
-        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        if service.store.dialect == "sqlite":
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        else:
+            assert connection.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+            assert connection.exec_driver_sql("SHOW fsync").scalar() == "on"
 
     sent = event(tenant, credits=2.5)
     assert post(tenant.writer, [sent]).json()["accepted"] == 1
     # A connection of its own, outside the server's pool, sees the event at once.
-    path = make_url(service.settings.database_url).database
-    assert path is not None
-    with closing(sqlite3.connect(path)) as own:
-        row = own.execute(
-            "SELECT credits_micro, request_count FROM usage_events WHERE org_id = ? "
-            "AND event_id = ?",
-            (tenant.org_id, sent["id"]),
-        ).fetchone()
-    assert row == (2_500_000, 1)
+    own = sa.create_engine(normalise_url(service.settings.database_url), poolclass=sa.NullPool)
+    try:
+        with own.connect() as connection:
+            row = connection.execute(
+                sa.text(
+                    "SELECT credits_micro, request_count FROM usage_events "
+                    "WHERE org_id = :org AND event_id = :id"
+                ),
+                {"org": tenant.org_id, "id": sent["id"]},
+            ).one()
+    finally:
+        own.dispose()
+    assert tuple(row) == (2_500_000, 1)

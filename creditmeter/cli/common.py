@@ -71,7 +71,7 @@ def settings_for(database_url: str | None, **overrides: Any) -> Settings:
 def opened_store(database_url: str | None) -> Iterator[Store]:
     """The store named by ``--database-url`` (or the settings), its schema current."""
     settings = settings_for(database_url)
-    store = open_store(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    store = open_store(settings.database_url, settings.store_options())
     try:
         yield store
     finally:

@@ -52,7 +52,7 @@ def serve(
 def migrate(database_url: DatabaseUrl = None) -> None:
     """Bring the database schema up to date."""
     settings = settings_for(database_url)
-    store = Store(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    store = Store(settings.database_url, settings.store_options())
     try:
         before, after = store.migrate()
     finally:

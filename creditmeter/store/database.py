@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,19 @@ from creditmeter.errors import SchemaOutdated, ServiceError, Unavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _WRITE_OPTION = "creditmeter_write"
+# Any constant: servers starting together on one PostgreSQL take turns on the schema.
+_SCHEMA_LOCK = 0x63726D74
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """How connections are made and pooled (``Settings.store_options()`` fills it)."""
+
+    busy_timeout_ms: int = 30_000
+    pool_size: int = 5
+    max_overflow: int = 10
+    pool_timeout_s: float = 10.0
+    connect_timeout_s: int = 5
 
 
 class StoreUnreachable(Unavailable):
@@ -64,16 +78,29 @@ def head_revision() -> str:
 class Store:
     """A database, opened: connections for reading and writing usage and the directory."""
 
-    def __init__(self, url: str, *, busy_timeout_ms: int = 30_000) -> None:
+    def __init__(self, url: str, options: StoreOptions | None = None) -> None:
         self.url = normalise_url(url)
         self.dialect = make_url(self.url).get_backend_name()
+        self.options = options or StoreOptions()
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
-        self.engine = self._create_engine(busy_timeout_ms)
+        self.engine = self._create_engine()
 
-    def _create_engine(self, busy_timeout_ms: int) -> Engine:
+    def _create_engine(self) -> Engine:
+        options = self.options
         if self.dialect != "sqlite":
-            return create_engine(self.url, pool_pre_ping=True)
+            # pre_ping replaces connections that died with a database restart, so
+            # the service recovers by itself; connect_timeout makes requests fail
+            # fast (503) while the database is down instead of hanging.
+            return create_engine(
+                self.url,
+                pool_pre_ping=True,
+                pool_size=options.pool_size,
+                max_overflow=options.max_overflow,
+                pool_timeout=options.pool_timeout_s,
+                connect_args={"connect_timeout": options.connect_timeout_s},
+            )
         engine = create_engine(self.url)
+        busy_timeout_ms = options.busy_timeout_ms
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -144,10 +171,17 @@ class Store:
         with self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
 
+    @contextmanager
+    def _schema_transaction(self) -> Iterator[tuple[Connection, str | None]]:
+        """A write transaction that alone may change the schema, and the revision it found."""
+        with self.write() as connection:
+            if self.dialect == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_SCHEMA_LOCK})")
+            yield connection, MigrationContext.configure(connection).get_current_revision()
+
     def migrate(self) -> tuple[str | None, str]:
         """Bring the schema up to date; return (revision before, revision after)."""
-        with self.engine.begin() as connection:
-            before = MigrationContext.configure(connection).get_current_revision()
+        with self._schema_transaction() as (connection, before):
             if before is None:
                 self._refuse_foreign_tables(connection)
             command.upgrade(_alembic_config(connection), "head")
@@ -155,13 +189,16 @@ class Store:
 
     def ensure_schema(self) -> None:
         """Create the schema in an empty database; refuse one at another revision."""
-        current = self.schema_revision()
         head = head_revision()
-        if current == head:
+        if self.schema_revision() == head:
             return
-        if current is None:
-            self.migrate()
-            return
+        with self._schema_transaction() as (connection, current):
+            if current == head:
+                return
+            if current is None:
+                self._refuse_foreign_tables(connection)
+                command.upgrade(_alembic_config(connection), "head")
+                return
         known = {
             rev.revision for rev in ScriptDirectory.from_config(_alembic_config()).walk_revisions()
         }
@@ -188,9 +225,11 @@ class Store:
         self.engine.dispose()
 
 
-def open_store(url: str, *, busy_timeout_ms: int = 30_000, ensure_schema: bool = True) -> Store:
+def open_store(
+    url: str, options: StoreOptions | None = None, *, ensure_schema: bool = True
+) -> Store:
     """Open the store at ``url``, creating the schema in an empty database."""
-    store = Store(url, busy_timeout_ms=busy_timeout_ms)
+    store = Store(url, options)
     if ensure_schema:
         try:
             store.ensure_schema()

@@ -31,9 +31,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     """The service; opens the store of ``settings.database_url`` unless one is given."""
     settings = settings or Settings()
     own_store = store is None
-    store = store or open_store(
-        settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms
-    )
+    store = store or open_store(settings.database_url, settings.store_options())
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
