@@ -19,6 +19,7 @@ from creditmeter.store import Store
 from creditmeter.store import directory as sql
 from creditmeter.store.directory import AlreadyExists
 from creditmeter.strings import string_problem
+from creditmeter.timestamps import format_instant
 
 ROLES = ("owner", "admin", "member")
 Role = Literal["owner", "admin", "member"]
@@ -390,12 +391,13 @@ class Directory:
         if row is None or not credentials.hashes_match(row["secret_hash"], presented):
             raise Unauthenticated("The API key is not valid; check that it was copied whole.")
         now = self.clock()
+        noun = "API key" if kind == "personal_key" else "service token"
         if row["revoked_at"] is not None:
-            raise Unauthenticated("The API key was revoked; create a new one.")
+            raise Unauthenticated(f"This {noun} was revoked; create a new one.")
         expires_at = row.get("expires_at")
         if expires_at is not None and now >= expires_at:
             raise Unauthenticated(
-                f"The API key expired at {expires_at.isoformat()}; create a new one."
+                f"This {noun} expired at {format_instant(expires_at)}; create a new one."
             )
         last_used = row["last_used_at"]
         if last_used is None or now - last_used >= LAST_USED_RESOLUTION:

@@ -42,7 +42,7 @@ class RecordResult:
     def add(self, other: RecordResult) -> None:
         self.accepted += other.accepted
         self.duplicates += other.duplicates
-        self.conflicts.extend(other.conflicts)
+        self.conflicts.extend(c for c in other.conflicts if c not in self.conflicts)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -143,15 +143,18 @@ def record(store: Store, events: list[Event], *, received_us: int) -> RecordResu
         sql.add_to_rollups(connection, rollups)
 
     result.accepted = len(new_events)
+    conflicts: dict[str, None] = {}
     for event in already:
         result.duplicates += 1
         if event != _event_of_row(stored[event.key]):
-            result.conflicts.append(event.id)
+            conflicts[event.id] = None
     for event in repeats:
         result.duplicates += 1
         winner = _event_of_row(stored[event.key]) if event.key in stored else first[event.key]
         if event != winner:
-            result.conflicts.append(event.id)
+            conflicts[event.id] = None
+    # Each conflicting id once, however many differing copies the batch held.
+    result.conflicts = list(conflicts)
     return result
 
 

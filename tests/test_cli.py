@@ -584,3 +584,35 @@ def test_demo_usage_has_a_weekday_rhythm(tmp_path: Path) -> None:
     assert weekend < weekday / 2
     assert {e.product for e in events} == {"parse", "extract", "split", "edit"}
     assert len({e.api_key for e in events}) > 4 and None in {e.file_type for e in events}
+
+
+def test_an_unreachable_database_is_one_line_without_a_traceback() -> None:
+    url = f"postgresql://nobody@127.0.0.1:{free_port()}/nothing"
+    result = cm("org", "list", "--database-url", url)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: Could not use the database:")
+    assert "refused" in result.stderr.lower()
+    assert "Traceback" not in result.stderr
+
+
+def test_edge_case_12_ingest_names_the_line_when_a_later_batch_breaks_the_total_limit(
+    tmp_path: Path, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CREDITMETER_MAX_BATCH_EVENTS", "3")
+    big = 1_000_000_000
+    # The day stands 10 credits short of the limit: line 4 passes it, lines 1-3 do not.
+    source = tmp_path / "events.jsonl"
+    source.write_text(_lines(_event(1), _event(2), _event(3), _event(4, credits=big)))
+    store = open_store(db)
+    try:
+        with store.write() as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO usage_daily_totals (org_id, day, credits_micro, request_count) "
+                "VALUES ('org_acme', '2026-05-19', 8999999999990000000, 1)"
+            )
+    finally:
+        store.close()
+    result = cm("ingest", str(source), "--database-url", db)
+    assert result.exit_code == 1
+    assert "line 4, credits" in result.stderr
+    assert "The first 3 events of the file were stored" in result.stderr

@@ -834,3 +834,11 @@ def test_edge_case_11_a_200_means_committed_with_the_store_in_durable_mode(
     finally:
         own.dispose()
     assert tuple(row) == (2_500_000, 1)
+
+
+def test_conflicts_name_each_conflicting_id_once(tenant: Tenant) -> None:
+    stored = event(tenant, credits=1)
+    assert post(tenant.writer, [stored]).json()["accepted"] == 1
+    changed_twice = [{**stored, "credits": 2}, {**stored, "credits": 3}]
+    answer = post(tenant.writer, changed_twice).json()
+    assert answer == {"accepted": 0, "duplicates": 2, "conflicts": [stored["id"]]}

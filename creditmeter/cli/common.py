@@ -16,7 +16,7 @@ from sqlalchemy.exc import ArgumentError
 from creditmeter.directory import Directory
 from creditmeter.errors import ServiceError
 from creditmeter.settings import Settings
-from creditmeter.store import Store, open_store
+from creditmeter.store import Store, StoreUnreachable, open_store
 
 console = Console()
 err_console = Console(stderr=True)
@@ -25,7 +25,7 @@ DatabaseUrl = Annotated[
     str | None,
     typer.Option(
         "--database-url",
-        help="SQLAlchemy database URL [default: $CREDITMETER_DATABASE_URL, "
+        help="SQLAlchemy database URL \\[default: $CREDITMETER_DATABASE_URL, "
         "else sqlite:///creditmeter.db]",
         show_default=False,
     ),
@@ -53,6 +53,8 @@ def reports_errors(command: Callable[P, R]) -> Callable[P, R]:
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
+        except StoreUnreachable as exc:
+            fail(f"Could not use the database: {exc.detail or exc.message}")
         except ServiceError as exc:
             fail(exc.message)
         except ArgumentError as exc:

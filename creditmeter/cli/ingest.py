@@ -17,11 +17,13 @@ from creditmeter.cli.common import (
     DatabaseUrl,
     JsonOutput,
     err_console,
+    fail,
     opened_store,
     print_json,
     reports_errors,
     settings_for,
 )
+from creditmeter.errors import InvalidEvents, Problem
 from creditmeter.ingest import MAX_FILE_PROBLEMS, check_lines, record_lines
 
 
@@ -38,6 +40,12 @@ def _readable(source: str) -> Iterator[Path]:
         shutil.copyfileobj(sys.stdin.buffer, spool)
         spool.flush()
         yield Path(spool.name)
+
+
+def _report(problems: list[Problem]) -> None:
+    for problem in problems:
+        where = f"line {problem.index}" + (f", {problem.field}" if problem.field else "")
+        err_console.print(f"{where}: {problem.message}", highlight=False, soft_wrap=True)
 
 
 @reports_errors
@@ -59,9 +67,7 @@ def ingest(
         with path.open("rb") as lines:
             count, problems = check_lines(lines)
         if problems:
-            for problem in problems:
-                where = f"line {problem.index}" + (f", {problem.field}" if problem.field else "")
-                err_console.print(f"{where}: {problem.message}", highlight=False, soft_wrap=True)
+            _report(problems)
             more = " (the first 100 are listed)" if len(problems) >= MAX_FILE_PROBLEMS else ""
             err_console.print(
                 f"[bold red]error:[/] nothing was stored: fix the problems above{more} "
@@ -82,12 +88,23 @@ def ingest(
             path.open("rb") as lines,
         ):
             task = progress.add_task("events", total=count)
-            result = record_lines(
-                store,
-                lines,
-                max_events=settings.max_batch_events,
-                on_batch=lambda n: progress.advance(task, n),
-            )
+            stored = [0]
+
+            def committed(events: int) -> None:
+                stored[0] += events
+                progress.advance(task, events)
+
+            try:
+                result = record_lines(
+                    store, lines, max_events=settings.max_batch_events, on_batch=committed
+                )
+            except InvalidEvents as exc:
+                # Only a limit that depends on what is stored (the daily total) gets here.
+                _report(exc.problems)
+                fail(
+                    f"{exc.message} The first {stored[0]:,} events of the file were stored "
+                    "in earlier batches; after fixing the file, run the import again."
+                )
     if json_output:
         print_json(result.as_dict())
     else:

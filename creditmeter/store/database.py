@@ -45,7 +45,22 @@ class StoreOptions:
 
 
 class StoreUnreachable(Unavailable):
-    """The database could not be reached or answered with an operational error."""
+    """The database could not be reached or answered with an operational error.
+
+    ``detail`` holds the driver's own words, for operators (the command line
+    prints it); HTTP answers never carry it.
+    """
+
+    def __init__(self, message: str, *, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+def _unreachable(exc: DBAPIError) -> StoreUnreachable:
+    detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else ""
+    return StoreUnreachable(
+        "The usage store is unavailable right now; try again shortly.", detail=detail
+    )
 
 
 class UnknownSchema(ServiceError):
@@ -97,7 +112,11 @@ class Store:
                 pool_size=options.pool_size,
                 max_overflow=options.max_overflow,
                 pool_timeout=options.pool_timeout_s,
-                connect_args={"connect_timeout": options.connect_timeout_s},
+                connect_args={
+                    "connect_timeout": options.connect_timeout_s,
+                    # Durable commits whatever the server's default (ingest edge case 11).
+                    "options": "-c synchronous_commit=on",
+                },
             )
         engine = create_engine(self.url)
         busy_timeout_ms = options.busy_timeout_ms
@@ -146,14 +165,10 @@ class Store:
         try:
             yield
         except OperationalError as exc:
-            raise StoreUnreachable(
-                "The usage store is unavailable right now; try again shortly."
-            ) from exc
+            raise _unreachable(exc) from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:
-                raise StoreUnreachable(
-                    "The usage store is unavailable right now; try again shortly."
-                ) from exc
+                raise _unreachable(exc) from exc
             raise
 
     def ping(self) -> bool:
@@ -168,7 +183,7 @@ class Store:
     # -- schema -----------------------------------------------------------------
 
     def schema_revision(self) -> str | None:
-        with self.engine.connect() as connection:
+        with self._translate_errors(), self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
 
     @contextmanager

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from creditmeter.errors import (
     InvalidParameter,
@@ -33,10 +34,26 @@ async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc)
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route answers on this path (Starlette names one route's only)."""
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.routes
+        )
+    ]
+    return ", ".join(allowed)
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 405:
-        allowed = exc.headers.get("Allow", "") if exc.headers else ""
+        allowed = _allowed_methods(request)
         error: ServiceError = MethodNotAllowed(
             f"{request.method} is not allowed on {request.url.path}; "
             f"use {allowed or 'another method'}."
