@@ -321,7 +321,7 @@ class Directory:
             return [_key(row, row["email"]) for row in sql.list_personal_keys(connection, user_id)]
 
     def revoke_key(self, key_id: str) -> None:
-        self._revoke("personal_key", key_id, "personal key")
+        self._revoke("personal_key", key_id, "personal key", "keyId")
 
     # -- service tokens -------------------------------------------------------------------
 
@@ -361,12 +361,12 @@ class Directory:
             return [_token(row) for row in sql.list_service_tokens(connection)]
 
     def revoke_token(self, token_id: str) -> None:
-        self._revoke("service_token", token_id, "service token")
+        self._revoke("service_token", token_id, "service token", "tokenId")
 
-    def _revoke(self, kind: str, credential_id: str, noun: str) -> None:
+    def _revoke(self, kind: str, credential_id: str, noun: str, param: str) -> None:
         with self.store.write() as connection:
             if sql.get_credential(connection, kind, credential_id) is None:
-                raise NotFound(f"No {noun} has the id '{credential_id}'.", param="keyId")
+                raise NotFound(f"No {noun} has the id '{credential_id}'.", param=param)
             sql.revoke_credential(connection, kind, credential_id, self.clock())
 
     # -- authentication --------------------------------------------------------------------

@@ -462,3 +462,40 @@ def test_admin_routes_are_in_the_openapi_document(service: Service) -> None:
     }
     documented = {(method, path) for path, item in paths.items() for method in item}
     assert expected <= documented
+
+
+# -- service tokens and every key, over HTTP like the CLI ---------------------------------
+
+
+def test_admin_api_creates_lists_and_revokes_service_tokens(service: Service) -> None:
+    admin = service.admin
+    created = admin.post(
+        "/api/v1/admin/tokens", json={"name": "gateway", "scopes": ["usage:write"]}
+    )
+    assert created.status_code == 201, created.text
+    token = created.json()
+    assert token["secret"].startswith("cmt_") and token["scopes"] == ["usage:write"]
+    assert token["id"].startswith("tok_") and token["createdAt"].endswith("Z")
+    listed = admin.get("/api/v1/admin/tokens").json()
+    assert token["id"] in {t["id"] for t in listed}
+    assert token["secret"] not in str(listed)
+    writer = service.client(token["secret"])
+    assert writer.post("/api/v1/usage/events", json={"events": []}).status_code == 200
+    assert admin.delete(f"/api/v1/admin/tokens/{token['id']}").status_code == 204
+    assert admin.delete(f"/api/v1/admin/tokens/{token['id']}").status_code == 204
+    assert writer.post("/api/v1/usage/events", json={"events": []}).status_code == 401
+    missing = admin.delete("/api/v1/admin/tokens/tok_nope")
+    assert missing.status_code == 404 and missing.json()["error"]["param"] == "tokenId"
+
+
+def test_admin_api_refuses_a_token_without_a_known_scope(service: Service) -> None:
+    for scopes in ([], ["read"]):
+        response = service.admin.post("/api/v1/admin/tokens", json={"name": "x", "scopes": scopes})
+        assert response.status_code == 400, response.text
+
+
+def test_admin_api_lists_every_personal_key(service: Service, tenant: Tenant) -> None:
+    keys = service.admin.get("/api/v1/admin/keys")
+    assert keys.status_code == 200
+    assert tenant.key_id in {k["id"] for k in keys.json()}
+    assert "secret" not in keys.text

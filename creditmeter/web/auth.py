@@ -41,13 +41,18 @@ def usage_reader(request: Request, caller: Credential = Depends(credential)) -> 
         raise Forbidden(
             "Service tokens cannot read usage; use a personal API key (it starts with 'cmk_')."
         )
-    wait = request.app.state.rate_limiter.acquire(caller.id)
+    count_export_request(request, caller)
+    return caller
+
+
+def count_export_request(request: Request, key: PersonalKey) -> None:
+    """Count one export request against the key's rate limit; RateLimited when over it."""
+    wait = request.app.state.rate_limiter.acquire(key.id)
     if wait is not None:
         raise RateLimited(
             f"This key made too many export requests; try again in {wait} seconds.",
             retry_after=wait,
         )
-    return caller
 
 
 def _scoped(scope: str, purpose: str):  # type: ignore[no-untyped-def]

@@ -163,6 +163,11 @@ class KeyCreated(KeyOut):
     secret: str = Field(description="Shown this once; only its hash is stored.")
 
 
+class TokenCreate(Model):
+    name: str
+    scopes: list[Literal["usage:write", "admin"]] = Field(min_length=1)
+
+
 class TokenOut(Model):
     id: str
     name: str

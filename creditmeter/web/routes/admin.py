@@ -6,7 +6,7 @@ from datetime import datetime
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from creditmeter.directory import Directory, Member, PersonalKey
+from creditmeter.directory import Directory, Member, PersonalKey, ServiceToken
 from creditmeter.errors import InvalidParameter
 from creditmeter.timestamps import parse_expiry
 from creditmeter.web.auth import administrator
@@ -19,6 +19,9 @@ from creditmeter.web.models import (
     MembershipPut,
     OrgCreate,
     OrgOut,
+    TokenCreate,
+    TokenCreated,
+    TokenOut,
     UserCreate,
     UserOut,
     error_responses,
@@ -38,6 +41,10 @@ def _directory(request: Request) -> Directory:
 
 def _key_out(key: PersonalKey) -> KeyOut:
     return KeyOut.model_validate(key, from_attributes=True)
+
+
+def _token_out(token: ServiceToken) -> TokenOut:
+    return TokenOut.model_validate(token, from_attributes=True)
 
 
 def _member_out(member: Member) -> MemberOut:
@@ -126,4 +133,30 @@ def list_keys(userId: str, request: Request) -> list[KeyOut]:
 @router.delete("/keys/{keyId}", status_code=204)
 def revoke_key(keyId: str, request: Request) -> Response:
     _directory(request).revoke_key(keyId)
+    return Response(status_code=204)
+
+
+@router.get("/keys", response_model=list[KeyOut])
+def list_all_keys(request: Request) -> list[KeyOut]:
+    """Every personal key, revoked and expired ones included (never a secret)."""
+    return [_key_out(k) for k in _directory(request).list_keys()]
+
+
+# Service tokens: everything `creditmeter token` does, over HTTP too.
+
+
+@router.post("/tokens", status_code=201, response_model=TokenCreated)
+def create_token(body: TokenCreate, request: Request) -> TokenCreated:
+    token, secret = _directory(request).create_token(body.name, body.scopes)
+    return TokenCreated(**_token_out(token).model_dump(), secret=secret)
+
+
+@router.get("/tokens", response_model=list[TokenOut])
+def list_tokens(request: Request) -> list[TokenOut]:
+    return [_token_out(t) for t in _directory(request).list_tokens()]
+
+
+@router.delete("/tokens/{tokenId}", status_code=204)
+def revoke_token(tokenId: str, request: Request) -> Response:
+    _directory(request).revoke_token(tokenId)
     return Response(status_code=204)

@@ -1,14 +1,26 @@
-"""``GET /api/v1/usage/export``: thin: check the caller, parse, run, write."""
+"""``GET /api/v1/usage/export``: thin: check the caller, parse, run, write.
+
+:func:`read_usage` and :func:`export_answer` are the request-to-usage path the
+dashboard shares, so that the page, its CSV and the API can never disagree.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from creditmeter.directory import PersonalKey
-from creditmeter.export import FILTERS, GROUP_BY, parse_query, run_export
+from creditmeter.export import (
+    FILTERS,
+    GROUP_BY,
+    ExportQuery,
+    ExportResult,
+    parse_query,
+    run_export,
+)
 from creditmeter.rendering import export_csv, export_json
 from creditmeter.web.auth import usage_reader
 from creditmeter.web.models import ExportDocument, error_responses
@@ -77,13 +89,28 @@ def export_usage(request: Request, key: PersonalKey = Depends(usage_reader)) -> 
     Rows are ordered by date, then group (byte order, the null group first).
     Filters of the same dimension are ORed; different dimensions are ANDed.
     """
-    settings = request.app.state.settings
+    return export_answer(request, key)
+
+
+def read_usage(
+    request: Request,
+    key: PersonalKey,
+    items: Sequence[tuple[str, str]],
+    *,
+    today: date | None = None,
+) -> tuple[ExportQuery, ExportResult]:
+    """Parse export query ``items`` and run them for ``key``; today defaults to now's UTC date."""
     query = parse_query(
-        request.query_params.multi_items(),
-        today=datetime.now(UTC).date(),
-        max_range_days=settings.max_range_days,
+        items,
+        today=today or datetime.now(UTC).date(),
+        max_range_days=request.app.state.settings.max_range_days,
     )
-    result = run_export(request.app.state.store, request.app.state.directory, key, query)
+    return query, run_export(request.app.state.store, request.app.state.directory, key, query)
+
+
+def export_answer(request: Request, key: PersonalKey) -> Response:
+    """The export of the request's query, as JSON or CSV bytes: the API's whole answer."""
+    query, result = read_usage(request, key, request.query_params.multi_items())
     if query.format == "csv" or (query.format is None and wants_csv(request.headers.get("accept"))):
         return Response(export_csv(result), media_type="text/csv; charset=utf-8")
     return Response(export_json(result), media_type="application/json")
