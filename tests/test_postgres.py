@@ -7,10 +7,7 @@ server and checks the exports against an oracle computed here.
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 import threading
 import time
 from collections import defaultdict
@@ -27,7 +24,7 @@ from creditmeter.directory import Directory
 from creditmeter.store import open_store
 from tests import postgres
 from tests.conftest import STORES, running_service
-from tests.ports import free_port
+from tests.processes import ServerProcess
 
 pytestmark = pytest.mark.skipif("postgresql" not in STORES, reason="PostgreSQL not selected")
 
@@ -39,49 +36,12 @@ FILE_TYPES = ["pdf", "docx", "png", None]
 # -- helpers -------------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen[str]
-
-
-def spawn_server(database_url: str) -> Server:
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CREDITMETER_")}
-    env["CREDITMETER_EXPORT_RATE_LIMIT"] = "0"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "creditmeter", "serve", "--port", str(port),
-         "--database-url", database_url],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    return Server(url=f"http://127.0.0.1:{port}", process=process)
-
-
-def wait_healthy(server: Server) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            stderr = server.process.stderr.read() if server.process.stderr else ""
-            raise AssertionError(f"server exited: {stderr}")
-        try:
-            if httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("server did not start")
-
-
 @pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    started: list[Server] = []
+def servers() -> Iterator[list[ServerProcess]]:
+    started: list[ServerProcess] = []
     yield started
     for server in started:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
+        server.stop()
 
 
 @dataclass
@@ -197,13 +157,19 @@ def test_exports_are_byte_identical_on_sqlite_and_postgresql(
 
 
 def test_sixteen_writers_on_two_servers_count_every_event_exactly_once(
-    postgres_server: postgres.PostgresServer, servers: list[Server]
+    postgres_server: postgres.PostgresServer, servers: list[ServerProcess]
 ) -> None:
     database_url = postgres_server.create_database()
     # Both servers start at once on the empty database: the schema is created once.
-    servers.extend([spawn_server(database_url), spawn_server(database_url)])
-    for server in servers:
-        wait_healthy(server)
+    both = [ServerProcess(database_url), ServerProcess(database_url)]
+    servers.extend(both)
+    starting = [threading.Thread(target=server.start) for server in both]
+    for thread in starting:
+        thread.start()
+    for thread in starting:
+        thread.join()
+    for server in both:
+        server.wait_healthy()
     access = set_up_org(database_url)
     events = make_events(access.org_id, 3000, seed=5)
     writers = 16
@@ -260,14 +226,13 @@ def test_sixteen_writers_on_two_servers_count_every_event_exactly_once(
 
 
 def test_a_postgresql_restart_loses_nothing_and_counts_nothing_twice(
-    servers: list[Server],
+    servers: list[ServerProcess],
 ) -> None:
     database = postgres.start_server()
     try:
         database_url = database.create_database()
-        server = spawn_server(database_url)
+        server = ServerProcess(database_url).start()
         servers.append(server)
-        wait_healthy(server)
         access = set_up_org(database_url)
         events = make_events(access.org_id, 4000, seed=9)
         batches = [events[i : i + 50] for i in range(0, len(events), 50)]
