@@ -84,19 +84,20 @@ def record_batch(
     return record(store, events, received_us=received_us)
 
 
-def _row(event: Event, received_us: int) -> dict[str, Any]:
-    return {
-        "org_id": event.org_id,
-        "event_id": event.id,
-        "timestamp_us": event.timestamp_us,
-        "product": event.product,
-        "feature": event.feature,
-        "api_key": event.api_key,
-        "file_type": event.file_type,
-        "credits_micro": event.credits_micro,
-        "request_count": event.request_count,
-        "received_at_us": received_us,
-    }
+def _row(event: Event, received_us: int) -> tuple[Any, ...]:
+    """The event as a row in ``sql.EVENT_COLUMNS`` order."""
+    return (
+        event.org_id,
+        event.id,
+        event.timestamp_us,
+        event.product,
+        event.feature,
+        event.api_key,
+        event.file_type,
+        event.credits_micro,
+        event.request_count,
+        received_us,
+    )
 
 
 def _event_of_row(row: dict[str, Any]) -> Event:

@@ -15,8 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Insert, Table, and_, func, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, and_, func, select, tuple_
 from sqlalchemy.exc import DataError, IntegrityError
 
 from creditmeter.store.schema import usage_daily_totals, usage_events, usage_rollups
@@ -38,27 +37,77 @@ class TotalLimitExceeded(Exception):
     """A write would take an organization's day past the largest stored total."""
 
 
-def _insert(connection: Connection, table: Table) -> Any:
-    dialect = sqlite if connection.dialect.name == "sqlite" else postgresql
-    return dialect.insert(table)
+#: The column order of the event rows :func:`insert_new_events` takes.
+EVENT_COLUMNS = (
+    "org_id",
+    "event_id",
+    "timestamp_us",
+    "product",
+    "feature",
+    "api_key",
+    "file_type",
+    "credits_micro",
+    "request_count",
+    "received_at_us",
+)
+_EVENT_PG_TYPES = (
+    "varchar", "varchar", "bigint", "varchar", "varchar",
+    "varchar", "varchar", "bigint", "bigint", "bigint",
+)  # fmt: skip
 
 
-def insert_new_events(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> set[EventKey]:
+def _unnest(types: Sequence[str]) -> str:
+    """``unnest(%s::t1[], …)``: one parameter per column, a PostgreSQL array each."""
+    return "unnest(" + ", ".join(f"%s::{t}[]" for t in types) + ")"
+
+
+def insert_new_events(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> set[EventKey]:
     """Insert the events not stored yet; return the keys of those inserted.
 
-    A row whose (org_id, event_id) is already stored, or is being stored by a
-    concurrent transaction that then commits, is skipped.
+    ``rows`` are tuples in EVENT_COLUMNS order. A row whose (org_id, event_id)
+    is already stored, or is being stored by a concurrent transaction that then
+    commits, is skipped.
     """
     if not rows:
         return set()
-    ordered = sorted(rows, key=lambda row: (row["org_id"], row["event_id"]))
-    statement: Insert = (
-        _insert(connection, usage_events)
-        .on_conflict_do_nothing(index_elements=["org_id", "event_id"])
-        .returning(usage_events.c.org_id, usage_events.c.event_id)
+    ordered = sorted(rows, key=lambda row: (row[0], row[1]))
+    columns = ", ".join(EVENT_COLUMNS)
+    if connection.dialect.name == "sqlite":
+        # A SQLite write transaction holds the database's only write lock (BEGIN
+        # IMMEDIATE), so no other writer can insert between this look and the insert.
+        existing = set(stored_keys(connection, [(row[0], row[1]) for row in ordered]))
+        new = [row for row in ordered if (row[0], row[1]) not in existing]
+        marks = ", ".join("?" * len(EVENT_COLUMNS))
+        if new:
+            connection.exec_driver_sql(
+                f"INSERT INTO usage_events ({columns}) VALUES ({marks})", new
+            )
+        return {(row[0], row[1]) for row in new}
+    # PostgreSQL: one statement for the whole batch; ON CONFLICT settles races with
+    # concurrent transactions (see docs/postgresql.md).
+    result = connection.exec_driver_sql(
+        f"INSERT INTO usage_events ({columns}) SELECT * FROM {_unnest(_EVENT_PG_TYPES)} "
+        "ON CONFLICT (org_id, event_id) DO NOTHING RETURNING org_id, event_id",
+        tuple(list(column) for column in zip(*ordered, strict=True)),
     )
-    result = connection.execute(statement, ordered)
     return {(org_id, event_id) for org_id, event_id in result}
+
+
+def stored_keys(connection: Connection, keys: Iterable[EventKey]) -> list[EventKey]:
+    """Which of these event keys are stored."""
+    by_org: dict[str, list[str]] = defaultdict(list)
+    for org_id, event_id in keys:
+        by_org[org_id].append(event_id)
+    found: list[EventKey] = []
+    columns = usage_events.c
+    for org_id, event_ids in by_org.items():
+        for start in range(0, len(event_ids), _KEY_CHUNK):
+            query = select(columns.event_id).where(
+                columns.org_id == org_id,
+                columns.event_id.in_(event_ids[start : start + _KEY_CHUNK]),
+            )
+            found.extend((org_id, event_id) for (event_id,) in connection.execute(query))
+    return found
 
 
 def stored_events(
@@ -81,52 +130,63 @@ def stored_events(
     return found
 
 
-def add_to_rollups(connection: Connection, deltas: Mapping[RollupKey, Amounts]) -> None:
-    """Add each delta to its rollup row, creating the row when it is new."""
+def _add(
+    connection: Connection,
+    table: str,
+    key_columns: Sequence[str],
+    key_types: Sequence[str],
+    deltas: Mapping[Any, Amounts],
+) -> None:
+    """Add (credits, requests) deltas to the rows of ``table``, creating missing rows.
+
+    One ``INSERT … ON CONFLICT DO UPDATE`` adding to the stored amounts, in key
+    order; each key appears once, as one statement may not touch a row twice.
+    """
     if not deltas:
         return
-    params = [
-        {
-            "org_id": key[0],
-            "day": key[1],
-            "product": key[2],
-            "feature": key[3],
-            "api_key": key[4],
-            "file_type": key[5],
-            "credits_micro": credits,
-            "request_count": requests,
-        }
-        for key, (credits, requests) in sorted(deltas.items())
-    ]
-    statement = _insert(connection, usage_rollups)
-    statement = statement.on_conflict_do_update(
-        index_elements=["org_id", "day", *GROUP_COLUMNS],
-        set_={
-            "credits_micro": usage_rollups.c.credits_micro + statement.excluded.credits_micro,
-            "request_count": usage_rollups.c.request_count + statement.excluded.request_count,
-        },
+    keys = list(key_columns)
+    columns = ", ".join([*keys, "credits_micro", "request_count"])
+    conflict = ", ".join(keys)
+    add = (
+        f"DO UPDATE SET credits_micro = {table}.credits_micro + excluded.credits_micro, "
+        f"request_count = {table}.request_count + excluded.request_count"
     )
-    connection.execute(statement, params)
+    ordered = sorted(deltas.items())
+    if connection.dialect.name == "sqlite":
+        # SQLAlchemy's Date stores yyyy-mm-dd text on SQLite: bind days the same way.
+        rows = [
+            (*(k.isoformat() if isinstance(k, date) else k for k in key), credits, requests)
+            for key, (credits, requests) in ordered
+        ]
+        marks = ", ".join("?" * (len(keys) + 2))
+        connection.exec_driver_sql(
+            f"INSERT INTO {table} ({columns}) VALUES ({marks}) ON CONFLICT ({conflict}) {add}",
+            rows,
+        )
+        return
+    rows = [(*key, credits, requests) for key, (credits, requests) in ordered]
+    arrays = _unnest([*key_types, "bigint", "bigint"])
+    connection.exec_driver_sql(
+        f"INSERT INTO {table} ({columns}) SELECT * FROM {arrays} ON CONFLICT ({conflict}) {add}",
+        tuple(list(column) for column in zip(*rows, strict=True)),
+    )
+
+
+def add_to_rollups(connection: Connection, deltas: Mapping[RollupKey, Amounts]) -> None:
+    """Add each delta to its rollup row, creating the row when it is new."""
+    _add(
+        connection,
+        "usage_rollups",
+        ("org_id", "day", *GROUP_COLUMNS),
+        ("varchar", "date", "varchar", "varchar", "varchar", "varchar"),
+        deltas,
+    )
 
 
 def add_to_daily_totals(connection: Connection, deltas: Mapping[DayKey, Amounts]) -> None:
     """Add to each organization-day total; raise TotalLimitExceeded past the limit."""
-    if not deltas:
-        return
-    params = [
-        {"org_id": org_id, "day": day, "credits_micro": credits, "request_count": requests}
-        for (org_id, day), (credits, requests) in sorted(deltas.items())
-    ]
-    statement = _insert(connection, usage_daily_totals)
-    statement = statement.on_conflict_do_update(
-        index_elements=["org_id", "day"],
-        set_={
-            "credits_micro": usage_daily_totals.c.credits_micro + statement.excluded.credits_micro,
-            "request_count": usage_daily_totals.c.request_count + statement.excluded.request_count,
-        },
-    )
     try:
-        connection.execute(statement, params)
+        _add(connection, "usage_daily_totals", ("org_id", "day"), ("varchar", "date"), deltas)
     except (IntegrityError, DataError) as exc:
         # SQLite: the CHECK (an overflowing sum turns into a float, which it also
         # refuses). PostgreSQL: the CHECK, or "bigint out of range" for such a sum.
