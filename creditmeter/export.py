@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Literal
 
 from creditmeter.directory import Directory, PersonalKey
@@ -99,8 +99,9 @@ def parse_query(
             raise InvalidParameter(f"'{name}' is empty; give a value or leave it out.", param=name)
         return given[0]
 
-    start_text, end_text = single("startDate"), single("endDate")
+    start_text = single("startDate")
     start = _date("startDate", start_text) if start_text is not None else None
+    end_text = single("endDate")
     end = _date("endDate", end_text) if end_text is not None else today
 
     group_by = single("groupBy") or DEFAULT_GROUP_BY
@@ -132,7 +133,8 @@ def parse_query(
         raise InvalidParameter(f"'{output}' is not a format; use json or csv.", param="format")
 
     if start is None:
-        start = end - timedelta(days=DEFAULT_SPAN_DAYS)
+        # Near 0001-01-01 the default start stops at the first day there is.
+        start = date.fromordinal(max(1, end.toordinal() - DEFAULT_SPAN_DAYS))
     if start > end:
         raise InvalidParameter(f"startDate {start} is after endDate {end}; swap them or move one.")
     days = (end - start).days + 1

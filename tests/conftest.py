@@ -13,6 +13,7 @@ organizations (``tenant``).
 from __future__ import annotations
 
 import os
+import ssl
 import threading
 import time
 import uuid
@@ -31,6 +32,10 @@ from creditmeter.store import Store, open_store
 from creditmeter.web.app import create_app
 from tests import postgres
 from tests.ports import free_port
+
+# One TLS context for every test client: httpx builds a new one per client
+# otherwise (~20 ms each), though these servers speak plain HTTP.
+_TLS = ssl.create_default_context()
 
 STORES = [
     store
@@ -53,7 +58,7 @@ class Service:
     def client(self, secret: str | None = None) -> httpx.Client:
         """An HTTP client for this server, sending ``secret`` as the bearer token."""
         headers = {"Authorization": f"Bearer {secret}"} if secret else {}
-        client = httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        client = httpx.Client(base_url=self.url, headers=headers, timeout=30, verify=_TLS)
         self._clients.append(client)
         return client
 
