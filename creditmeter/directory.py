@@ -125,10 +125,20 @@ def _token(row: dict[str, Any]) -> ServiceToken:
     )
 
 
+def display_name(name: str, what: str) -> str:
+    """A name people read (organization, key, token): 1 to 200 printable characters."""
+    cleaned = name.strip()
+    if not cleaned or len(cleaned) > 200 or not cleaned.isprintable():
+        raise InvalidParameter(
+            f"{what} needs a name of 1 to 200 printable characters.", param="name"
+        )
+    return cleaned
+
+
 def normalise_email(email: str) -> str:
     """Emails are compared and stored lower-cased, without surrounding spaces."""
     cleaned = email.strip().lower()
-    if len(cleaned) > 320 or not _EMAIL.fullmatch(cleaned):
+    if len(cleaned) > 320 or not _EMAIL.fullmatch(cleaned) or not cleaned.isprintable():
         raise InvalidParameter(
             f"'{email}' is not an email address; give one such as ada@example.com.",
             param="email",
@@ -146,11 +156,7 @@ class Directory:
     # -- organizations ---------------------------------------------------------------
 
     def create_org(self, name: str, org_id: str | None = None) -> Organization:
-        name = name.strip()
-        if not name or len(name) > 200:
-            raise InvalidParameter(
-                "An organization needs a name of 1 to 200 characters.", param="name"
-            )
+        name = display_name(name, "An organization")
         if org_id is None:
             org_id = credentials.new_id("org_")
         elif (problem := string_problem(org_id)) is not None:
@@ -288,6 +294,7 @@ class Directory:
         """Issue a personal key for a member of ``org_id``; return it and its secret."""
         if expires_at is not None and expires_at.tzinfo is None:
             raise InvalidParameter("The expiry needs a time zone offset.", param="expiresAt")
+        label = display_name(name, "A personal key") if name else "personal key"
         secret = credentials.new_secret(credentials.PERSONAL_KEY_PREFIX)
         now = self.clock()
         with self.store.write() as connection:
@@ -306,7 +313,7 @@ class Directory:
                 "id": credentials.new_id("ukey_"),
                 "user_id": user_id,
                 "org_id": org_id,
-                "name": (name or "").strip() or "personal key",
+                "name": label,
                 "secret_hash": credentials.hash_secret(secret),
                 "created_at": now,
                 "expires_at": expires_at,
@@ -337,11 +344,7 @@ class Directory:
                 raise InvalidParameter(
                     f"'{scope}' is not a scope; use {' or '.join(SCOPES)}.", param="scope"
                 )
-        name = name.strip()
-        if not name or len(name) > 200:
-            raise InvalidParameter(
-                "A service token needs a name of 1 to 200 characters.", param="name"
-            )
+        name = display_name(name, "A service token")
         secret = credentials.new_secret(credentials.SERVICE_TOKEN_PREFIX)
         row = {
             "id": credentials.new_id("tok_"),

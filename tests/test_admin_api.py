@@ -499,3 +499,30 @@ def test_admin_api_lists_every_personal_key(service: Service, tenant: Tenant) ->
     assert keys.status_code == 200
     assert tenant.key_id in {k["id"] for k in keys.json()}
     assert "secret" not in keys.text
+
+
+@pytest.mark.parametrize(
+    "method,path,body",
+    [
+        ("GET", "/api/v1/admin/orgs/a%00b", None),
+        ("GET", "/api/v1/admin/users/a%00b", None),
+        ("GET", "/api/v1/admin/users?email=a%00@b.co", None),
+        ("POST", "/api/v1/admin/orgs", {"name": "a\x00b"}),
+        ("POST", "/api/v1/admin/orgs", {"name": "ok", "id": "a\x00b"}),
+        ("POST", "/api/v1/admin/users", {"email": "a\x00@b.co"}),
+        ("POST", "/api/v1/admin/tokens", {"name": "a\x00b", "scopes": ["admin"]}),
+        ("DELETE", "/api/v1/admin/keys/a%00b", None),
+        ("DELETE", "/api/v1/admin/tokens/a%00b", None),
+        ("GET", "/api/v1/admin/orgs/a%00b/members", None),
+        ("PUT", "/api/v1/admin/orgs/a%00b/members/x%00", {}),
+        ("DELETE", "/api/v1/admin/orgs/a%00b/members/x%00", None),
+        ("GET", "/api/v1/admin/users/a%00b/keys", None),
+        ("POST", "/api/v1/admin/users/a%00b/keys", {"orgId": "x\x00"}),
+    ],
+)
+def test_admin_api_answers_ids_and_names_holding_nul_without_a_server_error(
+    service: Service, method: str, path: str, body: dict[str, object] | None
+) -> None:
+    """PostgreSQL text cannot hold NUL: lookups find nothing, names are refused (400)."""
+    response = service.admin.request(method, path, json=body)
+    assert response.status_code in (400, 404), response.text

@@ -33,6 +33,14 @@ def _insert(connection: Connection, table: Table, row: dict[str, Any]) -> None:
         raise AlreadyExists(table.name) from exc
 
 
+def _storable(*values: str | None) -> bool:
+    """False when a value holds NUL, which PostgreSQL text cannot: no stored key holds one.
+
+    Looking such a value up then finds nothing, as on SQLite, instead of an error.
+    """
+    return not any(value and "\x00" in value for value in values)
+
+
 def _one(connection: Connection, query: Any) -> dict[str, Any] | None:
     row = connection.execute(query).mappings().first()
     return dict(row) if row is not None else None
@@ -50,6 +58,8 @@ def insert_org(connection: Connection, row: dict[str, Any]) -> None:
 
 
 def get_org(connection: Connection, org_id: str) -> dict[str, Any] | None:
+    if not _storable(org_id):
+        return None
     return _one(connection, select(organizations).where(organizations.c.id == org_id))
 
 
@@ -65,10 +75,14 @@ def insert_user(connection: Connection, row: dict[str, Any]) -> None:
 
 
 def get_user(connection: Connection, user_id: str) -> dict[str, Any] | None:
+    if not _storable(user_id):
+        return None
     return _one(connection, select(users).where(users.c.id == user_id))
 
 
 def get_user_by_email(connection: Connection, email: str) -> dict[str, Any] | None:
+    if not _storable(email):
+        return None
     return _one(connection, select(users).where(users.c.email == email))
 
 
@@ -80,6 +94,8 @@ def list_users(connection: Connection) -> list[dict[str, Any]]:
 
 
 def get_membership(connection: Connection, org_id: str, user_id: str) -> dict[str, Any] | None:
+    if not _storable(org_id, user_id):
+        return None
     query = select(memberships).where(
         memberships.c.org_id == org_id, memberships.c.user_id == user_id
     )
@@ -99,6 +115,8 @@ def update_role(connection: Connection, org_id: str, user_id: str, role: str) ->
 
 
 def delete_membership(connection: Connection, org_id: str, user_id: str) -> bool:
+    if not _storable(org_id, user_id):
+        return False
     result = connection.execute(
         delete(memberships).where(memberships.c.org_id == org_id, memberships.c.user_id == user_id)
     )
@@ -106,6 +124,8 @@ def delete_membership(connection: Connection, org_id: str, user_id: str) -> bool
 
 
 def list_members(connection: Connection, org_id: str) -> list[dict[str, Any]]:
+    if not _storable(org_id):
+        return []
     query = (
         select(memberships.c.org_id, memberships.c.user_id, users.c.email, memberships.c.role)
         .join(users, users.c.id == memberships.c.user_id)
@@ -142,6 +162,8 @@ def _credential_table(kind: str) -> Table:
 
 def get_credential(connection: Connection, kind: str, credential_id: str) -> dict[str, Any] | None:
     """A personal key (``kind='personal_key'``) or service token by its public id."""
+    if not _storable(credential_id):
+        return None
     table = _credential_table(kind)
     return _one(connection, select(table).where(table.c.id == credential_id))
 
@@ -154,6 +176,8 @@ def get_credential_by_hash(
 
 
 def list_personal_keys(connection: Connection, user_id: str | None = None) -> list[dict[str, Any]]:
+    if not _storable(user_id):
+        return []
     query = select(personal_keys, users.c.email).join(users, users.c.id == personal_keys.c.user_id)
     if user_id is not None:
         query = query.where(personal_keys.c.user_id == user_id)

@@ -15,6 +15,7 @@ from creditmeter.errors import (
     InvalidParameter,
     MethodNotAllowed,
     NotFound,
+    PayloadTooLarge,
     RateLimited,
     ServiceError,
 )
@@ -27,8 +28,26 @@ def error_response(error: ServiceError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status, headers=headers)
 
 
+def _caller_first(request: Request) -> ServiceError | None:
+    """The 401 or 403 the request earns, for errors raised before the route's own checks.
+
+    FastAPI reads and validates a body before it runs the route's dependencies;
+    the caller must still be judged first.
+    """
+    authorize = getattr(request.app.state, "authenticate_request", None)
+    if authorize is None:
+        return None
+    try:
+        authorize(request)
+    except ServiceError as error:
+        return error
+    return None
+
+
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
+    if isinstance(exc, PayloadTooLarge) and (earlier := _caller_first(request)) is not None:
+        return error_response(earlier)
     if exc.status >= 500:
         log.warning("answered %s %s: %s", exc.status, exc.code, exc.message)
     return error_response(exc)
@@ -52,6 +71,9 @@ def _allowed_methods(request: Request) -> str:
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc.__cause__, ServiceError):
+        # FastAPI wraps what reading the body raised (a body over its limit).
+        return await _service_error(request, exc.__cause__)
     if exc.status_code == 405:
         allowed = _allowed_methods(request)
         error: ServiceError = MethodNotAllowed(
@@ -76,14 +98,8 @@ def _location(loc: tuple[Any, ...]) -> str | None:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    # The caller must be known (and allowed) before anything about the request is
-    # judged, but FastAPI validates a body before running dependencies: check here.
-    authenticate = getattr(request.app.state, "authenticate_request", None)
-    if authenticate is not None:
-        try:
-            authenticate(request)
-        except ServiceError as auth_error:
-            return error_response(auth_error)
+    if (earlier := _caller_first(request)) is not None:
+        return error_response(earlier)
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
     param = _location(tuple(first.get("loc", ())))

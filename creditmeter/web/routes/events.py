@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from creditmeter.directory import ServiceToken
-from creditmeter.errors import InvalidEvents, PayloadTooLarge, UnsupportedMediaType
+from creditmeter.errors import InvalidEvents, UnsupportedMediaType
 from creditmeter.events import BodyProblems, parse_json_body, parse_ndjson_body
 from creditmeter.ingest import record_batch
 from creditmeter.web.auth import usage_writer
@@ -15,29 +15,14 @@ from creditmeter.web.models import EventBatch, RecordResultOut, error_responses
 
 router = APIRouter()
 
+EVENTS_PATH = "/api/v1/usage/events"
+
 JSON_TYPES = ("application/json",)
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    too_large = PayloadTooLarge(
-        f"The request body is larger than the limit of {limit:,} bytes; send smaller batches."
-    )
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @router.post(
-    "/api/v1/usage/events",
+    EVENTS_PATH,
     summary="Record a batch of usage events",
     response_model=RecordResultOut,
     responses=error_responses(400, 401, 403, 405, 413, 415, 500, 503),
@@ -65,7 +50,8 @@ async def record_events(request: Request, _: ServiceToken = Depends(usage_writer
             f"Content-Type '{content_type or '(none)'}' is not accepted; send "
             f"{', '.join(JSON_TYPES + NDJSON_TYPES)}."
         )
-    body = await _read_body(request, settings.max_body_bytes)
+    # The body's size limit is enforced while it is read (web/limits.py).
+    body = await request.body()
     try:
         items = await run_in_threadpool(parse, body)
     except BodyProblems as exc:

@@ -1,0 +1,104 @@
+"""Property-based tests of the parsers every request goes through: dates, instants, queries."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from creditmeter.errors import InvalidParameter
+from creditmeter.export import PARAMETERS, parse_query
+from creditmeter.timestamps import day_of_us, parse_date, parse_instant_us, us_of_datetime
+
+TODAY = date(2026, 6, 15)
+
+
+@given(st.dates())
+def test_every_real_date_parses_back_to_itself(day: date) -> None:
+    assert parse_date(day.isoformat()) == day
+
+
+@given(st.text(max_size=12))
+def test_a_date_parses_only_when_it_is_yyyy_mm_dd(text: str) -> None:
+    try:
+        parsed = parse_date(text)
+    except ValueError:
+        return
+    assert parsed.isoformat() == text
+
+
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.none()
+    ),
+    offset_minutes=st.integers(min_value=-(23 * 60 + 59), max_value=23 * 60 + 59),
+    extra_digits=st.text(alphabet="0123456789", max_size=3),
+    separator=st.sampled_from(["T", "t"]),
+)
+def test_instants_convert_to_utc_and_truncate_beyond_the_microsecond(
+    moment: datetime, offset_minutes: int, extra_digits: str, separator: str
+) -> None:
+    zone = timezone(timedelta(minutes=offset_minutes))
+    sign = "+" if offset_minutes >= 0 else "-"
+    hours, minutes = divmod(abs(offset_minutes), 60)
+    text = (
+        f"{moment:%Y-%m-%d}{separator}{moment:%H:%M:%S}.{moment.microsecond:06d}{extra_digits}"
+        f"{sign}{hours:02d}:{minutes:02d}"
+    )
+    expected = us_of_datetime(moment.replace(tzinfo=zone))
+    assert parse_instant_us(text) == expected
+    assert day_of_us(expected) == moment.replace(tzinfo=zone).astimezone(UTC).date()
+
+
+@given(
+    moment=st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1)),
+    breakage=st.sampled_from(["space", "no offset", "second 60", "hour 24", "one-digit day"]),
+)
+def test_instants_outside_rfc_3339_are_always_refused(moment: datetime, breakage: str) -> None:
+    date_part, time_part = f"{moment:%Y-%m-%d}", f"{moment:%H:%M:%S}"
+    text = {
+        "space": f"{date_part} {time_part}Z",
+        "no offset": f"{date_part}T{time_part}",
+        "second 60": f"{date_part}T{moment:%H:%M}:60Z",
+        "hour 24": f"{date_part}T24:{moment:%M:%S}Z",
+        "one-digit day": f"{moment:%Y-%m}-{moment.day}T{time_part}Z",
+    }[breakage]
+    assume(breakage != "one-digit day" or moment.day < 10)
+    with pytest.raises(ValueError):
+        parse_instant_us(text)
+
+
+names = st.one_of(st.sampled_from(PARAMETERS), st.text(max_size=12))
+values = st.one_of(
+    st.dates(min_value=date(2000, 1, 1), max_value=date(2100, 1, 1)).map(date.isoformat),
+    st.sampled_from(["product", "feature", "api_key", "file_type", "json", "csv", ""]),
+    st.text(max_size=20),
+)
+
+
+@given(st.lists(st.tuples(names, values), max_size=8))
+def test_any_query_either_parses_or_is_one_clear_400(items: list[tuple[str, str]]) -> None:
+    try:
+        query = parse_query(items, today=TODAY, max_range_days=366)
+    except InvalidParameter as error:
+        assert error.status == 400
+        assert error.message
+        return
+    assert query.start_date <= query.end_date
+    assert (query.end_date - query.start_date).days < 366
+    given_names = {name for name, _ in items}
+    assert given_names <= set(PARAMETERS)
+
+
+@pytest.mark.parametrize("span", [1, 31, 366])
+def test_ranges_up_to_the_maximum_pass(span: int) -> None:
+    start = date(2024, 1, 1)
+    end = start + timedelta(days=span - 1)
+    query = parse_query(
+        [("startDate", start.isoformat()), ("endDate", end.isoformat())],
+        today=TODAY,
+        max_range_days=366,
+    )
+    assert (query.start_date, query.end_date) == (start, end)
