@@ -1,33 +1,67 @@
 """How an export is written: the JSON document and the CSV, byte for byte.
 
 Credits are written from the exact integer sum (see :mod:`creditmeter.credits`),
-so the same text appears in JSON and CSV and no float ever rounds it.
+so the same text appears in JSON and CSV and no float ever rounds it. The
+server writes its answers here and the Python client writes ``to_json()`` and
+``to_csv()`` here, so the two cannot drift apart. This module imports nothing
+heavier than :mod:`json`: the client loads it without the server's stack.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from datetime import date
+from typing import TYPE_CHECKING
 
 from creditmeter.credits import format_micro
-from creditmeter.export import ExportResult
+
+if TYPE_CHECKING:
+    from creditmeter.export import ExportResult
 
 CSV_HEADER = "date,group,credits,requestCount\r\n"
 _CSV_SPECIAL = frozenset(',"\r\n')
 
+#: One row as the writers take it: (date, group or None, micro-credits, request count).
+Cells = tuple[date, str | None, int, int]
+
 
 def export_json(result: ExportResult) -> bytes:
     """The export document, exactly as the contract shows it."""
+    return usage_json(
+        result.org_id, result.start_date, result.end_date, result.group_by, _cells(result)
+    )
+
+
+def export_csv(result: ExportResult) -> bytes:
+    """RFC 4180 CSV: CRLF line ends, quoting only where needed, empty field for null."""
+    return usage_csv(_cells(result))
+
+
+def usage_json(
+    org_id: str, start_date: date, end_date: date, group_by: str, rows: Iterable[Cells]
+) -> bytes:
+    """The export document of ``rows``, compact, keys in the contract's order."""
     dump = json.dumps
-    rows = ",".join(
-        f'{{"date":"{row.date.isoformat()}","group":{dump(row.group)},'
-        f'"credits":{format_micro(row.credits_micro)},"requestCount":{row.request_count}}}'
-        for row in result.rows
+    data = ",".join(
+        f'{{"date":"{day.isoformat()}","group":{dump(group)},'
+        f'"credits":{format_micro(micro)},"requestCount":{requests}}}'
+        for day, group, micro, requests in rows
     )
     head = (
-        f'{{"orgId":{dump(result.org_id)},"startDate":"{result.start_date.isoformat()}",'
-        f'"endDate":"{result.end_date.isoformat()}","groupBy":{dump(result.group_by)},"data":['
+        f'{{"orgId":{dump(org_id)},"startDate":"{start_date.isoformat()}",'
+        f'"endDate":"{end_date.isoformat()}","groupBy":{dump(group_by)},"data":['
     )
-    return (head + rows + "]}").encode("utf-8")
+    return (head + data + "]}").encode("utf-8")
+
+
+def usage_csv(rows: Iterable[Cells]) -> bytes:
+    """The CSV of ``rows``: the header, then one CRLF-ended line per row."""
+    lines = [CSV_HEADER]
+    for day, group, micro, requests in rows:
+        field = "" if group is None else _csv_field(group)
+        lines.append(f"{day.isoformat()},{field},{format_micro(micro)},{requests}\r\n")
+    return "".join(lines).encode("utf-8")
 
 
 def _csv_field(value: str) -> str:
@@ -36,12 +70,5 @@ def _csv_field(value: str) -> str:
     return '"' + value.replace('"', '""') + '"'
 
 
-def export_csv(result: ExportResult) -> bytes:
-    """RFC 4180 CSV: CRLF line ends, quoting only where needed, empty field for null."""
-    lines = [CSV_HEADER]
-    for row in result.rows:
-        group = "" if row.group is None else _csv_field(row.group)
-        lines.append(
-            f"{row.date.isoformat()},{group},{format_micro(row.credits_micro)},{row.request_count}\r\n"
-        )
-    return "".join(lines).encode("utf-8")
+def _cells(result: ExportResult) -> Iterable[Cells]:
+    return ((r.date, r.group, r.credits_micro, r.request_count) for r in result.rows)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from creditmeter.cli import directory, ingest, server
+from creditmeter.cli import directory, export, ingest, server
 
 app = typer.Typer(
     name="creditmeter",
@@ -16,6 +16,7 @@ app.command()(server.serve)
 app.command()(server.demo)
 app.command()(server.migrate)
 app.command()(ingest.ingest)
+app.command()(export.export)
 app.add_typer(directory.org_app, name="org")
 app.add_typer(directory.user_app, name="user")
 app.add_typer(directory.member_app, name="member")

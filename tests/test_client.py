@@ -1,0 +1,732 @@
+"""The Python client against a real server: every method, every error, the retries.
+
+No transport is mocked: each test talks HTTP to a uvicorn server on a real
+store (``service``, ``make_service``). Failures the server does not make on its
+own are made real: a 5xx by renaming a table away under the running server, a
+refused connection on a port nobody listens on, a timeout on a socket that
+never answers. An ``http_client`` with event hooks counts the requests sent.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from creditmeter import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    Client,
+    CreditmeterError,
+    Export,
+    InvalidRequestError,
+    PermissionDeniedError,
+    RateLimitError,
+    RecordResult,
+    ServerError,
+    UsageRow,
+)
+from creditmeter.client._exceptions import parse_retry_after
+from creditmeter.client._retry import MAX_RETRY_AFTER, RetryPolicy
+from creditmeter.events import Event
+from creditmeter.ingest import record
+from creditmeter.store import Store
+from creditmeter.timestamps import parse_instant_us
+from tests.conftest import Service, Tenant
+from tests.ports import free_port
+
+FAST = 0.01  # backoff for tests: the real schedule is exercised by RetryPolicy's own tests
+RANGE = {"start_date": "2026-05-19", "end_date": "2026-05-22"}
+
+
+def event(event_id: str, timestamp: str, **fields: Any) -> dict[str, Any]:
+    return {"id": event_id, "timestamp": timestamp, **fields}
+
+
+DATA = [
+    event("c1", "2026-05-19T01:00:00Z", product="parse", feature="agentic", apiKey="key_a",
+          fileType="pdf", credits=0.1),
+    event("c2", "2026-05-19T02:00:00Z", product="parse", apiKey="key_b", credits=0.2,
+          requestCount=4),
+    event("c3", "2026-05-20T03:00:00Z", product="extract", feature="x,y", apiKey="key_a",
+          fileType="docx", credits=7),
+    event("c4", "2026-05-20T04:00:00Z", product='q"t', feature="agentic", fileType="pdf",
+          credits=0.000125),
+    event("c5", "2026-05-21T05:00:00Z", product="\u00e9dit", apiKey="key_b", fileType="png",
+          credits=12.5, requestCount=0),
+    *(
+        event(f"t{n}", "2026-05-21T06:00:00Z", product="parse", fileType="pdf", credits=0.1)
+        for n in range(10)
+    ),
+]  # fmt: skip
+BY_PRODUCT = [
+    UsageRow(date(2026, 5, 19), "parse", Decimal("0.3"), 5),
+    UsageRow(date(2026, 5, 20), "extract", Decimal("7.0"), 1),
+    UsageRow(date(2026, 5, 20), 'q"t', Decimal("0.000125"), 1),
+    UsageRow(date(2026, 5, 21), "parse", Decimal("1.0"), 10),
+    UsageRow(date(2026, 5, 21), "\u00e9dit", Decimal("12.5"), 0),
+]
+# Feature values ingest refuses (control characters) can still be stored by
+# other means; the client's CSV must quote them exactly as the server does.
+RAW_FEATURES = ["two\nlines", "carriage\rreturn", 'line\nand "quote"']
+
+
+def tenant_with_data(service: Service) -> Tenant:
+    """A new tenant holding DATA, and RAW_FEATURES on 2026-05-22."""
+    tenant = service.tenant()
+    tenant.record(DATA)
+    instant = parse_instant_us("2026-05-22T12:00:00Z")
+    stored = [
+        Event(
+            org_id=tenant.org_id,
+            id=f"raw-{n}",
+            timestamp_us=instant,
+            product="parse",
+            feature=value,
+            api_key=None,
+            file_type=None,
+            credits_micro=1_500_000,
+            request_count=1,
+        )
+        for n, value in enumerate(RAW_FEATURES)
+    ]
+    record(service.store, stored, received_us=instant)
+    return tenant
+
+
+@pytest.fixture(scope="module")
+def shared(service: Service) -> Tenant:
+    """One tenant with the data, for the tests that only read."""
+    return tenant_with_data(service)
+
+
+@pytest.fixture
+def reader(shared: Tenant) -> Iterator[Client]:
+    with Client(shared.service.url, shared.key, backoff=FAST) as client:
+        yield client
+
+
+class Traffic:
+    """An ``httpx.Client`` that notes each request sent and each answer received."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[float, httpx.Request]] = []
+        self.statuses: list[int] = []
+        self.on_answer: list[Any] = []
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(
+            event_hooks={"request": [self._request], "response": [self._response]}, **kwargs
+        )
+
+    def _request(self, request: httpx.Request) -> None:
+        self.sent.append((time.monotonic(), request))
+
+    def _response(self, response: httpx.Response) -> None:
+        self.statuses.append(response.status_code)
+        for hook in self.on_answer:
+            hook(response)
+
+    @property
+    def count(self) -> int:
+        return len(self.sent)
+
+
+def raw_export(tenant: Tenant, **params: Any) -> httpx.Response:
+    return tenant.export(**params)
+
+
+def server_message(response: httpx.Response) -> str:
+    return str(response.json()["error"]["message"])
+
+
+@contextmanager
+def table_away(store: Store, table: str) -> Iterator[Any]:
+    """Rename ``table`` so the running server fails (5xx); ``restore()`` puts it back."""
+    restored = False
+
+    def restore() -> None:
+        nonlocal restored
+        if not restored:
+            with store.write() as connection:
+                connection.exec_driver_sql(f"ALTER TABLE {table}_away RENAME TO {table}")
+            restored = True
+
+    with store.write() as connection:
+        connection.exec_driver_sql(f"ALTER TABLE {table} RENAME TO {table}_away")
+    try:
+        yield restore
+    finally:
+        restore()
+
+
+def writer_events(org_id: str, count: int, *, prefix: str = "w", **fields: Any) -> list[dict]:
+    return [
+        {
+            "id": f"{prefix}{n}",
+            "orgId": org_id,
+            "timestamp": "2026-05-19T12:00:00Z",
+            "product": "parse",
+            "credits": 1,
+            **fields,
+        }
+        for n in range(count)
+    ]
+
+
+# -- export: the result ---------------------------------------------------------------
+
+
+def test_export_returns_typed_rows_with_exact_credits(reader: Client, shared: Tenant) -> None:
+    result = reader.export(start_date=date(2026, 5, 19), end_date=date(2026, 5, 21))
+    assert isinstance(result, Export)
+    assert result.org_id == shared.org_id
+    assert (result.start_date, result.end_date) == (date(2026, 5, 19), date(2026, 5, 21))
+    assert result.group_by == "product"
+    assert result.data == BY_PRODUCT
+    assert [str(row.credits) for row in result] == ["0.3", "7.0", "0.000125", "1.0", "12.5"]
+    assert all(isinstance(row.credits, Decimal) for row in result)
+
+
+def test_export_iterates_over_its_rows_and_has_a_length(reader: Client) -> None:
+    result = reader.export(start_date="2026-05-19", end_date="2026-05-21")
+    assert list(result) == result.data
+    assert len(result) == 5
+
+
+def test_export_takes_dates_as_date_objects_or_strings(reader: Client) -> None:
+    as_dates = reader.export(start_date=date(2026, 5, 19), end_date=date(2026, 5, 21))
+    as_text = reader.export(start_date="2026-05-19", end_date="2026-05-21")
+    assert as_dates == as_text
+
+
+def test_export_without_arguments_takes_the_servers_defaults(
+    reader: Client, shared: Tenant
+) -> None:
+    result = reader.export()
+    document = raw_export(shared).json()
+    assert result.org_id == shared.org_id == document["orgId"]
+    assert result.end_date.isoformat() == document["endDate"]
+    assert result.start_date == result.end_date - timedelta(days=30)
+    assert result.group_by == "product"
+
+
+def test_export_filters_repeat_for_or_and_combine_with_and(reader: Client) -> None:
+    pdf_of_parse_or_extract = reader.export(
+        **RANGE, group_by="file_type", products=["parse", "extract"], file_types=["pdf"]
+    )
+    assert pdf_of_parse_or_extract.data == [
+        UsageRow(date(2026, 5, 19), "pdf", Decimal("0.1"), 1),
+        UsageRow(date(2026, 5, 21), "pdf", Decimal("1.0"), 10),
+    ]
+    by_key = reader.export(**RANGE, group_by="api_key", api_keys=["key_b"])
+    assert by_key.data == [
+        UsageRow(date(2026, 5, 19), "key_b", Decimal("0.2"), 4),
+        UsageRow(date(2026, 5, 21), "key_b", Decimal("12.5"), 0),
+    ]
+    agentic = reader.export(**RANGE, group_by="feature", features=["agentic"])
+    assert [(row.date.day, row.credits) for row in agentic] == [
+        (19, Decimal("0.1")),
+        (20, Decimal("0.000125")),
+    ]
+
+
+def test_export_takes_a_single_filter_value_as_a_string(reader: Client) -> None:
+    assert reader.export(**RANGE, products="parse") == reader.export(**RANGE, products=["parse"])
+
+
+def test_export_reports_the_null_group_as_none(reader: Client) -> None:
+    result = reader.export(start_date="2026-05-19", end_date="2026-05-19", group_by="file_type")
+    assert result.data == [
+        UsageRow(date(2026, 5, 19), None, Decimal("0.2"), 4),
+        UsageRow(date(2026, 5, 19), "pdf", Decimal("0.1"), 1),
+    ]
+
+
+def test_export_of_a_range_without_usage_is_empty(reader: Client) -> None:
+    result = reader.export(start_date="2020-01-01", end_date="2020-01-31")
+    assert result.data == [] and len(result) == 0
+
+
+def test_export_reads_another_organization_the_user_belongs_to(
+    service: Service, shared: Tenant
+) -> None:
+    other = service.tenant()
+    joined = service.admin.put(
+        f"/api/v1/admin/orgs/{other.org_id}/members/{shared.user_id}", json={"role": "member"}
+    )
+    assert joined.status_code == 200
+    other.record([event("o1", "2026-05-19T09:00:00Z", product="split", credits=3)])
+    with Client(service.url, shared.key) as client:
+        result = client.export(start_date="2026-05-19", end_date="2026-05-19", org_id=other.org_id)
+    assert result.org_id == other.org_id
+    assert result.data == [UsageRow(date(2026, 5, 19), "split", Decimal("3.0"), 1)]
+
+
+def test_to_dicts_gives_plain_rows_with_exact_credits(reader: Client) -> None:
+    rows = reader.export(start_date="2026-05-19", end_date="2026-05-19").to_dicts()
+    assert rows == [
+        {"date": date(2026, 5, 19), "group": "parse", "credits": Decimal("0.3"), "request_count": 5}
+    ]
+
+
+@pytest.mark.parametrize("group_by", ["product", "feature", "api_key", "file_type"])
+def test_to_csv_is_byte_identical_to_the_servers_csv(
+    reader: Client, shared: Tenant, group_by: str
+) -> None:
+    served = raw_export(
+        shared, startDate="2026-05-19", endDate="2026-05-22", groupBy=group_by, format="csv"
+    )
+    assert served.status_code == 200
+    assert reader.export(**RANGE, group_by=group_by).to_csv().encode("utf-8") == served.content
+
+
+@pytest.mark.parametrize("group_by", ["product", "feature", "api_key", "file_type"])
+def test_to_json_is_byte_identical_to_the_servers_document(
+    reader: Client, shared: Tenant, group_by: str
+) -> None:
+    served = raw_export(shared, startDate="2026-05-19", endDate="2026-05-22", groupBy=group_by)
+    assert reader.export(**RANGE, group_by=group_by).to_json().encode("utf-8") == served.content
+
+
+def test_csv_is_byte_identical_across_two_runs(reader: Client, tmp_path: Path) -> None:
+    first = reader.export(**RANGE, group_by="feature")
+    second = reader.export(**RANGE, group_by="feature")
+    assert first.to_csv(tmp_path / "one.csv") == second.to_csv(tmp_path / "two.csv")
+    assert (tmp_path / "one.csv").read_bytes() == (tmp_path / "two.csv").read_bytes()
+
+
+def test_to_csv_writes_the_same_bytes_to_a_file(reader: Client, tmp_path: Path) -> None:
+    result = reader.export(**RANGE, group_by="feature")
+    text = result.to_csv(tmp_path / "usage.csv")
+    written = (tmp_path / "usage.csv").read_bytes()
+    assert written == text.encode("utf-8")
+    assert written.startswith(b"date,group,credits,requestCount\r\n")
+    assert b'"line\nand ""quote"""' in written
+
+
+def test_to_dataframe_has_the_documented_columns_and_types(reader: Client) -> None:
+    pandas = pytest.importorskip("pandas")
+    frame = reader.export(**RANGE, group_by="file_type").to_dataframe()
+    assert list(frame.columns) == ["date", "group", "credits", "request_count"]
+    assert pandas.api.types.is_datetime64_dtype(frame["date"])
+    assert isinstance(frame["group"].dtype, pandas.StringDtype)
+    assert frame["credits"].dtype == "float64"
+    assert frame["request_count"].dtype == "int64"
+    assert frame["date"].iloc[0] == pandas.Timestamp("2026-05-19")
+    assert frame["group"].isna().tolist()[:2] == [True, False]
+    assert frame["credits"].sum() == pytest.approx(0.2 + 0.1 + 7 + 0.000125 + 1 + 12.5 + 4.5)
+    assert frame["request_count"].sum() == 4 + 1 + 1 + 1 + 10 + 0 + 3
+
+
+def test_to_dataframe_of_an_empty_export_keeps_the_column_types(reader: Client) -> None:
+    pandas = pytest.importorskip("pandas")
+    frame = reader.export(start_date="2020-01-01", end_date="2020-01-02").to_dataframe()
+    assert len(frame) == 0
+    assert pandas.api.types.is_datetime64_dtype(frame["date"])
+    assert frame["request_count"].dtype == "int64"
+
+
+def test_to_dataframe_without_pandas_names_the_extra_to_install(
+    reader: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = reader.export(**RANGE)
+    monkeypatch.setitem(sys.modules, "pandas", None)  # what an absent package looks like
+    with pytest.raises(ImportError, match=r"pip install 'creditmeter\[pandas\]'"):
+        result.to_dataframe()
+
+
+# -- export: errors -------------------------------------------------------------------
+
+
+def test_an_unknown_key_raises_authentication_error_with_the_servers_message(
+    service: Service,
+) -> None:
+    served = service.client("cmk_not_a_real_key").get("/api/v1/usage/export")
+    with (
+        Client(service.url, "cmk_not_a_real_key") as client,
+        pytest.raises(AuthenticationError) as caught,
+    ):
+        client.export()
+    assert caught.value.status_code == 401
+    assert caught.value.code == "unauthenticated"
+    assert str(caught.value) == server_message(served)
+
+
+def test_a_bad_parameter_raises_invalid_request_error_with_the_servers_message(
+    reader: Client, shared: Tenant
+) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        reader.export(group_by="prodcut")
+    error = caught.value
+    assert (error.status_code, error.code, error.param) == (400, "invalid_parameter", "groupBy")
+    assert str(error) == server_message(raw_export(shared, groupBy="prodcut"))
+    assert "Did you mean 'product'?" in str(error)
+
+
+def test_a_range_too_long_raises_invalid_request_error_without_a_param(reader: Client) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        reader.export(start_date="2024-01-01", end_date="2026-01-01")
+    assert (caught.value.code, caught.value.param) == ("range_too_long", None)
+
+
+def test_an_unknown_path_raises_invalid_request_error_404(shared: Tenant) -> None:
+    with (
+        Client(shared.service.url + "/nowhere", shared.key) as client,
+        pytest.raises(InvalidRequestError) as caught,
+    ):
+        client.export()
+    assert (caught.value.status_code, caught.value.code) == (404, "not_found")
+
+
+def test_an_organization_the_user_is_not_in_raises_permission_denied(
+    reader: Client, shared: Tenant
+) -> None:
+    with pytest.raises(PermissionDeniedError) as caught:
+        reader.export(org_id="org_somebody_else")
+    error = caught.value
+    assert (error.status_code, error.code, error.param) == (403, "forbidden", "orgId")
+    assert str(error) == server_message(raw_export(shared, orgId="org_somebody_else"))
+
+
+def test_a_service_token_reading_usage_raises_permission_denied(shared: Tenant) -> None:
+    with (
+        Client(shared.service.url, shared.writer_secret) as client,
+        pytest.raises(PermissionDeniedError, match="Service tokens cannot read usage"),
+    ):
+        client.export()
+
+
+def test_a_rate_limited_key_raises_rate_limit_error_with_retry_after(make_service: Any) -> None:
+    tenant = make_service(export_rate_limit=1).tenant()
+    with Client(tenant.service.url, tenant.key, max_retries=0) as client:
+        client.export()
+        with pytest.raises(RateLimitError) as caught:
+            client.export()
+    error = caught.value
+    assert (error.status_code, error.code) == (429, "rate_limited")
+    assert error.retry_after is not None and 59 <= error.retry_after <= 60
+    assert (
+        str(error)
+        == f"This key made too many export requests; try again in {error.retry_after} seconds."
+    )
+
+
+def test_a_server_error_raises_server_error_after_a_bounded_number_of_retries(
+    make_service: Any,
+) -> None:
+    service = make_service()
+    tenant = service.tenant()
+    traffic = Traffic()
+    with table_away(service.store, "usage_rollups"):
+        served = raw_export(tenant)
+        with (
+            Client(
+                service.url, tenant.key, max_retries=2, backoff=FAST, http_client=traffic.client()
+            ) as client,
+            pytest.raises(ServerError) as caught,
+        ):
+            client.export()
+    assert served.status_code >= 500
+    assert caught.value.status_code == served.status_code
+    assert str(caught.value) == server_message(served)
+    assert traffic.count == 3
+
+
+def test_a_server_error_is_retried_until_the_server_recovers(make_service: Any) -> None:
+    service = make_service()
+    tenant = service.tenant()
+    tenant.record([event("r1", "2026-05-19T09:00:00Z", product="parse", credits=2)])
+    traffic = Traffic()
+    with table_away(service.store, "usage_rollups") as restore:
+        traffic.on_answer.append(lambda response: response.status_code >= 500 and restore())
+        with Client(service.url, tenant.key, backoff=FAST, http_client=traffic.client()) as client:
+            result = client.export(start_date="2026-05-19", end_date="2026-05-19")
+    assert traffic.statuses[0] >= 500 and traffic.statuses[1:] == [200]
+    assert result.data == [UsageRow(date(2026, 5, 19), "parse", Decimal("2.0"), 1)]
+
+
+def test_a_rate_limited_export_is_retried_after_the_retry_after_the_server_sent(
+    make_service: Any,
+) -> None:
+    service = make_service(export_rate_limit=60)  # one a second, bursts of 60
+    tenant = service.tenant()
+    for _ in range(200):
+        spent = raw_export(tenant)
+        if spent.status_code == 429:
+            break
+    assert spent.status_code == 429 and spent.headers["Retry-After"] == "1"
+    traffic = Traffic()
+    with Client(service.url, tenant.key, backoff=FAST, http_client=traffic.client()) as client:
+        result = client.export()
+    assert result.org_id == tenant.org_id
+    assert traffic.statuses == [429, 200]
+    waited = traffic.sent[1][0] - traffic.sent[0][0]
+    assert waited >= 0.95  # the Retry-After second, not the 0.01 s backoff
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        {"group_by": "prodcut"},
+        {"org_id": "org_somebody_else"},
+    ],
+)
+def test_a_client_error_is_not_retried(shared: Tenant, call: dict[str, str]) -> None:
+    traffic = Traffic()
+    with (
+        Client(
+            shared.service.url, shared.key, backoff=FAST, http_client=traffic.client()
+        ) as client,
+        pytest.raises((InvalidRequestError, PermissionDeniedError)),
+    ):
+        client.export(**call)
+    assert traffic.count == 1
+
+
+def test_a_refused_connection_is_retried_then_raises_api_connection_error() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    traffic = Traffic()
+    with (
+        Client(url, "cmk_x", max_retries=2, backoff=FAST, http_client=traffic.client()) as client,
+        pytest.raises(APIConnectionError) as caught,
+    ):
+        client.export()
+    assert not isinstance(caught.value, APITimeoutError)
+    assert str(caught.value).startswith(f"Could not connect to {url}:")
+    assert traffic.count == 3
+
+
+def test_a_server_that_never_answers_raises_api_timeout_error() -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # connections are accepted by the kernel, never answered
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        traffic = Traffic()
+        started = time.monotonic()
+        with (
+            Client(
+                url, "cmk_x", timeout=0.2, max_retries=1, backoff=FAST, http_client=traffic.client()
+            ) as client,
+            pytest.raises(APITimeoutError, match=r"did not answer within 0\.2 seconds") as caught,
+        ):
+            client.export()
+    assert isinstance(caught.value, APIConnectionError)
+    assert traffic.count == 2
+    assert time.monotonic() - started < 5
+
+
+# -- the retry schedule ---------------------------------------------------------------
+
+
+def test_backoff_doubles_from_the_first_delay_with_jitter() -> None:
+    policy = RetryPolicy(max_retries=3, backoff=0.5)
+    error = ServerError("down", status_code=503)
+    for retries_done, expected in enumerate([0.5, 1.0, 2.0]):
+        for _ in range(20):
+            delay = policy.delay(retries_done, error)
+            assert delay is not None and 0.75 * expected <= delay <= 1.25 * expected
+    assert policy.delay(3, error) is None
+
+
+def test_retry_after_is_honoured_up_to_a_minute_and_a_longer_one_raises_at_once() -> None:
+    policy = RetryPolicy(max_retries=3, backoff=0.5)
+    assert policy.delay(0, RateLimitError("slow", status_code=429, retry_after=7)) == 7.0
+    at_most = RateLimitError("slow", status_code=429, retry_after=MAX_RETRY_AFTER)
+    assert policy.delay(0, at_most) == 60.0
+    too_long = RateLimitError("slow", status_code=429, retry_after=MAX_RETRY_AFTER + 1)
+    assert policy.delay(0, too_long) is None
+
+
+def test_only_rate_limits_server_errors_and_lost_connections_are_retried() -> None:
+    policy = RetryPolicy()
+    assert policy.delay(0, InvalidRequestError("bad", status_code=400)) is None
+    assert policy.delay(0, AuthenticationError("who", status_code=401)) is None
+    assert policy.delay(0, PermissionDeniedError("no", status_code=403)) is None
+    assert policy.delay(0, APIConnectionError("gone")) is not None
+    assert policy.delay(0, APITimeoutError("slow")) is not None
+
+
+def test_retry_after_is_read_as_seconds_or_as_an_http_date() -> None:
+    assert parse_retry_after("30") == 30
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    in_a_minute = datetime.now(UTC) + timedelta(seconds=61)
+    seconds = parse_retry_after(in_a_minute.strftime("%a, %d %b %Y %H:%M:%S GMT"))
+    assert seconds is not None and 59 <= seconds <= 61
+
+
+# -- record ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def platform(tenant: Tenant) -> Iterator[Client]:
+    """A client with the tenant's service token, as a platform records usage."""
+    with Client(tenant.service.url, tenant.writer_secret, backoff=FAST) as client:
+        yield client
+
+
+def test_record_sends_events_in_batches_and_sums_the_answers(tenant: Tenant) -> None:
+    traffic = Traffic()
+    with Client(tenant.service.url, tenant.writer_secret, http_client=traffic.client()) as client:
+        result = client.record(writer_events(tenant.org_id, 25), batch_size=10)
+    assert result == RecordResult(accepted=25, duplicates=0, conflicts=[], batches=3)
+    assert traffic.count == 3
+    document = raw_export(tenant, startDate="2026-05-19", endDate="2026-05-19").json()
+    assert document["data"] == [
+        {"date": "2026-05-19", "group": "parse", "credits": 25.0, "requestCount": 25}
+    ]
+
+
+def test_record_again_counts_duplicates_and_reports_conflicts(
+    platform: Client, tenant: Tenant
+) -> None:
+    platform.record(writer_events(tenant.org_id, 5))
+    again = writer_events(tenant.org_id, 5)
+    again[3]["credits"] = 2
+    result = platform.record(again, batch_size=2)
+    assert result == RecordResult(accepted=0, duplicates=5, conflicts=["w3"], batches=3)
+
+
+def test_record_writes_decimal_and_datetime_values_exactly(
+    platform: Client, tenant: Tenant
+) -> None:
+    plus_two = timezone(timedelta(hours=2))
+    events = [
+        {
+            "id": f"d{n}",
+            "orgId": tenant.org_id,
+            # 01:30 at +02:00 is 23:30 UTC the day before: it counts on 2026-05-19.
+            "timestamp": datetime(2026, 5, 20, 1, 30, tzinfo=plus_two),
+            "product": "parse",
+            "credits": Decimal("0.000001"),
+        }
+        for n in range(3)
+    ]
+    assert platform.record(events).accepted == 3
+    with Client(tenant.service.url, tenant.key) as client:
+        result = client.export(start_date="2026-05-19", end_date="2026-05-20")
+    assert result.data == [UsageRow(date(2026, 5, 19), "parse", Decimal("0.000003"), 3)]
+
+
+def test_a_naive_datetime_is_refused_by_the_server_with_its_reason(
+    platform: Client, tenant: Tenant
+) -> None:
+    events = writer_events(tenant.org_id, 1, timestamp=datetime(2026, 5, 19, 12, 0))
+    with pytest.raises(InvalidRequestError) as caught:
+        platform.record(events)
+    assert [(d["index"], d["field"]) for d in caught.value.details] == [(0, "timestamp")]
+    assert "explicit offset" in caught.value.details[0]["message"]
+
+
+def test_record_reads_events_lazily_from_any_iterable(platform: Client, tenant: Tenant) -> None:
+    events = iter(writer_events(tenant.org_id, 7))
+    assert platform.record(events, batch_size=3) == RecordResult(7, 0, [], batches=3)
+
+
+def test_record_of_no_events_sends_nothing(tenant: Tenant) -> None:
+    traffic = Traffic()
+    with Client(tenant.service.url, tenant.writer_secret, http_client=traffic.client()) as client:
+        assert client.record([]) == RecordResult(0, 0, [], batches=0)
+    assert traffic.count == 0
+
+
+def test_a_failed_batch_says_what_was_stored_and_sending_again_completes_the_job(
+    platform: Client, tenant: Tenant
+) -> None:
+    events = writer_events(tenant.org_id, 25)
+    events[12]["credits"] = "1"  # a string: the server refuses the whole second batch
+    with pytest.raises(InvalidRequestError) as caught:
+        platform.record(events, batch_size=10)
+    error = caught.value
+    assert (error.status_code, error.code) == (400, "invalid_events")
+    assert error.stored == RecordResult(accepted=10, duplicates=0, conflicts=[], batches=1)
+    assert [(d["index"], d["field"]) for d in error.details] == [(12, "credits")]
+    events[12]["credits"] = 1
+    assert platform.record(events, batch_size=10) == RecordResult(15, 10, [], batches=3)
+
+
+def test_record_with_a_personal_key_raises_permission_denied(tenant: Tenant) -> None:
+    with (
+        Client(tenant.service.url, tenant.key) as client,
+        pytest.raises(
+            PermissionDeniedError, match="Personal API keys cannot record usage"
+        ) as caught,
+    ):
+        client.record(writer_events(tenant.org_id, 1))
+    assert caught.value.stored == RecordResult(0, 0, [], batches=0)
+
+
+def test_a_batch_over_the_servers_limit_raises_invalid_request_error(make_service: Any) -> None:
+    tenant = make_service(max_batch_events=5).tenant()
+    with Client(tenant.service.url, tenant.writer_secret) as client:
+        with pytest.raises(InvalidRequestError) as caught:
+            client.record(writer_events(tenant.org_id, 6), batch_size=10)
+        assert (caught.value.status_code, caught.value.code) == (413, "payload_too_large")
+        assert client.record(writer_events(tenant.org_id, 6), batch_size=5).batches == 2
+
+
+def test_a_batch_that_met_a_server_error_is_retried_and_counts_once(make_service: Any) -> None:
+    service = make_service()
+    tenant = service.tenant()
+    traffic = Traffic()
+    with table_away(service.store, "usage_events") as restore:
+        traffic.on_answer.append(lambda response: response.status_code >= 500 and restore())
+        with Client(
+            service.url, tenant.writer_secret, backoff=FAST, http_client=traffic.client()
+        ) as client:
+            result = client.record(writer_events(tenant.org_id, 4))
+    assert traffic.statuses[0] >= 500 and traffic.statuses[1:] == [200]
+    assert result == RecordResult(4, 0, [], batches=1)
+    rows = raw_export(tenant, startDate="2026-05-19", endDate="2026-05-19").json()["data"]
+    assert [row["requestCount"] for row in rows] == [4]
+
+
+# -- construction ---------------------------------------------------------------------
+
+
+def test_the_client_reads_the_url_and_key_from_the_environment(
+    shared: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CREDITMETER_URL", shared.service.url)
+    monkeypatch.setenv("CREDITMETER_API_KEY", shared.key)
+    with Client() as client:
+        assert client.export(**RANGE).org_id == shared.org_id
+
+
+def test_the_client_defaults_to_a_local_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CREDITMETER_URL", raising=False)
+    with Client(api_key="cmk_x") as client:
+        assert client.base_url == "http://127.0.0.1:8000"
+
+
+def test_a_client_without_a_key_says_how_to_give_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CREDITMETER_API_KEY", raising=False)
+    with pytest.raises(CreditmeterError, match="set the CREDITMETER_API_KEY environment variable"):
+        Client("http://127.0.0.1:8000")
+
+
+def test_a_base_url_without_a_scheme_is_refused() -> None:
+    with pytest.raises(CreditmeterError, match="must be an http:// or https:// URL"):
+        Client("localhost:8000", "cmk_x")
+
+
+def test_the_client_closes_its_connections_and_leaves_yours_open(shared: Tenant) -> None:
+    with Client(shared.service.url, shared.key) as own:
+        own.export(**RANGE)
+    assert own._http.is_closed
+    yours = httpx.Client()
+    with Client(shared.service.url, shared.key, http_client=yours) as borrowed:
+        borrowed.export(**RANGE)
+    assert not yours.is_closed
+    yours.close()
