@@ -134,7 +134,7 @@ def member_add(
     role: Annotated[
         Role | None,
         typer.Option(
-            help="owner, admin or member [default: member for a new member; "
+            help="owner, admin or member \\[default: member for a new member; "
             "an existing member's role is kept]",
             show_default=False,
         ),

@@ -29,9 +29,19 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     # Imported here: the web stack is heavy, and only these commands need it.
     import uvicorn
 
+    from creditmeter.web.access_log import logging_config
     from creditmeter.web.app import create_app
 
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        log_config=logging_config(settings.log_level),
+        access_log=False,  # ours is structured and carries a request id
+        # SIGTERM: stop accepting, let in-flight requests (an ingest batch) finish.
+        timeout_graceful_shutdown=60,
+    )
 
 
 @reports_errors
@@ -75,7 +85,7 @@ def demo(
         bool, typer.Option("--serve/--no-serve", help="Serve the demo once it is built.")
     ] = True,
 ) -> None:
-    """Build a fresh demo database with 90 days of usage, print a key and a curl, and serve it."""
+    """Build a fresh demo database with 90 days of usage, print a key, and serve the dashboard."""
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite" or not url.database:
         fail("The demo builds a fresh SQLite file: pass --database-url sqlite:///FILE.db.")
@@ -94,6 +104,10 @@ Signed in as {info.email} (member of org_acme and org_globex).
 Personal API key (reads usage):   {info.personal_key}
 Service token (records usage):    {info.ingest_token}
 
+Open the usage dashboard and sign in with the personal API key:
+
+  {base}/
+
 Try the Usage Export API:
 
   curl -H "Authorization: Bearer {info.personal_key}" \\
@@ -101,6 +115,11 @@ Try the Usage Export API:
 
   curl -H "Authorization: Bearer {info.personal_key}" \\
     "{base}/api/v1/usage/export?groupBy=file_type&orgId=org_globex&format=csv"
+
+Or last month's usage by file type, as a CSV file, with the command line:
+
+  creditmeter export --url {base} --api-key {info.personal_key} \\
+    --period last-month --group-by file_type --format csv --output usage.csv
 
 API reference: {base}/docs
 """

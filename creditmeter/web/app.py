@@ -6,15 +6,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from creditmeter import __version__
 from creditmeter.directory import Directory
 from creditmeter.settings import Settings
 from creditmeter.store import Store, open_store
 from creditmeter.web import errors
+from creditmeter.web.access_log import AccessLog
 from creditmeter.web.auth import authorize
+from creditmeter.web.dashboard import STATIC
+from creditmeter.web.limits import SMALL_BODY_BYTES, BodyLimit
 from creditmeter.web.ratelimit import RateLimiter
-from creditmeter.web.routes import admin, events, export, health
+from creditmeter.web.routes import admin, dashboard, events, export, health
 
 DESCRIPTION = """\
 Usage metering and usage export for API platforms that bill in credits.
@@ -22,6 +26,7 @@ Usage metering and usage export for API platforms that bill in credits.
 * **Read usage** with a personal API key (`cmk_…`): `GET /api/v1/usage/export`.
 * **Record usage** with a service token with the `usage:write` scope (`cmt_…`).
 * **Manage the directory** with a service token with the `admin` scope.
+* **See usage in a browser** at `/dashboard` (sign in with a personal API key).
 
 Every error has one JSON shape: `{"error": {"status", "code", "message", "param"?, "details"?}}`.
 """
@@ -51,6 +56,13 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.rate_limiter = RateLimiter(settings.export_rate_limit)
     app.state.authenticate_request = authorize
     errors.install(app)
-    for module in (export, events, admin, health):
+    for module in (export, events, admin, health, dashboard):
         app.include_router(module.router)
+    app.mount("/dashboard/static", StaticFiles(directory=STATIC), name="dashboard-static")
+    app.add_middleware(
+        BodyLimit,
+        large_paths={events.EVENTS_PATH: settings.max_body_bytes},
+        default=SMALL_BODY_BYTES,
+    )
+    app.add_middleware(AccessLog)  # outermost: it sees every answer
     return app

@@ -89,7 +89,8 @@ def export_usage(request: Request, key: PersonalKey = Depends(usage_reader)) -> 
     Rows are ordered by date, then group (byte order, the null group first).
     Filters of the same dimension are ORed; different dimensions are ANDed.
     """
-    return export_answer(request, key)
+    query, result = read_usage(request, key, request.query_params.multi_items())
+    return export_answer(request, query, result)
 
 
 def read_usage(
@@ -108,9 +109,8 @@ def read_usage(
     return query, run_export(request.app.state.store, request.app.state.directory, key, query)
 
 
-def export_answer(request: Request, key: PersonalKey) -> Response:
-    """The export of the request's query, as JSON or CSV bytes: the API's whole answer."""
-    query, result = read_usage(request, key, request.query_params.multi_items())
+def export_answer(request: Request, query: ExportQuery, result: ExportResult) -> Response:
+    """An export's bytes, CSV when ``format`` or the Accept header asks for it, else JSON."""
     if query.format == "csv" or (query.format is None and wants_csv(request.headers.get("accept"))):
         return Response(export_csv(result), media_type="text/csv; charset=utf-8")
     return Response(export_json(result), media_type="application/json")

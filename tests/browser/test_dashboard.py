@@ -1,0 +1,331 @@
+"""The usage dashboard in a real headless Chromium, on the demo's data.
+
+A person's path through the page: sign in, switch organization, change the
+grouping, the range and the filters, compare what the page says with the
+export API's answer for the same selection, download the CSV, sign out. Each
+main state is saved as a screenshot in ``test-artifacts/screenshots/``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.browser.conftest import SCREENSHOTS, Demo
+
+EXPORT = "/api/v1/usage/export"
+Totals = dict[str | None, tuple[Decimal, int]]
+
+
+def shot(page: Page, name: str, *, full_page: bool = True) -> None:
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+
+
+def sign_in(context: BrowserContext, demo: Demo, path: str = "/dashboard") -> Page:
+    """Open ``path`` signed out, paste the key, and land back on it."""
+    page = context.new_page()
+    page.goto(path)
+    expect(page.locator("h1")).to_have_text("Sign in to see your usage")
+    page.fill("#key", demo.key)
+    page.press("#key", "Enter")
+    page.wait_for_url("**/dashboard**")
+    settle(page)
+    return page
+
+
+def settle(page: Page) -> None:
+    """Wait until the page has drawn its chart (or shows that there is nothing to draw)."""
+    page.wait_for_selector("canvas[data-drawn], #empty-state, #page-error")
+
+
+def selection(page: Page) -> list[tuple[str, str]]:
+    """The export query items of what the page shows: its Download CSV link's, less format."""
+    href = page.get_attribute("#download-csv", "href")
+    assert href is not None
+    return [item for item in parse_qsl(urlsplit(href).query) if item[0] != "format"]
+
+
+def api(demo: Demo, params: list[tuple[str, str]]) -> httpx.Response:
+    with httpx.Client(base_url=demo.url, timeout=30) as client:
+        answer = client.get(EXPORT, params=params, headers={"Authorization": f"Bearer {demo.key}"})
+    assert answer.status_code == 200, answer.text
+    return answer
+
+
+def api_totals(demo: Demo, params: list[tuple[str, str]]) -> Totals:
+    sums: Totals = {}
+    for row in api(demo, params).json(parse_float=Decimal)["data"]:
+        credits, requests = sums.get(row["group"], (Decimal(0), 0))
+        sums[row["group"]] = (credits + row["credits"], requests + row["requestCount"])
+    return sums
+
+
+def page_totals(page: Page) -> Totals:
+    """The totals table, read twice: its exact data attributes and the text a person reads."""
+    rows = page.eval_on_selector_all(
+        "#totals tbody tr",
+        """rows => rows.map(r => [r.dataset.group, r.dataset.null, r.dataset.credits,
+            r.dataset.requests, r.cells[1].innerText, r.cells[2].innerText])""",
+    )
+    totals: Totals = {}
+    for group, null, credits, requests, credits_text, requests_text in rows:
+        assert Decimal(credits_text.replace(",", "")) == Decimal(credits)
+        assert int(requests_text.replace(",", "")) == int(requests)
+        totals[None if null == "true" else group] = (Decimal(credits), int(requests))
+    return totals
+
+
+def assert_page_matches_api(page: Page, demo: Demo) -> Totals:
+    """The page's totals per group, and overall, equal the export API's for its selection."""
+    expected = api_totals(demo, selection(page))
+    assert page_totals(page) == expected
+    credits = sum((credits for credits, _ in expected.values()), Decimal(0))
+    requests = sum(requests for _, requests in expected.values())
+    assert Decimal(page.get_attribute("#total-credits", "data-credits") or "") == credits
+    assert int(page.get_attribute("#total-requests", "data-requests") or "") == requests
+    return expected
+
+
+def test_sign_in_lands_on_the_last_30_days_by_product(laptop: BrowserContext, demo: Demo) -> None:
+    page = laptop.new_page()
+    page.goto("/")
+    expect(page).to_have_url(f"{demo.url}/dashboard/sign-in?next=%2Fdashboard")
+    shot(page, "01-sign-in", full_page=False)
+    page.fill("#key", demo.key)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{demo.url}/dashboard")
+    settle(page)
+    expect(page.locator(".org-name").first).to_have_text("Acme Robotics")
+    expect(page.locator("[data-range='30d']")).to_have_attribute("aria-current", "true")
+    expect(page.locator("[data-group-by='product']")).to_have_attribute("aria-current", "true")
+    totals = assert_page_matches_api(page, demo)
+    assert set(totals) == {"parse", "extract", "split", "edit"}
+    today = datetime.now(UTC).date()
+    assert dict(selection(page))["startDate"] == (today - timedelta(days=29)).isoformat()
+    assert dict(selection(page))["endDate"] == today.isoformat()
+    shot(page, "02-usage-laptop")
+
+
+def test_the_session_cookie_is_httponly_and_lax(laptop: BrowserContext, demo: Demo) -> None:
+    page = sign_in(laptop, demo)
+    assert page.evaluate("document.cookie") == ""
+    (cookie,) = laptop.cookies()
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
+    assert cookie["expires"] == -1  # a browser-session cookie
+    assert demo.key not in page.content()
+
+
+def test_switch_organization_group_by_range_and_filters(laptop: BrowserContext, demo: Demo) -> None:
+    page = sign_in(laptop, demo)
+
+    page.click("#org-menu summary")
+    shot(page, "03-org-switcher-open", full_page=False)
+    page.click("#org-menu a[data-org='org_globex']")
+    settle(page)
+    expect(page.locator("#org-menu .org-name")).to_have_text("Globex Legal")
+    assert dict(selection(page))["orgId"] == "org_globex"
+    assert_page_matches_api(page, demo)
+
+    page.click("[data-group-by='file_type']")
+    settle(page)
+    expect(page.locator("#table-title")).to_have_text("Totals by file type")
+    totals = assert_page_matches_api(page, demo)
+    assert None in totals  # demo usage without a file type: the null group
+    expect(page.locator("#totals tbody tr[data-null='true'] th")).to_contain_text("No file type")
+
+    page.click("[data-range='7d']")
+    settle(page)
+    assert_page_matches_api(page, demo)
+    assert dict(selection(page))["groupBy"] == "file_type"
+
+    page.click("#custom-range summary")
+    today = datetime.now(UTC).date()
+    start, end = today - timedelta(days=40), today - timedelta(days=20)
+    page.fill("#custom-range input[name=startDate]", start.isoformat())
+    page.fill("#custom-range input[name=endDate]", end.isoformat())
+    page.click("#custom-range button[type=submit]")
+    settle(page)
+    assert "range=custom" in page.url and f"startDate={start}" in page.url
+    expect(page.locator("#custom-range summary")).to_have_attribute("aria-current", "true")
+    assert (dict(selection(page))["startDate"], dict(selection(page))["endDate"]) == (
+        start.isoformat(),
+        end.isoformat(),
+    )
+    assert_page_matches_api(page, demo)
+
+    page.click("details[data-filter=product] summary")
+    page.check("details[data-filter=product] input[value=parse]")
+    page.check("details[data-filter=product] input[value=extract]")
+    page.click("details[data-filter=product] button[type=submit]")
+    settle(page)
+    expect(page.locator(".chip")).to_have_count(2)
+    assert [v for k, v in selection(page) if k == "product"] == ["extract", "parse"]
+    assert_page_matches_api(page, demo)
+    shot(page, "04-globex-file-type-custom-range-filtered")
+
+    page.click(".chip:has-text('extract')")
+    settle(page)
+    assert [v for k, v in selection(page) if k == "product"] == ["parse"]
+    assert_page_matches_api(page, demo)
+
+    page.click("[data-metric='requests']")
+    settle(page)
+    expect(page.locator("#chart-title")).to_have_text("Requests per day by file type")
+    assert "metric=requests" in page.url
+    shot(page, "05-requests-per-day")
+
+
+def test_a_bookmarked_view_survives_sign_in(laptop: BrowserContext, demo: Demo) -> None:
+    path = "/dashboard?orgId=org_globex&range=90d&groupBy=api_key&fileType=pdf"
+    page = sign_in(laptop, demo, path)
+    assert page.url == demo.url + path
+    expect(page.locator("[data-range='90d']")).to_have_attribute("aria-current", "true")
+    expect(page.locator("[data-group-by='api_key']")).to_have_attribute("aria-current", "true")
+    assert_page_matches_api(page, demo)
+    chart = page.evaluate("JSON.parse(document.getElementById('chart-data').textContent)")
+    assert len(chart["days"]) == len(chart["labels"]) == 90
+    shared = laptop.new_page()  # the same URL opened again: the view is in the URL
+    shared.goto(path)
+    settle(shared)
+    assert page_totals(shared) == page_totals(page)
+
+
+def test_download_csv_is_the_export_apis_csv_byte_for_byte(
+    laptop: BrowserContext, demo: Demo, tmp_path: Path
+) -> None:
+    page = sign_in(laptop, demo, "/dashboard?orgId=org_globex&range=90d&groupBy=file_type")
+    page.click("details[data-filter=apiKey] summary")
+    page.check("details[data-filter=apiKey] input[value=key_globex_prod]")
+    page.click("details[data-filter=apiKey] button[type=submit]")
+    settle(page)
+    with page.expect_download() as download:
+        page.click("#download-csv")
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.name.startswith("usage-org_globex-") and saved.suffix == ".csv"
+    csv = saved.read_bytes()
+    assert csv == api(demo, [*selection(page), ("format", "csv")]).content
+    assert csv.startswith(b"date,group,credits,requestCount\r\n") and csv.count(b"\r\n") > 60
+    assert b"\r\n" + datetime.now(UTC).date().isoformat().encode() in csv
+
+
+def test_sign_out_clears_the_session(laptop: BrowserContext, demo: Demo) -> None:
+    page = sign_in(laptop, demo)
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/dashboard/sign-in?notice=signed-out")
+    expect(page.locator(".notice")).to_have_text("You are signed out.")
+    assert laptop.cookies() == []
+    shot(page, "06-signed-out", full_page=False)
+    page.goto("/dashboard")
+    expect(page).to_have_url(f"{demo.url}/dashboard/sign-in?next=%2Fdashboard")
+
+
+def test_an_expired_key_is_refused_with_the_reason(laptop: BrowserContext, demo: Demo) -> None:
+    directory = demo.service.directory
+    user = directory.find_user(demo.info.email)
+    _, expired = directory.create_key(
+        user.id, "org_acme", name="old", expires_at=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    page = laptop.new_page()
+    page.goto("/dashboard/sign-in")
+    page.fill("#key", expired)
+    page.press("#key", "Enter")
+    expect(page.locator("#sign-in-error")).to_contain_text("expired at 2026-01-01")
+    expect(page.locator("#key")).to_have_value("")  # the key is never echoed back
+    assert laptop.cookies() == []
+    shot(page, "07-expired-key", full_page=False)
+
+
+def test_a_key_revoked_while_signed_in_signs_the_browser_out(
+    laptop: BrowserContext, demo: Demo
+) -> None:
+    directory = demo.service.directory
+    user = directory.find_user(demo.info.email)
+    key, secret = directory.create_key(user.id, "org_acme", name="to revoke")
+    page = laptop.new_page()
+    page.goto("/dashboard/sign-in")
+    page.fill("#key", secret)
+    page.press("#key", "Enter")
+    settle(page)
+    directory.revoke_key(key.id)
+    page.click("[data-group-by='feature']")
+    expect(page.locator("#sign-in-error")).to_contain_text("was revoked")
+    assert laptop.cookies() == []
+
+
+def test_no_usage_in_the_range_is_an_empty_state_not_an_error(
+    laptop: BrowserContext, demo: Demo
+) -> None:
+    page = sign_in(laptop, demo, "/dashboard?startDate=2020-01-01&endDate=2020-01-31")
+    expect(page.locator("#empty-state h3")).to_have_text("No usage in this range")
+    expect(page.locator("#total-credits")).to_have_text("0.0")
+    assert page_totals(page) == {} == api_totals(demo, selection(page))
+    shot(page, "08-no-usage-in-range", full_page=False)
+    page.click("#empty-state a:has-text('last 90 days')")
+    settle(page)
+    assert page_totals(page)
+
+
+def test_a_bad_url_explains_itself(laptop: BrowserContext, demo: Demo) -> None:
+    page = sign_in(laptop, demo, "/dashboard?start_date=2026-01-01")
+    expect(page.locator("#page-error")).to_contain_text(
+        "Unknown query parameter 'start_date'. Did you mean 'startDate'?"
+    )
+    shot(page, "09-bad-url", full_page=False)
+    page.goto("/dashboard?orgId=org_initech")
+    expect(page.locator("#page-error")).to_contain_text("not a member of the organization")
+
+
+def test_the_page_fits_a_phone(phone: BrowserContext, demo: Demo) -> None:
+    page = sign_in(phone, demo)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    chart = page.locator("#usage-chart").bounding_box()
+    assert chart is not None and chart["width"] > 300 and chart["height"] > 200
+    assert_page_matches_api(page, demo)
+    shot(page, "10-phone-usage")
+    page.click("details[data-filter=fileType] summary")
+    expect(page.locator("details[data-filter=fileType] .menu-panel")).to_be_visible()
+    shot(page, "11-phone-filter-open", full_page=False)
+    page.click("details[data-filter=fileType] summary")
+    page.click("#org-menu summary")
+    page.click("#org-menu a[data-org='org_globex']")
+    settle(page)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert_page_matches_api(page, demo)
+
+
+def test_the_page_works_from_the_keyboard(laptop: BrowserContext, demo: Demo) -> None:
+    page = laptop.new_page()
+    page.goto("/dashboard/sign-in")
+    expect(page.locator("#key")).to_be_focused()  # the key field has focus on arrival
+    page.keyboard.type(demo.key)
+    page.keyboard.press("Enter")
+    settle(page)
+
+    page.keyboard.press("Tab")
+    expect(page.locator(".skip-link")).to_be_focused()
+    page.keyboard.press("Enter")
+
+    page.locator("[data-group-by='feature']").focus()
+    page.keyboard.press("Enter")
+    settle(page)
+    assert dict(selection(page))["groupBy"] == "feature"
+
+    page.locator("details[data-filter=product] summary").focus()
+    page.keyboard.press("Enter")
+    first = page.locator("details[data-filter=product] input[type=checkbox]").first
+    expect(first).to_be_focused()
+    page.keyboard.press("Space")
+    page.keyboard.press("Escape")  # closes the menu, back on its summary
+    expect(page.locator("details[data-filter=product] summary")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.locator("details[data-filter=product] button[type=submit]").focus()
+    page.keyboard.press("Enter")
+    settle(page)
+    assert [v for k, v in selection(page) if k == "product"] == ["edit"]
+    assert_page_matches_api(page, demo)

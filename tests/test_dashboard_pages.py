@@ -1,0 +1,528 @@
+"""The usage dashboard over plain HTTP: sign-in, its cookie and CSRF rules, the page, its CSV.
+
+The same pages in a real browser are in ``tests/browser/``; these run on both
+stores and pin what a browser cannot see: headers, cookie attributes, status
+codes, and that the page's numbers and CSV are the export API's.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import tomllib
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from creditmeter.credits import to_micro
+from creditmeter.errors import DuplicateParameter, InvalidParameter
+from creditmeter.export import ExportResult, UsageRow
+from creditmeter.web.dashboard import STATIC, selection, summary
+from creditmeter.web.session import COOKIE, SECURE_COOKIE
+from tests.conftest import Service, Tenant
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPORT = "/api/v1/usage/export"
+_ROW = re.compile(
+    r'<tr data-group="([^"]*)" data-null="(true|false)"\s+'
+    r'data-credits="([^"]*)" data-requests="([^"]*)">'
+)
+_clients: list[httpx.Client] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while _clients:
+        _clients.pop().close()
+
+
+def browser(service: Service, **headers: str) -> httpx.Client:
+    """A cookie-keeping client that does not follow redirects, like a browser's first hop."""
+    client = httpx.Client(base_url=service.url, timeout=30, headers=headers)
+    _clients.append(client)
+    return client
+
+
+def sign_in(service: Service, secret: str) -> httpx.Client:
+    client = browser(service)
+    answer = client.post(
+        "/dashboard/sign-in", data={"key": secret}, headers={"Origin": service.url}
+    )
+    assert answer.status_code == 303, answer.text
+    return client
+
+
+def sets_no_session(answer: httpx.Response) -> bool:
+    """The answer sets no cookie, or deletes it (an immediate expiry)."""
+    cookie = answer.headers.get("set-cookie")
+    return cookie is None or "max-age=0" in cookie.lower()
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
+def _at(day: date, hour: int = 12) -> str:
+    return f"{day.isoformat()}T{hour:02d}:00:00Z"
+
+
+def seeded(tenant: Tenant) -> Tenant:
+    """Usage on the last three days, with a null file type and exact fractions."""
+    today = _today()
+    events = []
+    for back, (product, file_type, credits) in enumerate(
+        [("parse", "pdf", "1.5"), ("extract", None, "2.25"), ("parse", "docx", "0.1")] * 3
+    ):
+        day = today - timedelta(days=back // 3)
+        events.append(
+            {
+                "id": f"e{back}",
+                "timestamp": _at(day, 8 + back),
+                "product": product,
+                "feature": "standard",
+                "apiKey": "key_prod",
+                "credits": float(credits),
+                **({"fileType": file_type} if file_type else {}),
+            }
+        )
+    tenant.record(events)
+    return tenant
+
+
+def page_rows(text: str) -> dict[str | None, tuple[Decimal, int]]:
+    rows = {}
+    for group, null, credits, requests in _ROW.findall(text):
+        key = None if null == "true" else html.unescape(group)
+        rows[key] = (Decimal(credits), int(requests))
+    return rows
+
+
+def api_totals(document: dict[str, Any]) -> dict[str | None, tuple[Decimal, int]]:
+    sums: dict[str | None, tuple[Decimal, int]] = {}
+    for row in document["data"]:
+        credits, requests = sums.get(row["group"], (Decimal(0), 0))
+        sums[row["group"]] = (credits + row["credits"], requests + row["requestCount"])
+    return sums
+
+
+# -- redirects and sign-in ---------------------------------------------------------------
+
+
+def test_root_and_dashboard_lead_a_signed_out_visitor_to_sign_in(service: Service) -> None:
+    client = browser(service)
+    assert client.get("/").headers["location"] == "/dashboard"
+    answer = client.get("/dashboard?groupBy=feature&range=7d")
+    assert answer.status_code == 303
+    assert answer.headers["location"] == (
+        "/dashboard/sign-in?next=%2Fdashboard%3FgroupBy%3Dfeature%26range%3D7d"
+    )
+    page = client.get(answer.headers["location"])
+    assert page.status_code == 200
+    assert 'name="next" value="/dashboard?groupBy=feature&amp;range=7d"' in page.text
+
+
+def test_sign_in_sets_an_httponly_lax_session_cookie_and_never_echoes_the_key(
+    service: Service, tenant: Tenant
+) -> None:
+    client = browser(service)
+    answer = client.post(
+        "/dashboard/sign-in",
+        data={"key": tenant.key, "next": "/dashboard?range=7d"},
+        headers={"Origin": service.url},
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/dashboard?range=7d"
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE}={tenant.key};")
+    attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
+    assert {"httponly", "samesite=lax", "path=/"} <= attributes
+    assert not any(a.startswith(("expires", "max-age", "domain")) for a in attributes)
+    assert "secure" not in attributes  # plain http; see test_over_https_…
+    page = client.get("/dashboard")
+    assert page.status_code == 200
+    assert tenant.key not in page.text
+    assert tenant.email in page.text
+
+
+def test_over_https_the_cookie_is_secure_and_host_prefixed(
+    service: Service, tenant: Tenant
+) -> None:
+    # The test server trusts X-Forwarded-Proto from 127.0.0.1, as behind a TLS proxy.
+    https = {"X-Forwarded-Proto": "https", "Origin": "https://" + service.url.split("//")[1]}
+    answer = browser(service).post("/dashboard/sign-in", data={"key": tenant.key}, headers=https)
+    assert answer.status_code == 303
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith(f"{SECURE_COOKIE}=")
+    assert "secure" in cookie.lower() and "httponly" in cookie.lower()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Origin": "https://attacker.example"},
+        {"Origin": "null"},
+        {"Referer": "https://attacker.example/page"},
+    ],
+    ids=["no-origin", "other-origin", "null-origin", "other-referer"],
+)
+def test_sign_in_from_another_site_is_refused(
+    service: Service, tenant: Tenant, headers: dict[str, str]
+) -> None:
+    answer = browser(service).post("/dashboard/sign-in", data={"key": tenant.key}, headers=headers)
+    assert answer.status_code == 403
+    assert "set-cookie" not in answer.headers
+    assert "did not come from this site" in answer.text
+
+
+def test_sign_in_accepts_the_referer_when_origin_is_absent(
+    service: Service, tenant: Tenant
+) -> None:
+    answer = browser(service).post(
+        "/dashboard/sign-in",
+        data={"key": tenant.key},
+        headers={"Referer": f"{service.url}/dashboard/sign-in"},
+    )
+    assert answer.status_code == 303
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["https://attacker.example/", "//attacker.example/dashboard", "/api/v1/usage/export", "/\\x"],
+)
+def test_sign_in_never_redirects_off_the_dashboard(
+    service: Service, tenant: Tenant, target: str
+) -> None:
+    answer = browser(service).post(
+        "/dashboard/sign-in",
+        data={"key": tenant.key, "next": target},
+        headers={"Origin": service.url},
+    )
+    assert answer.headers["location"] == "/dashboard"
+
+
+def test_sign_in_with_a_bad_key_explains_and_sets_no_cookie(
+    service: Service, tenant: Tenant
+) -> None:
+    _, token = service.directory.create_token("robot", ["usage:write"])
+    cases = {
+        "": (400, "Paste your personal API key"),
+        "cmk_wrong": (401, "The API key is not valid"),
+        "hello": (401, "personal keys start with &#39;cmk_&#39;"),
+        token: (403, "That is a service token"),
+    }
+    for secret, (status, message) in cases.items():
+        answer = browser(service).post(
+            "/dashboard/sign-in", data={"key": secret}, headers={"Origin": service.url}
+        )
+        assert answer.status_code == status, secret
+        assert message in answer.text, answer.text
+        assert not secret or secret not in answer.text
+        assert sets_no_session(answer)
+
+
+def test_a_revoked_key_signs_the_browser_out_with_the_reason(
+    service: Service, tenant: Tenant
+) -> None:
+    client = sign_in(service, tenant.key)
+    assert client.get("/dashboard").status_code == 200
+    service.directory.revoke_key(tenant.key_id)
+    page = client.get("/dashboard")
+    assert page.status_code == 401
+    assert "API key was revoked; create a new one." in page.text
+    assert 'action="/dashboard/sign-in"' in page.text
+    assert page.headers["set-cookie"].startswith(f"{COOKIE}=")
+    assert sets_no_session(page)
+
+
+def test_an_expired_key_cannot_sign_in(service: Service, tenant: Tenant) -> None:
+    _, secret = service.directory.create_key(
+        tenant.user_id, tenant.org_id, expires_at=datetime(2020, 1, 1, tzinfo=UTC)
+    )
+    answer = browser(service).post(
+        "/dashboard/sign-in", data={"key": secret}, headers={"Origin": service.url}
+    )
+    assert answer.status_code == 401
+    assert re.search(
+        r"API key expired at 2020-01-01T00:00:00(Z|\+00:00); create a new one", answer.text
+    )
+
+
+def test_sign_out_clears_the_cookie_only_from_this_site(service: Service, tenant: Tenant) -> None:
+    client = sign_in(service, tenant.key)
+    refused = client.post("/dashboard/sign-out", headers={"Origin": "https://attacker.example"})
+    assert refused.status_code == 403 and "set-cookie" not in refused.headers
+    assert client.get("/dashboard").status_code == 200
+    answer = client.post("/dashboard/sign-out", headers={"Origin": service.url})
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/dashboard/sign-in?notice=signed-out"
+    assert "set-cookie" in answer.headers and sets_no_session(answer)
+    assert client.get("/dashboard").status_code == 303
+    assert "You are signed out." in client.get(answer.headers["location"]).text
+
+
+def test_dashboard_routes_are_not_in_the_api_document(service: Service) -> None:
+    paths = browser(service).get("/openapi.json").json()["paths"]
+    assert not [path for path in paths if path == "/" or path.startswith("/dashboard")]
+
+
+# -- the page ------------------------------------------------------------------------------
+
+
+def test_page_totals_equal_the_export_apis_sums_for_the_same_selection(
+    service: Service, tenant: Tenant
+) -> None:
+    seeded(tenant)
+    client = sign_in(service, tenant.key)
+    for query, params in [
+        ("range=7d", {}),
+        ("range=7d&groupBy=file_type", {"groupBy": "file_type"}),
+        ("range=7d&groupBy=product&product=parse", {"product": "parse"}),
+    ]:
+        page = client.get(f"/dashboard?{query}")
+        assert page.status_code == 200, page.text
+        start = (_today() - timedelta(days=6)).isoformat()
+        answer = tenant.export(startDate=start, endDate=_today().isoformat(), **params)
+        document = answer.json(parse_float=Decimal)
+        assert page_rows(page.text) == api_totals(document)
+    file_types = page_rows(client.get("/dashboard?range=7d&groupBy=file_type").text)
+    assert file_types[None] == (Decimal("6.75"), 3)
+    assert file_types["docx"] == (Decimal("0.3"), 3)
+
+
+def test_page_and_api_reject_the_same_parameters_with_the_same_message(
+    service: Service, tenant: Tenant
+) -> None:
+    client = sign_in(service, tenant.key)
+    for query in ["start_date=2026-01-01", "groupBy=Product", "startDate=2026-02-30"]:
+        page = client.get(f"/dashboard?{query}")
+        api = tenant.reader.get(f"{EXPORT}?{query}")
+        assert page.status_code == api.status_code == 400
+        assert api.json()["error"]["message"] in html.unescape(page.text)
+    other = client.get("/dashboard?orgId=org_nobody_knows")
+    assert other.status_code == 403
+    assert "You are not a member of the organization" in other.text
+    bad = client.get("/dashboard?range=fortnight&metric=pounds")
+    assert bad.status_code == 400 and "is not a metric" in bad.text
+
+
+def test_the_page_escapes_group_values_in_html_and_in_the_chart_data(
+    service: Service, tenant: Tenant
+) -> None:
+    evil = '</script><script>alert("x")</script>'
+    tenant.record([{"id": "x1", "timestamp": _at(_today()), "product": evil, "credits": 1}])
+    page = sign_in(service, tenant.key).get("/dashboard?range=7d")
+    assert page.status_code == 200
+    assert evil not in page.text
+    assert "&lt;/script&gt;&lt;script&gt;" in page.text  # the table and filter
+    assert "\\u003c/script\\u003e" in page.text  # the chart's JSON
+
+
+def test_pages_forbid_framing_inline_scripts_and_caching(service: Service, tenant: Tenant) -> None:
+    client = sign_in(service, tenant.key)
+    for answer in (client.get("/dashboard"), browser(service).get("/dashboard/sign-in")):
+        policy = answer.headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+        assert "unsafe-inline" not in policy
+        assert answer.headers["cache-control"] == "no-store"
+        assert "<script>" not in answer.text  # no inline script: only src= and JSON data
+
+
+def test_the_org_switcher_lists_every_membership(service: Service, tenant: Tenant) -> None:
+    other = service.directory.create_org("Second Org")
+    service.directory.set_membership(other.id, tenant.user_id, "member")
+    page = sign_in(service, tenant.key).get(f"/dashboard?orgId={other.id}")
+    assert page.status_code == 200
+    assert f'data-org="{tenant.org_id}"' in page.text
+    assert f'data-org="{other.id}" aria-current="page"' in page.text
+    assert "Second Org" in page.text
+
+
+def test_a_page_view_counts_against_the_keys_export_rate_limit(make_service: Any) -> None:
+    service = make_service(export_rate_limit=1)
+    tenant = service.tenant()
+    client = sign_in(service, tenant.key)
+    assert client.get("/dashboard").status_code == 200
+    page = client.get("/dashboard")
+    assert page.status_code == 429
+    assert "too many export requests" in page.text
+
+
+# -- the CSV download ----------------------------------------------------------------------
+
+
+def test_download_is_the_export_apis_csv_byte_for_byte(service: Service, tenant: Tenant) -> None:
+    seeded(tenant)
+    client = sign_in(service, tenant.key)
+    page = client.get("/dashboard?range=7d&groupBy=file_type&product=parse&product=extract")
+    link = html.unescape(re.search(r'id="download-csv" href="([^"]+)"', page.text).group(1))
+    assert link.startswith("/dashboard/export?")
+    download = client.get(link)
+    assert download.status_code == 200
+    api = tenant.reader.get(EXPORT + link.removeprefix("/dashboard/export"))
+    assert download.content == api.content
+    assert download.content.count(b"\r\n") == 1 + 9  # the header, 3 days x 3 groups
+    assert download.headers["content-type"] == api.headers["content-type"]
+    assert download.headers["content-disposition"].startswith(
+        f'attachment; filename="usage-{tenant.org_id}-'
+    )
+    as_json = client.get(link.replace("format=csv", "format=json"))
+    assert as_json.content == tenant.reader.get(EXPORT, params=as_json.request.url.params).content
+
+
+def test_download_without_a_session_is_the_apis_401(service: Service) -> None:
+    answer = browser(service).get("/dashboard/export?format=csv")
+    assert answer.status_code == 401
+    assert answer.json()["error"]["code"] == "unauthenticated"
+
+
+# -- static files, licence, packaging --------------------------------------------------------
+
+
+def test_the_chart_library_is_served_from_the_package_with_its_licence(service: Service) -> None:
+    client = browser(service)
+    script = client.get("/dashboard/static/vendor/chart.js/chart.umd.min.js")
+    assert script.status_code == 200
+    assert "javascript" in script.headers["content-type"]
+    version = re.search(rb"Chart\.js v(\d+\.\d+\.\d+)", script.content).group(1).decode()
+    readme = (STATIC / "vendor" / "README.md").read_text()
+    assert f"Chart.js {version}" in readme
+    assert "MIT License" in (STATIC / "vendor" / "chart.js" / "LICENSE.md").read_text()
+    page = client.get("/dashboard/sign-in").text
+    assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing from another host
+
+
+def test_package_data_ships_every_dashboard_file() -> None:
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["creditmeter"]
+    package = ROOT / "creditmeter"
+    dashboard = package / "web" / "dashboard"
+    for path in dashboard.rglob("*"):
+        if path.is_dir() or path.suffix in (".py", ".pyc"):
+            continue
+        relative = path.relative_to(package).as_posix()
+        assert any(fnmatch(relative, pattern) for pattern in globs), relative
+
+
+# -- the selection and the summary, as functions ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("preset", "today", "expected"),
+    [
+        ("7d", date(2026, 3, 3), (date(2026, 2, 25), date(2026, 3, 3))),
+        ("30d", date(2026, 3, 3), (date(2026, 2, 2), date(2026, 3, 3))),
+        ("90d", date(2026, 3, 3), (date(2025, 12, 4), date(2026, 3, 3))),
+        ("this-month", date(2026, 3, 1), (date(2026, 3, 1), date(2026, 3, 1))),
+        ("last-month", date(2024, 3, 15), (date(2024, 2, 1), date(2024, 2, 29))),
+        ("last-month", date(2026, 1, 31), (date(2025, 12, 1), date(2025, 12, 31))),
+    ],
+)
+def test_presets_resolve_against_today(
+    preset: str, today: date, expected: tuple[date, date]
+) -> None:
+    assert selection.preset_dates(preset, today) == expected
+
+
+def test_read_url_hands_everything_but_range_and_metric_to_the_export() -> None:
+    today = date(2026, 5, 20)
+    plain = selection.read_url([], today=today)
+    assert (plain.range, plain.metric) == ("30d", "credits")
+    assert plain.export_items == [("startDate", "2026-04-21"), ("endDate", "2026-05-20")]
+    dated = selection.read_url([("startDate", "2026-01-01"), ("product", "a")], today=today)
+    assert dated.range == "custom"
+    assert dated.export_items == [("startDate", "2026-01-01"), ("product", "a")]
+    preset = selection.read_url(
+        [("range", "7d"), ("startDate", "2020-01-01"), ("metric", "requests"), ("x", "y")],
+        today=today,
+    )
+    assert preset.metric == "requests"
+    assert preset.export_items == [
+        ("startDate", "2026-05-14"),
+        ("endDate", "2026-05-20"),
+        ("x", "y"),
+    ]
+    with pytest.raises(DuplicateParameter):
+        selection.read_url([("range", "7d"), ("range", "30d")], today=today)
+    with pytest.raises(InvalidParameter, match="not a range"):
+        selection.read_url([("range", "")], today=today)
+
+
+def test_selection_links_change_one_thing() -> None:
+    chosen = selection.Selection(
+        org_id="org_a",
+        range="7d",
+        start_date=date(2026, 5, 14),
+        end_date=date(2026, 5, 20),
+        group_by="product",
+        filters={"product": ("parse", "a&b"), "fileType": ("pdf",)},
+    )
+    assert chosen.url() == (
+        "/dashboard?orgId=org_a&range=7d&groupBy=product&product=parse&product=a%26b&fileType=pdf"
+    )
+    assert chosen.org_url("org_b") == "/dashboard?orgId=org_b&range=7d&groupBy=product"
+    assert chosen.without_filter("product", "parse").endswith("product=a%26b&fileType=pdf")
+    assert chosen.csv_url() == (
+        "/dashboard/export?orgId=org_a&startDate=2026-05-14&endDate=2026-05-20&groupBy=product"
+        "&product=parse&product=a%26b&fileType=pdf&format=csv"
+    )
+    assert ("range", "7d") not in chosen.hidden("range")
+
+
+def _result(rows: list[tuple[str, str | None, str, int]]) -> ExportResult:
+    usage = [UsageRow(date.fromisoformat(d), g, to_micro(Decimal(c)), n) for d, g, c, n in rows]
+    return ExportResult("org_a", date(2026, 5, 1), date(2026, 5, 3), "file_type", usage)
+
+
+def test_totals_are_exact_and_largest_first() -> None:
+    result = _result(
+        [
+            ("2026-05-01", None, "0.1", 1),
+            ("2026-05-01", "pdf", "0.2", 2),
+            ("2026-05-02", None, "0.2", 1),
+            ("2026-05-03", "png", "0.3", 5),
+        ]
+    )
+    totals = summary.totals_by_group(result.rows)
+    # Credits decide, then requests, then the export's group order.
+    assert [(t.group, t.credits, t.request_count) for t in totals] == [
+        ("png", "0.3", 5),
+        (None, "0.3", 2),
+        ("pdf", "0.2", 2),
+    ]
+    whole = summary.grand_total(totals)
+    assert (whole.credits, whole.request_count) == ("0.8", 9)
+    assert [summary.share(t.credits_micro, whole.credits_micro) for t in totals] == [
+        "37.5%",
+        "37.5%",
+        "25.0%",
+    ]
+    assert summary.share(0, 0) == "\N{EM DASH}"
+    assert summary.format_credits(1_234_567_250_000) == "1,234,567.25"
+    assert summary.format_average(to_micro(Decimal(10)), 3) == "3.33"
+    assert summary.group_label(None, "api_key") == "No API key"
+    chart = summary.chart_data(result, totals, "credits")
+    assert chart["days"] == ["2026-05-01", "2026-05-02", "2026-05-03"]
+    assert chart["series"][1]["credits"] == [0.1, 0.2, 0]
+    assert chart["series"][1]["label"] == "No file type"
+
+
+def test_the_chart_folds_groups_past_the_eighth_into_other() -> None:
+    rows = [("2026-05-01", f"g{n:02d}", str(20 - n), 1) for n in range(12)]
+    result = _result(rows)
+    totals = summary.totals_by_group(result.rows)
+    chart = summary.chart_data(result, totals, "requests")
+    labels = [series["label"] for series in chart["series"]]
+    assert len(labels) == summary.MAX_SERIES
+    assert labels[-1] == "Other (5 file types)"
+    assert chart["series"][-1]["requests"] == [5, 0, 0]
+    colours = summary.colours(totals)
+    assert colours["g11"] == colours["g07"] == summary.OTHER_COLOUR
