@@ -32,6 +32,7 @@ from creditmeter.store import Store, open_store
 from creditmeter.web.app import create_app
 from tests import postgres
 from tests.ports import free_port
+from tests.processes import ServerProcess
 
 # One TLS context for every test client: httpx builds a new one per client
 # otherwise (~20 ms each), though these servers speak plain HTTP.
@@ -203,6 +204,15 @@ def service(database_url: str) -> Iterator[Service]:
 @pytest.fixture
 def tenant(service: Service) -> Tenant:
     return new_tenant(service)
+
+
+@pytest.fixture
+def servers() -> Iterator[list[ServerProcess]]:
+    """`creditmeter serve` processes a test starts (tests/processes.py); stopped at its end."""
+    started: list[ServerProcess] = []
+    yield started
+    for server in started:
+        server.stop()
 
 
 @pytest.fixture

@@ -1,0 +1,97 @@
+"""A fleet of usage senders and the oracle their exports must equal.
+
+Shared by the tests that run many writers against real server processes:
+events with exact decimal credits, bodies that keep those decimals' text, and
+the export computed independently with Decimal.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from creditmeter.directory import Directory
+from creditmeter.store import open_store
+
+DAY0 = datetime(2026, 3, 1, tzinfo=UTC)
+PRODUCTS = ["parse", "extract", "split", "edit"]
+FILE_TYPES = ["pdf", "docx", "png", None]
+
+
+@dataclass
+class Access:
+    org_id: str
+    reader: str
+    writer: str
+
+
+def set_up_org(database_url: str) -> Access:
+    store = open_store(database_url)
+    try:
+        directory = Directory(store)
+        org = directory.create_org("Concurrency Inc")
+        user = directory.create_user(f"{org.id}@example.com")
+        directory.set_membership(org.id, user.id, "owner")
+        _, reader = directory.create_key(user.id, org.id)
+        _, writer = directory.create_token("writers", ["usage:write"])
+    finally:
+        store.close()
+    return Access(org.id, reader, writer)
+
+
+def make_events(org_id: str, count: int, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    events = []
+    for n in range(count):
+        moment = DAY0 + timedelta(seconds=rng.randrange(3 * 86_400))
+        event: dict[str, Any] = {
+            "id": f"ev-{seed}-{n}",
+            "orgId": org_id,
+            "timestamp": moment.isoformat().replace("+00:00", "Z"),
+            "product": rng.choice(PRODUCTS),
+            "credits": Decimal(rng.randrange(0, 5_000_000)) / 1_000_000,
+        }
+        if (file_type := rng.choice(FILE_TYPES)) is not None:
+            event["fileType"] = file_type
+        events.append(event)
+    return events
+
+
+def exact_json(events: list[dict[str, Any]]) -> bytes:
+    parts = []
+    for event in events:
+        fields = [f'"{k}": {json.dumps(v)}' for k, v in event.items() if k != "credits"]
+        fields.append(f'"credits": {event["credits"]}')
+        parts.append("{" + ", ".join(fields) + "}")
+    return ('{"events": [' + ", ".join(parts) + "]}").encode()
+
+
+def oracle(events: list[dict[str, Any]], group_by: str) -> list[dict[str, Any]]:
+    field_of = {"product": "product", "file_type": "fileType"}[group_by]
+    sums: dict[tuple[str, str | None], list[Any]] = defaultdict(lambda: [Decimal(0), 0])
+    for event in events:
+        key = (event["timestamp"][:10], event.get(field_of))
+        sums[key][0] += event["credits"]
+        sums[key][1] += 1
+    ordered = sorted(sums.items(), key=lambda kv: (kv[0][0], kv[0][1] is not None, kv[0][1] or ""))
+    return [
+        {"date": day, "group": group, "credits": float(credits), "requestCount": count}
+        for (day, group), (credits, count) in ordered
+    ]
+
+
+def export(url: str, access: Access, **params: str) -> httpx.Response:
+    params = {"startDate": "2026-03-01", "endDate": "2026-03-04", **params}
+    return httpx.get(
+        f"{url}/api/v1/usage/export",
+        params=params,
+        headers={"Authorization": f"Bearer {access.reader}"},
+        timeout=30,
+    )

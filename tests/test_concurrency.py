@@ -1,0 +1,110 @@
+"""Many writers and readers at once, on two server processes sharing one database.
+
+SQLite (one file, WAL, one writer at a time across processes) and PostgreSQL
+(concurrent transactions) must both give exact totals, with no 5xx and no
+"database is locked" reaching a caller, while exports run alongside.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from tests.fleet import exact_json, export, make_events, oracle, set_up_org
+from tests.processes import ServerProcess
+
+
+def test_sixteen_writers_and_four_exporters_on_two_servers_count_every_event_once(
+    new_database: Callable[[], str], servers: list[ServerProcess]
+) -> None:
+    database_url = new_database()
+    # Both servers start at once on the empty database: the schema is created once.
+    both = [ServerProcess(database_url), ServerProcess(database_url)]
+    servers.extend(both)
+    starting = [threading.Thread(target=server.start) for server in both]
+    for thread in starting:
+        thread.start()
+    for thread in starting:
+        thread.join()
+    for server in both:
+        server.wait_healthy()
+    access = set_up_org(database_url)
+    events = make_events(access.org_id, 3000, seed=5)
+    writers = 16
+    # Every event goes to two different writers, which send it in their own order.
+    assignments: list[list[dict[str, Any]]] = [[] for _ in range(writers)]
+    for n, event in enumerate(events):
+        first = n % writers
+        second = (first + 1 + n % (writers - 1)) % writers
+        assignments[first].append(event)
+        assignments[second].append(event)
+    totals = {"accepted": 0, "duplicates": 0}
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def write(number: int) -> None:
+        rng = random.Random(number)
+        mine = assignments[number][:]
+        rng.shuffle(mine)
+        with httpx.Client(
+            timeout=60, headers={"Authorization": f"Bearer {access.writer}"}
+        ) as client:
+            position = 0
+            while position < len(mine):
+                size = rng.randrange(20, 200)
+                batch = mine[position : position + size]
+                server = servers[rng.randrange(len(servers))]
+                response = client.post(
+                    f"{server.url}/api/v1/usage/events", content=exact_json(batch),
+                    headers={"Content-Type": "application/json"},
+                )  # fmt: skip
+                with lock:
+                    statuses.append(response.status_code)
+                    if response.status_code == 200:
+                        answer = response.json()
+                        totals["accepted"] += answer["accepted"]
+                        totals["duplicates"] += answer["duplicates"]
+                        assert answer["conflicts"] == []
+                if response.status_code == 200:
+                    position += size
+
+    writing = threading.Event()
+    writing.set()
+    seen_by_exporters: list[list[int]] = []
+
+    def read(number: int) -> None:
+        # Each exporter's totals only grow: committed usage never goes back.
+        totals_seen: list[int] = []
+        seen_by_exporters.append(totals_seen)
+        while writing.is_set():
+            response = export(servers[number % 2].url, access, groupBy="product")
+            with lock:
+                statuses.append(response.status_code)
+            if response.status_code == 200:
+                totals_seen.append(sum(r["requestCount"] for r in response.json()["data"]))
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    readers = [threading.Thread(target=read, args=(n,)) for n in range(4)]
+    for thread in threads + readers:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    writing.clear()
+    for thread in readers:
+        thread.join()
+
+    assert set(statuses) == {200}
+    for totals_seen in seen_by_exporters:
+        assert totals_seen, "an exporter never got an answer while writers ran"
+        assert totals_seen == sorted(totals_seen)
+        assert totals_seen[-1] <= len(events)
+    assert totals == {"accepted": len(events), "duplicates": len(events)}
+    for group_by in ("product", "file_type"):
+        for server in servers:
+            response = export(server.url, access, groupBy=group_by)
+            assert response.status_code == 200
+            assert response.json()["data"] == oracle(events, group_by)
