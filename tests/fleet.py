@@ -27,9 +27,12 @@ FILE_TYPES = ["pdf", "docx", "png", None]
 
 @dataclass
 class Access:
+    """An organization with one member: their personal key, and service tokens."""
+
     org_id: str
     reader: str
     writer: str
+    admin: str
 
 
 def set_up_org(database_url: str) -> Access:
@@ -41,9 +44,10 @@ def set_up_org(database_url: str) -> Access:
         directory.set_membership(org.id, user.id, "owner")
         _, reader = directory.create_key(user.id, org.id)
         _, writer = directory.create_token("writers", ["usage:write"])
+        _, admin = directory.create_token("administrators", ["admin"])
     finally:
         store.close()
-    return Access(org.id, reader, writer)
+    return Access(org.id, reader, writer, admin)
 
 
 def make_events(org_id: str, count: int, seed: int) -> list[dict[str, Any]]:

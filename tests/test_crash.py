@@ -9,22 +9,18 @@ over the raw events.
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
 
-from creditmeter.directory import Directory
-from creditmeter.store import open_store
 from creditmeter.store.database import normalise_url
+from tests.fleet import exact_json, export, make_events, oracle, set_up_org
 from tests.processes import ServerProcess
 
 SENDERS = 6
@@ -32,43 +28,12 @@ BATCHES_PER_SENDER = 100
 KILLS = 5
 
 
-def _events(org_id: str, count: int, seed: int) -> list[dict[str, Any]]:
-    rng = random.Random(seed)
-    return [
-        {
-            "id": f"crash-{seed}-{n}",
-            "orgId": org_id,
-            "timestamp": f"2026-04-{rng.randrange(1, 4):02d}T{rng.randrange(24):02d}:00:00Z",
-            "product": rng.choice(["parse", "extract", "split"]),
-            "credits": str(Decimal(rng.randrange(0, 3_000_000)) / 1_000_000),
-        }
-        for n in range(count)
-    ]
-
-
-def _body(events: list[dict[str, Any]]) -> bytes:
-    # Credits as exact JSON numbers: the generator keeps them as decimal strings.
-    return (
-        json.dumps({"events": events})
-        .replace('"credits": "', '"credits": ')
-        .replace('"}', "}")
-        .encode()
-    )
-
-
 def test_sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice(
     new_database: Callable[[], str], tmp_path: Path
 ) -> None:
     database_url = new_database()
-    store = open_store(database_url)
-    directory = Directory(store)
-    org = directory.create_org("Crash Test")
-    user = directory.create_user(f"{org.id}@example.com")
-    directory.set_membership(org.id, user.id)
-    _, reader = directory.create_key(user.id, org.id)
-    _, writer = directory.create_token("crash writers", ["usage:write"])
-
-    events = _events(org.id, SENDERS * BATCHES_PER_SENDER * 20, seed=3)
+    access = set_up_org(database_url)
+    events = make_events(access.org_id, SENDERS * BATCHES_PER_SENDER * 20, seed=3)
     rng = random.Random(4)
     # Each sender gets its own batches plus a share of another sender's events:
     # overlapping, duplicated batches as a retrying fleet would send them.
@@ -87,10 +52,10 @@ def test_sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice(
     done = threading.Event()
 
     def send(plan: list[list[dict[str, Any]]]) -> None:
-        headers = {"Authorization": f"Bearer {writer}", "Content-Type": "application/json"}
+        headers = {"Authorization": f"Bearer {access.writer}", "Content-Type": "application/json"}
         with httpx.Client(timeout=10, headers=headers) as client:
             for batch in plan:
-                body = _body(batch)
+                body = exact_json(batch)
                 while True:
                     try:
                         response = client.post(f"{server.url}/api/v1/usage/events", content=body)
@@ -127,22 +92,9 @@ def test_sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice(
         assert stats["acknowledged_batches"] == sum(len(plan) for plan in plans)
         assert stats["failed_attempts"] > 0, "no batch was caught by a kill: the test saw no crash"
 
-        oracle: dict[tuple[str, str], list[Any]] = defaultdict(lambda: [Decimal(0), 0])
-        for event in events:
-            row = oracle[(event["timestamp"][:10], event["product"])]
-            row[0] += Decimal(event["credits"])
-            row[1] += 1
-        expected = [
-            {"date": day, "group": group, "credits": float(credits), "requestCount": count}
-            for (day, group), (credits, count) in sorted(oracle.items())
-        ]
-        exported = httpx.get(
-            f"{server.url}/api/v1/usage/export",
-            params={"startDate": "2026-04-01", "endDate": "2026-04-03"},
-            headers={"Authorization": f"Bearer {reader}"},
-        )
+        exported = export(server.url, access, groupBy="product")
         assert exported.status_code == 200
-        assert exported.json()["data"] == expected
+        assert exported.json()["data"] == oracle(events, "product")
     finally:
         server.stop()
 
@@ -151,17 +103,16 @@ def test_sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice(
     with engine.connect() as connection:
         raw = connection.execute(
             sa.text("SELECT COUNT(*), SUM(credits_micro) FROM usage_events WHERE org_id = :org"),
-            {"org": org.id},
+            {"org": access.org_id},
         ).one()
         rolled = connection.execute(
             sa.text(
                 "SELECT SUM(request_count), SUM(credits_micro) FROM usage_rollups "
                 "WHERE org_id = :org"
             ),
-            {"org": org.id},
+            {"org": access.org_id},
         ).one()
     engine.dispose()
-    store.close()
     assert int(raw[0]) == len(events) == int(rolled[0])
     assert int(raw[1]) == int(rolled[1])
     print(
