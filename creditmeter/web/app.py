@@ -12,7 +12,7 @@ from creditmeter import __version__
 from creditmeter.directory import Directory
 from creditmeter.settings import Settings
 from creditmeter.store import Store, open_store
-from creditmeter.web import errors
+from creditmeter.web import api_docs, errors
 from creditmeter.web.access_log import AccessLog
 from creditmeter.web.auth import authorize
 from creditmeter.web.dashboard import STATIC
@@ -49,6 +49,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by web/api_docs from local files, not a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.store = store
@@ -59,6 +61,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     for module in (export, events, admin, health, dashboard):
         app.include_router(module.router)
     app.mount("/dashboard/static", StaticFiles(directory=STATIC), name="dashboard-static")
+    app.include_router(api_docs.router)
+    app.mount(api_docs.STATIC_PATH, StaticFiles(directory=api_docs.STATIC), name="docs-static")
     app.add_middleware(
         BodyLimit,
         large_paths={events.EVENTS_PATH: settings.max_body_bytes},
