@@ -10,8 +10,7 @@ The public API is the Python client, listed once in ``__all__``::
 Importing it loads the client alone (httpx), never the server's stack.
 """
 
-__version__ = "0.1.0"
-
+from creditmeter._version import __version__
 from creditmeter.client._async import AsyncClient
 from creditmeter.client._client import Client
 from creditmeter.client._exceptions import (

@@ -13,7 +13,7 @@ from datetime import date
 
 import httpx
 
-from creditmeter import __version__
+from creditmeter._version import __version__
 from creditmeter.client._exceptions import (
     APIConnectionError,
     APIError,

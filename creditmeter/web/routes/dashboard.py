@@ -23,7 +23,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from creditmeter import __version__
+from creditmeter._version import __version__
 from creditmeter.directory import OrgMembership, PersonalKey
 from creditmeter.errors import Forbidden, PayloadTooLarge, ServiceError, Unauthenticated
 from creditmeter.export import FILTERS, GROUP_BY, ExportResult, run_export
