@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from creditmeter import credentials
 from creditmeter.errors import Conflict, InvalidParameter, NotFound, Unauthenticated
@@ -20,6 +20,9 @@ from creditmeter.store import directory as sql
 from creditmeter.store.directory import AlreadyExists
 from creditmeter.strings import string_problem
 from creditmeter.timestamps import format_instant
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 ROLES = ("owner", "admin", "member")
 Role = Literal["owner", "admin", "member"]
@@ -277,7 +280,10 @@ class Directory:
                 OrgMembership(**row) for row in sql.list_memberships_of_user(connection, user_id)
             ]
 
-    def is_member(self, org_id: str, user_id: str) -> bool:
+    def is_member(self, org_id: str, user_id: str, connection: Connection | None = None) -> bool:
+        """Whether the user is a member now; in ``connection``'s transaction when given."""
+        if connection is not None:
+            return sql.get_membership(connection, org_id, user_id) is not None
         with self.store.read() as connection:
             return sql.get_membership(connection, org_id, user_id) is not None
 

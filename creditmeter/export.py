@@ -2,8 +2,10 @@
 
 :func:`parse_query` turns the request's query items into an :class:`ExportQuery`
 (checking in the contract's order and raising the first problem found);
-:func:`run_export` checks membership and reads the rollups. The HTTP endpoint,
-the dashboard and the command line all read usage through these two.
+:func:`run_export` checks membership and reads the rollups: the grouped
+dimension's own rollup when no other dimension is filtered, else the full one.
+The HTTP endpoint, the dashboard and the command line all read usage through
+these two.
 """
 
 from __future__ import annotations
@@ -186,21 +188,34 @@ def run_export(
     answers the same as one the user is not in.
     """
     org_id = query.org_id or key.org_id
-    if not directory.is_member(org_id, key.user_id):
-        raise Forbidden(
-            f"You are not a member of the organization '{org_id}'. Ask one of its admins "
-            "to add you, or pass the orgId of an organization you belong to.",
-            param="orgId" if query.org_id else None,
-        )
+    # One read transaction: the membership and the usage are read in one snapshot.
     with store.read() as connection:
-        found = sql.usage_by_day(
-            connection,
-            org_id=org_id,
-            start=query.start_date,
-            end=query.end_date,
-            group_by=query.group_by,
-            filters=query.filters,
-        )
+        if not directory.is_member(org_id, key.user_id, connection):
+            raise Forbidden(
+                f"You are not a member of the organization '{org_id}'. Ask one of its admins "
+                "to add you, or pass the orgId of an organization you belong to.",
+                param="orgId" if query.org_id else None,
+            )
+        if set(query.filters) <= {query.group_by}:
+            # Nothing but the grouped dimension is filtered: its own rollup answers,
+            # one stored row per (day, value).
+            found = sql.usage_by_day_of_dimension(
+                connection,
+                org_id=org_id,
+                start=query.start_date,
+                end=query.end_date,
+                dimension=query.group_by,
+                values=query.filters.get(query.group_by),
+            )
+        else:
+            found = sql.usage_by_day(
+                connection,
+                org_id=org_id,
+                start=query.start_date,
+                end=query.end_date,
+                group_by=query.group_by,
+                filters=query.filters,
+            )
     rows = sorted(
         (
             UsageRow(day, value or None, credits, requests)

@@ -132,7 +132,7 @@ def record(store: Store, events: list[Event], *, received_us: int) -> RecordResu
         already = [e for key, e in first.items() if key not in inserted]
         stored = sql.stored_events(connection, [e.key for e in already]) if already else {}
         new_events = [first[key] for key in first if key in inserted]
-        rollups, totals = _deltas(new_events)
+        rollups, dimensions, totals = _deltas(new_events)
         # A batch's own sum may not even fit the store's 64-bit integers: check it here.
         if any(credits > MAX_TOTAL_MICRO for credits, _ in totals.values()):
             raise _overflow(store, new_events)
@@ -142,6 +142,7 @@ def record(store: Store, events: list[Event], *, received_us: int) -> RecordResu
             raise _overflow(store, new_events) from None
         # After the totals: a rollup is part of its day's total, so it fits too.
         sql.add_to_rollups(connection, rollups)
+        sql.add_to_dimension_rollups(connection, dimensions)
 
     result.accepted = len(new_events)
     conflicts: dict[str, None] = {}
@@ -161,7 +162,12 @@ def record(store: Store, events: list[Event], *, received_us: int) -> RecordResu
 
 def _deltas(
     events: Iterable[Event],
-) -> tuple[dict[sql.RollupKey, sql.Amounts], dict[sql.DayKey, sql.Amounts]]:
+) -> tuple[
+    dict[sql.RollupKey, sql.Amounts],
+    dict[sql.DimensionKey, sql.Amounts],
+    dict[sql.DayKey, sql.Amounts],
+]:
+    """What the events add to the full rollups, the per-dimension rollups and the totals."""
     rollups: dict[sql.RollupKey, list[int]] = defaultdict(lambda: [0, 0])
     totals: dict[sql.DayKey, list[int]] = defaultdict(lambda: [0, 0])
     for event in events:
@@ -180,8 +186,16 @@ def _deltas(
         total = totals[(event.org_id, day)]
         total[0] += event.credits_micro
         total[1] += event.request_count
+    # Each per-dimension rollup is the full rollup summed over the other dimensions.
+    dimensions: dict[sql.DimensionKey, list[int]] = defaultdict(lambda: [0, 0])
+    for (org_id, day, *values), (credits, requests) in rollups.items():
+        for dimension, value in zip(sql.GROUP_COLUMNS, values, strict=True):
+            amounts = dimensions[(org_id, dimension, day, value)]
+            amounts[0] += credits
+            amounts[1] += requests
     return (
         {key: (c, r) for key, (c, r) in rollups.items()},
+        {key: (c, r) for key, (c, r) in dimensions.items()},
         {key: (c, r) for key, (c, r) in totals.items()},
     )
 

@@ -16,9 +16,12 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 
 from creditmeter.directory import Directory
 from creditmeter.store import open_store
+from creditmeter.store.database import normalise_url
+from creditmeter.store.usage import GROUP_COLUMNS
 
 DAY0 = datetime(2026, 3, 1, tzinfo=UTC)
 PRODUCTS = ["parse", "extract", "split", "edit"]
@@ -99,3 +102,37 @@ def export(url: str, access: Access, **params: str) -> httpx.Response:
         headers={"Authorization": f"Bearer {access.reader}"},
         timeout=30,
     )
+
+
+def dimension_rollups_disagreeing(database_url: str) -> list[tuple[Any, ...]]:
+    """Per-dimension rollup rows that differ from the full rollups summed (none when exact).
+
+    Raises when the full rollups are empty, so that agreement is never vacuous.
+    """
+    engine = sa.create_engine(normalise_url(database_url), poolclass=sa.NullPool)
+    differences: list[tuple[Any, ...]] = []
+
+    def rows(result: Any) -> set[tuple[Any, ...]]:
+        return {(org, str(day), value, int(c), int(r)) for org, day, value, c, r in result}
+
+    try:
+        with engine.connect() as connection:
+            for dimension in GROUP_COLUMNS:
+                expected = rows(
+                    connection.exec_driver_sql(
+                        f"SELECT org_id, day, {dimension}, SUM(credits_micro), "
+                        f"SUM(request_count) FROM usage_rollups GROUP BY org_id, day, {dimension}"
+                    )
+                )
+                if not expected:
+                    raise AssertionError("the full rollups are empty")
+                stored = rows(
+                    connection.exec_driver_sql(
+                        "SELECT org_id, day, value, credits_micro, request_count "
+                        f"FROM usage_dimension_rollups WHERE dimension = '{dimension}'"
+                    )
+                )
+                differences.extend((dimension, *row) for row in sorted(expected ^ stored))
+    finally:
+        engine.dispose()
+    return differences

@@ -339,7 +339,7 @@ def test_edge_case_3_any_command_initialises_an_empty_database(db: str) -> None:
 def test_edge_case_3_an_older_schema_is_refused_until_migrate(db: str) -> None:
     from alembic import command
 
-    from creditmeter.store.database import _alembic_config
+    from creditmeter.store.database import _alembic_config, head_revision
 
     engine = sa.create_engine(normalise_url(db))
     with engine.begin() as connection:
@@ -349,7 +349,7 @@ def test_edge_case_3_an_older_schema_is_refused_until_migrate(db: str) -> None:
     assert refused.exit_code == 1
     assert "creditmeter migrate" in refused.stderr
     migrated = ok("migrate", "--database-url", db)
-    assert "0001" in migrated.stdout and "0002" in migrated.stdout
+    assert f"from revision 0001 to {head_revision()}." in migrated.stdout
     ok("org", "list", "--database-url", db)
     assert "up to date" in ok("migrate", "--database-url", db).stdout
 

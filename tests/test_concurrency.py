@@ -14,7 +14,14 @@ from typing import Any
 
 import httpx
 
-from tests.fleet import exact_json, export, make_events, oracle, set_up_org
+from tests.fleet import (
+    dimension_rollups_disagreeing,
+    exact_json,
+    export,
+    make_events,
+    oracle,
+    set_up_org,
+)
 from tests.processes import ServerProcess
 
 
@@ -108,3 +115,5 @@ def test_sixteen_writers_and_four_exporters_on_two_servers_count_every_event_onc
             response = export(server.url, access, groupBy=group_by)
             assert response.status_code == 200
             assert response.json()["data"] == oracle(events, group_by)
+    # Every per-dimension rollup is the full rollups summed over the other dimensions.
+    assert dimension_rollups_disagreeing(database_url) == []

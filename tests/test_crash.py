@@ -20,7 +20,14 @@ import httpx
 import sqlalchemy as sa
 
 from creditmeter.store.database import normalise_url
-from tests.fleet import exact_json, export, make_events, oracle, set_up_org
+from tests.fleet import (
+    dimension_rollups_disagreeing,
+    exact_json,
+    export,
+    make_events,
+    oracle,
+    set_up_org,
+)
 from tests.processes import ServerProcess
 
 SENDERS = 6
@@ -115,6 +122,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice(
     engine.dispose()
     assert int(raw[0]) == len(events) == int(rolled[0])
     assert int(raw[1]) == int(rolled[1])
+    assert dimension_rollups_disagreeing(database_url) == []
     print(
         f"\ncrash test: {kills} kills survived, {stats['events_sent']} events sent "
         f"({len(events)} distinct), {stats['failed_attempts']} attempts without a 200, "

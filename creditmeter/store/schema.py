@@ -154,6 +154,23 @@ usage_rollups = Table(
     PrimaryKeyConstraint("org_id", "day", "product", "feature", "api_key", "file_type"),
 )
 
+# Daily totals per (org, UTC day, one dimension's value): the full rollups summed
+# over the other three dimensions, kept in the same transaction. An export with no
+# filter on another dimension than the one it groups by reads these: a few rows a
+# day instead of every combination (see docs/decisions/0004-dimension-rollups.md).
+usage_dimension_rollups = Table(
+    "usage_dimension_rollups",
+    metadata,
+    Column("org_id", String(NAME_LENGTH), nullable=False),
+    # One of product, feature, api_key, file_type: the rollup column it sums by.
+    Column("dimension", String(16), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("value", String(NAME_LENGTH), nullable=False),
+    Column("credits_micro", BigInteger, nullable=False),
+    Column("request_count", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "dimension", "day", "value"),
+)
+
 # One organization's whole day. Its CHECK is the guard that keeps every export
 # sum (a subset of one day's rollups) inside 64 bits on both stores: SQLite turns
 # an overflowing integer sum into a float, which this check also refuses.

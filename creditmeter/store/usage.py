@@ -1,4 +1,4 @@
-"""SQL for usage: raw events, rollups and daily totals.
+"""SQL for usage: raw events, rollups (full and per dimension) and daily totals.
 
 Rows cross this boundary as plain dicts and tuples; the rules about what an
 event is live in :mod:`creditmeter.events` and :mod:`creditmeter.ingest`.
@@ -22,6 +22,8 @@ from creditmeter.store.schema import usage_daily_totals, usage_events, usage_rol
 
 #: (org_id, day, product, feature, api_key, file_type)
 RollupKey = tuple[str, date, str, str, str, str]
+#: (org_id, dimension, day, value): dimension is one of GROUP_COLUMNS
+DimensionKey = tuple[str, str, date, str]
 #: (org_id, day)
 DayKey = tuple[str, date]
 #: (org_id, event_id)
@@ -183,6 +185,19 @@ def add_to_rollups(connection: Connection, deltas: Mapping[RollupKey, Amounts]) 
     )
 
 
+def add_to_dimension_rollups(
+    connection: Connection, deltas: Mapping[DimensionKey, Amounts]
+) -> None:
+    """Add each delta to its per-dimension rollup row, creating the row when it is new."""
+    _add(
+        connection,
+        "usage_dimension_rollups",
+        ("org_id", "dimension", "day", "value"),
+        ("varchar", "varchar", "date", "varchar"),
+        deltas,
+    )
+
+
 def add_to_daily_totals(connection: Connection, deltas: Mapping[DayKey, Amounts]) -> None:
     """Add to each organization-day total; raise TotalLimitExceeded past the limit."""
     try:
@@ -243,3 +258,43 @@ def usage_by_day(
         (day, value, int(credits), int(requests))
         for day, value, credits, requests in connection.execute(query)
     ]
+
+
+def usage_by_day_of_dimension(
+    connection: Connection,
+    *,
+    org_id: str,
+    start: date,
+    end: date,
+    dimension: str,
+    values: Sequence[str] | None,
+) -> list[tuple[date, str, int, int]]:
+    """What :func:`usage_by_day` answers for ``group_by=dimension``, from that
+    dimension's own rollup; ``values`` keeps only those group values (None: all).
+
+    One row per (day, value) is stored, so nothing is summed. The export's hot
+    path: plain SQL, as building and caching a Core statement costs more than
+    reading these few rows.
+    """
+    if dimension not in GROUP_COLUMNS:
+        raise ValueError(f"not a rollup column: {dimension}")
+    sqlite = connection.dialect.name == "sqlite"
+    mark = "?" if sqlite else "%s"
+    statement = (
+        "SELECT day, value, credits_micro, request_count FROM usage_dimension_rollups "
+        f"WHERE org_id = {mark} AND dimension = {mark} AND day >= {mark} AND day <= {mark}"
+    )
+    # SQLAlchemy's Date stores yyyy-mm-dd text on SQLite: bind and read days the same way.
+    params: list[Any] = [
+        org_id,
+        dimension,
+        start.isoformat() if sqlite else start,
+        end.isoformat() if sqlite else end,
+    ]
+    if values is not None:
+        statement += f" AND value IN ({', '.join([mark] * len(values))})"
+        params.extend(values)
+    rows = connection.exec_driver_sql(statement, tuple(params)).all()
+    if sqlite:
+        return [(date.fromisoformat(day), *rest) for day, *rest in rows]
+    return [tuple(row) for row in rows]  # type: ignore[misc]
