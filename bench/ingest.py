@@ -1,46 +1,35 @@
-"""Ingest throughput: bulk file import and HTTP batches, on SQLite and PostgreSQL.
-
-    python -m bench.ingest --events 200000 --stores sqlite,postgresql
-
-Prints one line per (store, path) with events per second; ``--json FILE``
-writes the same figures for tracking.
-"""
+"""Ingest throughput: the bulk file import and HTTP batches from concurrent senders."""
 
 from __future__ import annotations
 
-import argparse
-import json
-import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-from bench.servers import database, serve
-from bench.workload import write_jsonl
+from bench.servers import peak_memory_kib, serve
 from creditmeter.directory import Directory
-from creditmeter.ingest import record_lines
+from creditmeter.ingest import check_lines, record_lines
 from creditmeter.store import open_store
 
 
-def bulk(database_url: str, source: Path) -> float:
-    """Seconds for the `creditmeter ingest` path (validation pass + batched commits)."""
-    from creditmeter.ingest import check_lines
-
+def bulk(database_url: str, source: Path, *, batch: int = 10_000) -> float:
+    """Seconds for the `creditmeter ingest` path: the validation pass, then batched commits."""
     store = open_store(database_url)
     try:
         started = time.perf_counter()
         with source.open("rb") as lines:
             _, problems = check_lines(lines)
-        assert not problems, problems[:3]
+        if problems:
+            raise RuntimeError(f"the workload has invalid events: {problems[:3]}")
         with source.open("rb") as lines:
-            result = record_lines(store, lines, max_events=10_000)
+            result = record_lines(store, lines, max_events=batch)
         elapsed = time.perf_counter() - started
     finally:
         store.close()
-    assert result.duplicates == 0
+    if result.duplicates:
+        raise RuntimeError(f"{result.duplicates} events were already stored")
     return elapsed
 
 
@@ -49,15 +38,15 @@ def _bodies(source: Path, batch: int) -> list[bytes]:
     return [b"\n".join(lines[i : i + batch]) for i in range(0, len(lines), batch)]
 
 
-def http(database_url: str, source: Path, *, batch: int, senders: int) -> float:
-    """Seconds to send every event over HTTP as NDJSON batches from ``senders`` threads."""
+def http(database_url: str, source: Path, *, batch: int, senders: int) -> tuple[float, int]:
+    """(seconds, server peak KiB) to send every event as NDJSON batches from ``senders`` threads."""
     store = open_store(database_url)
     try:
         _, secret = Directory(store).create_token("bench", ["usage:write"])
     finally:
         store.close()
     bodies = _bodies(source, batch)
-    with serve(database_url) as (url, _):
+    with serve(database_url) as (url, process):
         queue = list(reversed(bodies))
         lock = threading.Lock()
         failures: list[str] = []
@@ -81,43 +70,7 @@ def http(database_url: str, source: Path, *, batch: int, senders: int) -> float:
         for thread in threads:
             thread.join()
         elapsed = time.perf_counter() - started
-    assert not failures, failures[:3]
-    return elapsed
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--stores", default="sqlite,postgresql")
-    parser.add_argument("--senders", type=int, default=4)
-    parser.add_argument("--json", type=Path, help="also write the figures here")
-    args = parser.parse_args()
-
-    results: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="creditmeter-bench-") as tmp:
-        workdir = Path(tmp)
-        source = write_jsonl(workdir / "events.jsonl", args.events)
-        for kind in args.stores.split(","):
-            runs = [("bulk file import", None, None)] + [
-                (f"HTTP, batches of {b:,}, {args.senders} senders", b, args.senders)
-                for b in (1_000, 10_000)
-            ]
-            for label, batch, senders in runs:
-                with database(kind, workdir) as url:
-                    if batch is None:
-                        seconds = bulk(url, source)
-                    else:
-                        seconds = http(url, source, batch=batch, senders=senders or 1)
-                rate = args.events / seconds
-                results.append(
-                    {"store": kind, "path": label, "events": args.events,
-                     "seconds": round(seconds, 3), "events_per_second": round(rate)}
-                )  # fmt: skip
-                print(f"{kind:<11} {label:<36} {args.events:>10,} events {seconds:8.2f} s "
-                      f"{rate:>10,.0f} events/s", flush=True)  # fmt: skip
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-
-
-if __name__ == "__main__":
-    main()
+        peak = peak_memory_kib(process.pid)
+    if failures:
+        raise RuntimeError(f"{len(failures)} batches failed: {failures[:3]}")
+    return elapsed, peak

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,14 +17,17 @@ from tests.ports import free_port
 
 
 @contextmanager
-def database(kind: str, workdir: Path) -> Iterator[str]:
-    """A fresh empty database URL of ``kind`` (sqlite or postgresql)."""
+def databases(kind: str, workdir: Path) -> Iterator[Callable[[], str]]:
+    """A maker of fresh empty database URLs of ``kind`` (sqlite or postgresql).
+
+    PostgreSQL databases share one throwaway server, stopped when the block ends.
+    """
     if kind == "sqlite":
-        yield f"sqlite:///{workdir / f'bench-{time.monotonic_ns()}.db'}"
+        yield lambda: f"sqlite:///{workdir / f'bench-{time.monotonic_ns()}.db'}"
         return
     server = postgres.start_server()
     try:
-        yield server.create_database()
+        yield server.create_database
     finally:
         server.destroy()
 
@@ -56,3 +59,11 @@ def serve(database_url: str, **settings: str) -> Iterator[tuple[str, subprocess.
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def peak_memory_kib(pid: int) -> int:
+    """The process's peak resident memory (VmHWM), in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmHWM for process {pid}")

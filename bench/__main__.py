@@ -1,0 +1,175 @@
+"""creditmeter's benchmark, in one run: ingest, export latency and the alternatives.
+
+    python -m bench                                   # 1M events, SQLite and PostgreSQL
+    python -m bench --events 10000000 --stores sqlite --json bench-10m.json
+    python -m bench --smoke --stores sqlite           # tiny: checks the program runs
+
+See docs/benchmarks.md for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench import latency
+from bench.alternatives import INDEX, DuckDBScan, RawGroupBy
+from bench.ingest import bulk, http
+from bench.report import table
+from bench.servers import databases, peak_memory_kib, serve
+from bench.workload import write_jsonl
+from creditmeter.directory import Directory
+from creditmeter.store import open_store
+
+BIG_ORG = "org_00"
+HTTP_BATCHES = (1_000, 10_000)
+#: The alternatives are timed on these cases (every range, groupBy product).
+ALTERNATIVE_CASES = [case for case in latency.cases() if case.group_by == "product"]
+
+
+def _machine() -> str:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.processor(),
+    )  # fmt: skip
+    memory_kib = int(Path("/proc/meminfo").read_text().split()[1])
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory_kib / 1024 / 1024:.0f} GiB, "
+        f"Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
+
+
+def _reader_secret(database_url: str) -> str:
+    """A personal key of a member of the big organization."""
+    store = open_store(database_url)
+    try:
+        directory = Directory(store)
+        directory.create_org("Big organization", org_id=BIG_ORG)
+        user = directory.create_user("bench@example.com")
+        directory.set_membership(BIG_ORG, user.id)
+        _, secret = directory.create_key(user.id, BIG_ORG)
+    finally:
+        store.close()
+    return secret
+
+
+def _store(kind: str, args: argparse.Namespace, source: Path, http_source: Path,
+           duck: dict[str, Any], plan: latency.Plan) -> dict[str, Any]:  # fmt: skip
+    """Every figure of one store: ingest, export latency and the raw GROUP BY (DuckDB's
+    figures, measured once for all stores, are attached as ``duck``)."""
+    figures: dict[str, Any] = {"ingest": [], "duckdb": duck}
+    with databases(kind, args.workdir) as fresh:
+        url = fresh()
+        seconds = bulk(url, source)
+        figures["ingest"].append(
+            {"path": "bulk file import (creditmeter ingest)", "events": args.events,
+             "seconds": round(seconds, 3), "events_per_second": round(args.events / seconds)}
+        )  # fmt: skip
+        print(f"{kind}: bulk import {seconds:.1f} s", flush=True)
+        for batch in HTTP_BATCHES if args.http_events else ():
+            seconds, peak = http(fresh(), http_source, batch=batch, senders=args.senders)
+            figures["ingest"].append(
+                {"path": f"HTTP, {batch:,} a batch, {args.senders} senders",
+                 "events": args.http_events, "seconds": round(seconds, 3),
+                 "events_per_second": round(args.http_events / seconds),
+                 "server_peak_kib": peak}
+            )  # fmt: skip
+            print(f"{kind}: HTTP ingest, batches of {batch:,}: {seconds:.1f} s", flush=True)
+
+        secret = _reader_secret(url)
+        with serve(url, export_rate_limit="0") as (base, process):
+            figures["noop"] = latency.noop(base, plan)
+            figures["export"] = []
+            for case in latency.cases():
+                row = latency.export(base, secret, BIG_ORG, case, plan)
+                figures["export"].append(row)
+                print(f"{kind}: export {case.days}d {case.group_by} "
+                      f"{'filtered ' if case.filtered else ''}p50 {row['p50_ms']:.2f} ms",
+                      flush=True)  # fmt: skip
+            figures["export_server_peak_kib"] = peak_memory_kib(process.pid)
+
+        raw = RawGroupBy(url)
+        try:
+            figures["raw_index"] = INDEX
+            figures["raw_index_s"] = round(raw.add_index(), 3)
+            figures["raw_group_by"] = [
+                {"days": c.days, "group_by": c.group_by, "filtered": c.filtered,
+                 **raw.measure(BIG_ORG, c, runs=args.alternative_runs, budget_s=plan.budget_s)}
+                for c in ALTERNATIVE_CASES
+            ]  # fmt: skip
+        finally:
+            raw.close()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=(__doc__ or "").splitlines()[0]
+    )
+    parser.add_argument("--events", type=int, default=1_000_000, help="events in the workload")
+    parser.add_argument("--stores", default="sqlite,postgresql", help="comma-separated")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--smoke", action="store_true", help="a tiny run that checks the program")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--senders", type=int, default=4, help="concurrent HTTP ingest senders")
+    parser.add_argument(
+        "--http-events", type=int, default=1_000_000,
+        help="at most this many events for each HTTP ingest run (a rate; default 1M; 0 skips)",
+    )  # fmt: skip
+    parser.add_argument("--requests", type=int, default=200, help="timed requests per case")
+    parser.add_argument("--workdir", type=Path, help="where the files go (default: a temp dir)")
+    args = parser.parse_args()
+    plan = latency.Plan(requests=args.requests)
+    args.alternative_runs = 20
+    if args.smoke:
+        args.events, args.http_events, args.senders = 2_000, 2_000, 2
+        plan = latency.Plan(requests=10, warmup=2, min_requests=5, budget_s=1.0)
+        args.alternative_runs = 3
+    args.http_events = min(args.http_events, args.events)
+
+    with tempfile.TemporaryDirectory(prefix="creditmeter-bench-", dir=args.workdir) as tmp:
+        args.workdir = Path(tmp)
+        source = write_jsonl(args.workdir / "events.jsonl", args.events, seed=args.seed)
+        http_source = source
+        if args.http_events < args.events:
+            http_source = write_jsonl(args.workdir / "http.jsonl", args.http_events, seed=args.seed)
+        print(f"workload written: {args.events:,} events", flush=True)
+        duck = DuckDBScan(source)
+        try:
+            org_events = duck.connection.execute(
+                "SELECT count(*) FROM events WHERE org_id = ?", [BIG_ORG]
+            ).fetchone()[0]  # type: ignore[index]
+            duck_figures = [
+                {"days": c.days, "group_by": c.group_by, "filtered": c.filtered,
+                 **duck.measure(BIG_ORG, c, runs=args.alternative_runs, budget_s=plan.budget_s)}
+                for c in ALTERNATIVE_CASES
+            ]  # fmt: skip
+            duck_load_s = duck.load_s
+        finally:
+            duck.close()
+        results: dict[str, Any] = {
+            "events": args.events,
+            "seed": args.seed,
+            "org_id": BIG_ORG,
+            "org_events": org_events,
+            "machine": _machine(),
+            "duckdb_load_s": round(duck_load_s, 3),
+            "stores": {
+                kind: _store(kind, args, source, http_source, duck_figures, plan)
+                for kind in args.stores.split(",")
+            },
+        }
+    print()
+    print(table(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
