@@ -38,8 +38,3 @@ def format_micro(micro: int) -> str:
     if fraction == 0:
         return f"{whole}.0"
     return f"{whole}.{fraction:06d}".rstrip("0")
-
-
-def micro_to_decimal(micro: int) -> Decimal:
-    """The exact Decimal value of ``micro`` micro-credits."""
-    return Decimal(format_micro(micro))
