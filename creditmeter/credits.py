@@ -24,12 +24,12 @@ def to_micro(value: Decimal) -> int:
     """Micro-credits of ``value``; raise ValueError when it has over 6 decimal places."""
     try:
         scaled = value.scaleb(6, context=_EXACT)
-        whole = scaled.to_integral_value(context=_EXACT)
-    except InvalidOperation as exc:  # pragma: no cover - guarded by the caller's range check
-        raise ValueError(str(value)) from exc
+        whole = int(scaled)  # toward zero: equal to ``scaled`` only when it is whole
+    except (InvalidOperation, ValueError, OverflowError) as exc:  # pragma: no cover
+        raise ValueError(str(value)) from exc  # NaN, infinity: guarded by the caller
     if scaled != whole:
         raise ValueError(str(value))
-    return int(whole)
+    return whole
 
 
 def format_micro(micro: int) -> str:

@@ -12,23 +12,15 @@ means the events are durable.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from creditmeter.credits import MAX_TOTAL_MICRO, format_micro
 from creditmeter.errors import InvalidEvents, PayloadTooLarge, Problem
-from creditmeter.events import (
-    FUTURE_TOLERANCE_US,
-    Event,
-    iter_ndjson_lines,
-    validate,
-    validate_one,
-)
+from creditmeter.events import Batch, Event, read_lines
 from creditmeter.store import Store
 from creditmeter.store import usage as sql
-from creditmeter.timestamps import day_of_us
 
 
 @dataclass
@@ -64,24 +56,16 @@ def check_batch_size(count: int, max_events: int) -> None:
         )
 
 
-def record_batch(
-    store: Store,
-    items: list[tuple[int, Any]],
-    *,
-    max_events: int,
-    received_us: int | None = None,
-) -> RecordResult:
-    """Validate numbered raw events and record them atomically.
+def record_batch(store: Store, batch: Batch, *, max_events: int, received_us: int) -> RecordResult:
+    """Record a batch that was read (see :mod:`creditmeter.events`) atomically.
 
     Raises PayloadTooLarge for too many events and InvalidEvents listing every
     problem; stores nothing in either case.
     """
-    check_batch_size(len(items), max_events)
-    received_us = now_us() if received_us is None else received_us
-    events, problems = validate(items, received_us)
-    if problems:
-        raise InvalidEvents(problems)
-    return record(store, events, received_us=received_us)
+    check_batch_size(batch.size, max_events)
+    if batch.problems:
+        raise InvalidEvents(batch.problems)
+    return record(store, batch.events, received_us=received_us)
 
 
 def _row(event: Event, received_us: int) -> tuple[Any, ...]:
@@ -120,39 +104,34 @@ def record(store: Store, events: list[Event], *, received_us: int) -> RecordResu
     first: dict[tuple[str, str], Event] = {}
     repeats: list[Event] = []
     for event in events:
-        if event.key in first:
+        key = (event.org_id, event.id)
+        if key in first:
             repeats.append(event)
         else:
-            first[event.key] = event
+            first[key] = event
     if not first:
         return result
 
-    with store.write() as connection:
-        inserted = sql.insert_new_events(connection, [_row(e, received_us) for e in first.values()])
-        already = [e for key, e in first.items() if key not in inserted]
-        stored = sql.stored_events(connection, [e.key for e in already]) if already else {}
-        new_events = [first[key] for key in first if key in inserted]
-        rollups, dimensions, totals = _deltas(new_events)
-        # A batch's own sum may not even fit the store's 64-bit integers: check it here.
-        if any(credits > MAX_TOTAL_MICRO for credits, _ in totals.values()):
-            raise _overflow(store, new_events)
-        try:
-            sql.add_to_daily_totals(connection, totals)
-        except sql.TotalLimitExceeded:
-            raise _overflow(store, new_events) from None
-        # After the totals: a rollup is part of its day's total, so it fits too.
-        sql.add_to_rollups(connection, rollups)
-        sql.add_to_dimension_rollups(connection, dimensions)
+    try:
+        with store.write() as connection:
+            inserted = sql.insert_events(
+                connection, [_row(event, received_us) for event in first.values()]
+            )
+            already = [key for key in first if key not in inserted]
+            stored = sql.stored_events(connection, already) if already else {}
+    except sql.TotalLimitExceeded:
+        raise _overflow(store, list(first.values())) from None
 
-    result.accepted = len(new_events)
+    result.accepted = len(inserted)
     conflicts: dict[str, None] = {}
-    for event in already:
+    for key in already:
         result.duplicates += 1
-        if event != _event_of_row(stored[event.key]):
-            conflicts[event.id] = None
+        if first[key] != _event_of_row(stored[key]):
+            conflicts[key[1]] = None
     for event in repeats:
         result.duplicates += 1
-        winner = _event_of_row(stored[event.key]) if event.key in stored else first[event.key]
+        key = (event.org_id, event.id)
+        winner = _event_of_row(stored[key]) if key in stored else first[key]
         if event != winner:
             conflicts[event.id] = None
     # Each conflicting id once, however many differing copies the batch held.
@@ -160,49 +139,11 @@ def record(store: Store, events: list[Event], *, received_us: int) -> RecordResu
     return result
 
 
-def _deltas(
-    events: Iterable[Event],
-) -> tuple[
-    dict[sql.RollupKey, sql.Amounts],
-    dict[sql.DimensionKey, sql.Amounts],
-    dict[sql.DayKey, sql.Amounts],
-]:
-    """What the events add to the full rollups, the per-dimension rollups and the totals."""
-    rollups: dict[sql.RollupKey, list[int]] = defaultdict(lambda: [0, 0])
-    totals: dict[sql.DayKey, list[int]] = defaultdict(lambda: [0, 0])
-    for event in events:
-        day = day_of_us(event.timestamp_us)
-        key = (
-            event.org_id,
-            day,
-            event.product,
-            event.feature or "",
-            event.api_key or "",
-            event.file_type or "",
-        )
-        amounts = rollups[key]
-        amounts[0] += event.credits_micro
-        amounts[1] += event.request_count
-        total = totals[(event.org_id, day)]
-        total[0] += event.credits_micro
-        total[1] += event.request_count
-    # Each per-dimension rollup is the full rollup summed over the other dimensions.
-    dimensions: dict[sql.DimensionKey, list[int]] = defaultdict(lambda: [0, 0])
-    for (org_id, day, *values), (credits, requests) in rollups.items():
-        for dimension, value in zip(sql.GROUP_COLUMNS, values, strict=True):
-            amounts = dimensions[(org_id, dimension, day, value)]
-            amounts[0] += credits
-            amounts[1] += requests
-    return (
-        {key: (c, r) for key, (c, r) in rollups.items()},
-        {key: (c, r) for key, (c, r) in dimensions.items()},
-        {key: (c, r) for key, (c, r) in totals.items()},
-    )
-
-
-def _overflow(store: Store, new_events: list[Event]) -> InvalidEvents:
+def _overflow(store: Store, events: list[Event]) -> InvalidEvents:
     """Name the first event that takes a stored daily total past the limit."""
     with store.read() as connection:
+        stored = set(sql.stored_keys(connection, [(e.org_id, e.id) for e in events]))
+        new_events = [e for e in events if (e.org_id, e.id) not in stored]
         running = {
             key: credits
             for key, (credits, _) in sql.daily_totals(
@@ -245,14 +186,13 @@ def check_lines(lines: Iterable[bytes], *, now: int | None = None) -> tuple[int,
     Returns (events seen, problems); problems carry 1-based line numbers in
     ``index``, at most MAX_FILE_PROBLEMS of them.
     """
-    latest = (now_us() if now is None else now) + FUTURE_TOLERANCE_US
     problems: list[Problem] = []
     seen = 0
-    for index, raw in iter_ndjson_lines(lines, start=1):
+    for item in read_lines(lines, now_us() if now is None else now, start=1):
         seen += 1
-        found: list[Problem] = []
-        validate_one(index, raw, latest, found)
-        problems.extend(found[: MAX_FILE_PROBLEMS - len(problems)])
+        if isinstance(item, Event):
+            continue
+        problems.extend(item[: MAX_FILE_PROBLEMS - len(problems)])
         if len(problems) >= MAX_FILE_PROBLEMS:
             break
     return seen, problems
@@ -272,16 +212,22 @@ def record_lines(
     called with the number of events in each committed batch.
     """
     total = RecordResult()
-    batch: list[tuple[int, Any]] = []
-    for item in iter_ndjson_lines(lines, start=1):
-        batch.append(item)
-        if len(batch) == max_events:
-            total.add(record_batch(store, batch, max_events=max_events))
-            if on_batch:
-                on_batch(len(batch))
-            batch = []
-    if batch:
-        total.add(record_batch(store, batch, max_events=max_events))
+    batch = Batch(0, [], [])
+
+    def commit() -> None:
+        total.add(record_batch(store, batch, max_events=max_events, received_us=now_us()))
         if on_batch:
-            on_batch(len(batch))
+            on_batch(batch.size)
+
+    for item in read_lines(lines, now_us(), start=1):
+        batch.size += 1
+        if isinstance(item, Event):
+            batch.events.append(item)
+        else:
+            batch.problems.extend(item)
+        if batch.size == max_events:
+            commit()
+            batch = Batch(0, [], [])
+    if batch.size:
+        commit()
     return total

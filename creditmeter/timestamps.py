@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _INSTANT = re.compile(
@@ -18,6 +19,9 @@ _INSTANT = re.compile(
 )
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 US_PER_DAY = 86_400 * 1_000_000
+#: The first and last days (since 1970-01-01) a :class:`~datetime.date` can hold.
+FIRST_EPOCH_DAY = date.min.toordinal() - _EPOCH_ORDINAL
+LAST_EPOCH_DAY = date.max.toordinal() - _EPOCH_ORDINAL
 
 
 def parse_date(text: str) -> date:
@@ -43,9 +47,12 @@ def parse_instant_us(text: str) -> int:
             "such as 2026-05-19T14:03:11Z or 2026-05-19T16:03:11+02:00"
         )
     year, month, day, hour, minute, second, fraction, sign, off_h, off_m = match.groups()
+    hours, minutes, seconds = int(hour), int(minute), int(second)
     try:
-        # datetime() checks every field's range: month 13, day 31 of April, second 60.
-        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
+        if hours > 23 or minutes > 59 or seconds > 59:
+            # datetime() words the problem: "hour must be in 0..23", second 60, ...
+            datetime(int(year), int(month), int(day), hours, minutes, seconds)
+        days = _epoch_day(year, month, day)
     except ValueError as exc:
         raise ValueError(f"is not a real date and time ({exc})") from None
     offset_seconds = 0
@@ -54,10 +61,19 @@ def parse_instant_us(text: str) -> int:
         if offset_hours > 23 or offset_minutes > 59:
             raise ValueError("has an offset outside -23:59 … +23:59")
         offset_seconds = (offset_hours * 3600 + offset_minutes * 60) * (1 if sign == "+" else -1)
-    micros = int((fraction or "0")[:6].ljust(6, "0"))
-    days = moment.toordinal() - _EPOCH_ORDINAL
-    seconds = days * 86_400 + moment.hour * 3600 + moment.minute * 60 + moment.second
-    return (seconds - offset_seconds) * 1_000_000 + micros
+    micros = int(fraction[:6].ljust(6, "0")) if fraction else 0
+    total_seconds = days * 86_400 + hours * 3600 + minutes * 60 + seconds
+    return (total_seconds - offset_seconds) * 1_000_000 + micros
+
+
+@lru_cache(maxsize=4096)
+def _epoch_day(year: str, month: str, day: str) -> int:
+    """Days since 1970-01-01 of a calendar date; ValueError if there is no such date.
+
+    Cached: the events of a batch mostly share a handful of days, and this is
+    the costly part of reading a timestamp.
+    """
+    return date(int(year), int(month), int(day)).toordinal() - _EPOCH_ORDINAL
 
 
 def parse_expiry(text: str) -> datetime:

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ class ServerProcess:
     log: Path | None = None
     settings: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
+    _temporary_log: bool = False
 
     @property
     def url(self) -> str:
@@ -33,7 +35,11 @@ class ServerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("CREDITMETER_")}
         env["CREDITMETER_EXPORT_RATE_LIMIT"] = "0"
         env.update({f"CREDITMETER_{k.upper()}": v for k, v in self.settings.items()})
-        output = self.log.open("ab") if self.log is not None else subprocess.DEVNULL
+        if self.log is None:
+            # Kept so that a server that fails to start can say why.
+            self.log = Path(tempfile.mkstemp(prefix="creditmeter-serve-", suffix=".log")[1])
+            self._temporary_log = True
+        output = self.log.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "creditmeter", "serve", "--port", str(self.port),
              "--database-url", self.database_url],
@@ -47,7 +53,10 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"the server exited with {self.process.returncode}")
+                said = self.log.read_text(errors="replace")[-3000:] if self.log else ""
+                raise AssertionError(
+                    f"the server exited with {self.process.returncode}; its output:\n{said}"
+                )
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return
@@ -63,11 +72,13 @@ class ServerProcess:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        if self._temporary_log and self.log is not None:
+            self.log.unlink(missing_ok=True)
+            self.log, self._temporary_log = None, False

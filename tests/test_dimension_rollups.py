@@ -4,21 +4,32 @@ and read by the export only when they give the full rollups' answer."""
 from __future__ import annotations
 
 import random
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import date, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
 
+from creditmeter.events import read_json_body
 from creditmeter.export import ExportQuery
-from creditmeter.ingest import record_batch
+from creditmeter.ingest import now_us, record_batch
 from creditmeter.store import open_store
 from creditmeter.store import usage as sql
-from creditmeter.store.database import _alembic_config, normalise_url
+from creditmeter.store.database import Store, _alembic_config, normalise_url
 from creditmeter.store.schema import usage_rollups
-from tests.fleet import dimension_rollups_disagreeing, make_events, set_up_org
+from creditmeter.timestamps import day_of_us
+from tests.fleet import dimension_rollups_disagreeing, exact_json, make_events, set_up_org
 
 DAY0 = date(2026, 3, 1)
+
+
+def _record(store: Store, events: list[dict[str, object]]) -> None:
+    """Record raw events the way the HTTP endpoint does."""
+    received = now_us()
+    batch = read_json_body(exact_json(events), received)
+    record_batch(store, batch, max_events=10_000, received_us=received)
 
 
 def _rollup_rows(count: int, seed: int) -> list[dict[str, object]]:
@@ -79,10 +90,9 @@ def test_ingest_keeps_every_dimension_rollup_equal_to_the_full_rollups_summed(
     try:
         events = make_events(access.org_id, 1500, seed=11)
         for start in range(0, len(events), 250):
-            items = list(enumerate(events[start : start + 250]))
-            record_batch(store, items, max_events=10_000)
+            _record(store, events[start : start + 250])
         # A resent batch changes nothing.
-        record_batch(store, list(enumerate(events[:250])), max_events=10_000)
+        _record(store, events[:250])
     finally:
         store.close()
     assert dimension_rollups_disagreeing(url) == []
@@ -95,9 +105,7 @@ def test_an_export_filtered_only_on_its_own_dimension_equals_the_full_rollups_an
     access = set_up_org(url)
     store = open_store(url)
     try:
-        record_batch(
-            store, list(enumerate(make_events(access.org_id, 800, seed=2))), max_events=10_000
-        )
+        _record(store, make_events(access.org_id, 800, seed=2))
         query = ExportQuery(
             start_date=date(2026, 1, 1),
             end_date=date(2026, 12, 31),
@@ -115,3 +123,100 @@ def test_an_export_filtered_only_on_its_own_dimension_equals_the_full_rollups_an
     finally:
         store.close()
     assert sorted(own) == sorted(full) and full
+
+
+def _summed_from_events(database_url: str) -> dict[str, set[tuple[Any, ...]]]:
+    """Every rollup table as it should be: the raw events summed in Python by UTC day."""
+    engine = sa.create_engine(normalise_url(database_url), poolclass=sa.NullPool)
+    full: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
+    try:
+        with engine.connect() as connection:
+            events = connection.exec_driver_sql(
+                "SELECT org_id, timestamp_us, product, feature, api_key, file_type, "
+                "credits_micro, request_count FROM usage_events"
+            ).all()
+    finally:
+        engine.dispose()
+    for org_id, timestamp_us, *values, credits, requests in events:
+        key = (org_id, str(day_of_us(timestamp_us)), *(value or "" for value in values))
+        full[key][0] += credits
+        full[key][1] += requests
+    expected: dict[str, dict[tuple[Any, ...], list[int]]] = {
+        "totals": defaultdict(lambda: [0, 0]),
+        "dimensions": defaultdict(lambda: [0, 0]),
+    }
+    for (org_id, day, *values), (credits, requests) in full.items():
+        sums = [expected["totals"][(org_id, day)]]
+        sums += [
+            expected["dimensions"][(org_id, dimension, day, value)]
+            for dimension, value in zip(sql.GROUP_COLUMNS, values, strict=True)
+        ]
+        for amounts in sums:
+            amounts[0] += credits
+            amounts[1] += requests
+    return {
+        name: {(*key, c, r) for key, (c, r) in table.items()}
+        for name, table in {"full": full, **expected}.items()
+    }
+
+
+def _stored_rollups(database_url: str) -> dict[str, set[tuple[Any, ...]]]:
+    engine = sa.create_engine(normalise_url(database_url), poolclass=sa.NullPool)
+    queries = {
+        "full": "SELECT org_id, day, product, feature, api_key, file_type, credits_micro, "
+        "request_count FROM usage_rollups",
+        "totals": "SELECT org_id, day, credits_micro, request_count FROM usage_daily_totals",
+        "dimensions": "SELECT org_id, dimension, day, value, credits_micro, request_count "
+        "FROM usage_dimension_rollups",
+    }
+    try:
+        with engine.connect() as connection:
+            return {
+                name: {
+                    tuple(str(v) if isinstance(v, date) else v for v in row)
+                    for row in connection.exec_driver_sql(query)
+                }
+                for name, query in queries.items()
+            }
+    finally:
+        engine.dispose()
+
+
+def test_every_rollup_equals_the_stored_events_summed_by_utc_day_also_before_1970(
+    new_database: Callable[[], str],
+) -> None:
+    """The store sums new events into three rollup tables itself (in SQL on SQLite):
+    each must equal the raw events summed by UTC day, where days before 1970 round
+    down, an offset moves an event across midnight and an absent dimension is ''."""
+    url = new_database()
+    access = set_up_org(url)
+    instants = [
+        "1969-12-31T23:59:59.999999Z",
+        "1969-12-31T00:00:00Z",
+        "1970-01-01T00:00:00Z",
+        "1969-12-31T23:00:00-01:00",
+        "1900-03-01T12:00:00Z",
+        "0001-01-01T00:00:00Z",
+        "2026-03-01T23:59:59.999999-01:00",
+        "2026-03-01T00:30:00+01:00",
+    ]
+    rng = random.Random(5)
+    events = make_events(access.org_id, 600, seed=21)
+    for n, raw in enumerate(events):
+        raw["timestamp"] = instants[n % len(instants)]
+        if n % 3:
+            raw["feature"] = rng.choice(["ocr", "tables"])
+        if n % 5 == 0:
+            raw["apiKey"] = f"key_{n % 4}"
+        raw["requestCount"] = rng.randrange(0, 4)
+    store = open_store(url)
+    try:
+        for start in range(0, len(events), 150):
+            _record(store, events[start : start + 150])
+        _record(store, events[100:300])  # resent: adds nothing
+    finally:
+        store.close()
+    expected = _summed_from_events(url)
+    # 0001-01-01, 1900-03-01, 1969-12-31, 1970-01-01, 2026-02-28 and 2026-03-02 (UTC).
+    assert len(expected["totals"]) == 6
+    assert _stored_rollups(url) == expected

@@ -16,9 +16,11 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, select, tuple_
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
+from creditmeter.credits import MAX_TOTAL_MICRO
 from creditmeter.store.schema import usage_daily_totals, usage_events, usage_rollups
+from creditmeter.timestamps import day_of_us
 
 #: (org_id, day, product, feature, api_key, file_type)
 RollupKey = tuple[str, date, str, str, str, str]
@@ -39,7 +41,7 @@ class TotalLimitExceeded(Exception):
     """A write would take an organization's day past the largest stored total."""
 
 
-#: The column order of the event rows :func:`insert_new_events` takes.
+#: The column order of the event rows :func:`insert_events` takes.
 EVENT_COLUMNS = (
     "org_id",
     "event_id",
@@ -63,36 +65,167 @@ def _unnest(types: Sequence[str]) -> str:
     return "unnest(" + ", ".join(f"%s::{t}[]" for t in types) + ")"
 
 
-def insert_new_events(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> set[EventKey]:
-    """Insert the events not stored yet; return the keys of those inserted.
+def insert_events(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> set[EventKey]:
+    """Insert the events not stored yet and add them to the rollups and daily totals.
 
-    ``rows`` are tuples in EVENT_COLUMNS order. A row whose (org_id, event_id)
-    is already stored, or is being stored by a concurrent transaction that then
-    commits, is skipped.
+    ``rows`` are tuples in EVENT_COLUMNS order, one per (org_id, event_id). A
+    row whose key is already stored, or is being stored by a concurrent
+    transaction that then commits, is skipped. Returns the keys inserted.
+    Raises TotalLimitExceeded, with nothing written by this call committed once
+    the caller's transaction rolls back, when a day's total would pass the limit.
     """
     if not rows:
         return set()
     ordered = sorted(rows, key=lambda row: (row[0], row[1]))
-    columns = ", ".join(EVENT_COLUMNS)
     if connection.dialect.name == "sqlite":
-        # A SQLite write transaction holds the database's only write lock (BEGIN
-        # IMMEDIATE), so no other writer can insert between this look and the insert.
-        existing = set(stored_keys(connection, [(row[0], row[1]) for row in ordered]))
-        new = [row for row in ordered if (row[0], row[1]) not in existing]
-        marks = ", ".join("?" * len(EVENT_COLUMNS))
-        if new:
-            connection.exec_driver_sql(
-                f"INSERT INTO usage_events ({columns}) VALUES ({marks})", new
-            )
-        return {(row[0], row[1]) for row in new}
-    # PostgreSQL: one statement for the whole batch; ON CONFLICT settles races with
-    # concurrent transactions (see docs/postgresql.md).
+        return _insert_events_sqlite(connection, ordered)
+    return _insert_events_postgresql(connection, ordered)
+
+
+_COLUMN_LIST = ", ".join(EVENT_COLUMNS)
+# The UTC day number (days since 1970-01-01) of timestamp_us, rounded down also
+# before 1970 (SQLite's integer division rounds toward zero).
+_SQLITE_DAY = (
+    "CASE WHEN timestamp_us >= 0 THEN timestamp_us / 86400000000 "
+    "ELSE (timestamp_us + 1) / 86400000000 - 1 END"
+)
+# Day numbers back to the yyyy-mm-dd text SQLAlchemy's Date keeps on SQLite.
+_SQLITE_DATE = "date(day_number * 86400, 'unixepoch')"
+
+
+def _upsert_adding(table: str, keys: str) -> str:
+    return (
+        f"ON CONFLICT ({keys}) DO UPDATE SET "
+        f"credits_micro = {table}.credits_micro + excluded.credits_micro, "
+        f"request_count = {table}.request_count + excluded.request_count"
+    )
+
+
+def _insert_events_sqlite(
+    connection: Connection, ordered: Sequence[tuple[Any, ...]]
+) -> set[EventKey]:
+    """SQLite: insert, then sum the new rows into the rollups in SQL.
+
+    The write transaction (BEGIN IMMEDIATE) holds the database's only write
+    lock, so the rows above the largest rowid seen before the insert are
+    exactly this batch's new events: they are read back to learn which keys
+    were new, and summed by SQLite, once into a per-batch temporary table and
+    from there into each rollup, rather than row by row in Python.
+    """
+    (before,) = connection.exec_driver_sql("SELECT coalesce(max(rowid), 0) FROM usage_events").one()
+    marks = ", ".join("?" * len(EVENT_COLUMNS))
+    connection.exec_driver_sql(
+        f"INSERT INTO usage_events ({_COLUMN_LIST}) VALUES ({marks}) "
+        "ON CONFLICT (org_id, event_id) DO NOTHING",
+        list(ordered),
+    )
+    inserted = {
+        (org_id, event_id)
+        for org_id, event_id in connection.exec_driver_sql(
+            "SELECT org_id, event_id FROM usage_events WHERE rowid > ?", (before,)
+        )
+    }
+    if not inserted:
+        return inserted
+    run = connection.exec_driver_sql
+    try:
+        run(
+            "CREATE TEMP TABLE IF NOT EXISTS batch_rollups (org_id TEXT, day_number INTEGER, "
+            "product TEXT, feature TEXT, api_key TEXT, file_type TEXT, "
+            "credits_micro INTEGER, request_count INTEGER)"
+        )
+        run("DELETE FROM temp.batch_rollups")
+        # SUM raises "integer overflow" rather than wrap: a batch past 64 bits.
+        run(
+            f"INSERT INTO temp.batch_rollups SELECT org_id, {_SQLITE_DAY}, product, "
+            "coalesce(feature, ''), coalesce(api_key, ''), coalesce(file_type, ''), "
+            "sum(credits_micro), sum(request_count) "
+            "FROM usage_events WHERE rowid > ? GROUP BY 1, 2, 3, 4, 5, 6",
+            (before,),
+        )
+        # The totals first: their CHECK is the limit, and a rollup is part of its
+        # day's total, so once the totals fit every rollup sum fits too.
+        run(
+            "INSERT INTO usage_daily_totals (org_id, day, credits_micro, request_count) "
+            f"SELECT org_id, {_SQLITE_DATE}, sum(credits_micro), sum(request_count) "
+            "FROM temp.batch_rollups GROUP BY org_id, day_number ORDER BY 1, 2 "
+            + _upsert_adding("usage_daily_totals", "org_id, day")
+        )
+    except (IntegrityError, OperationalError) as exc:
+        if "overflow" in str(exc.orig) or isinstance(exc, IntegrityError):
+            raise TotalLimitExceeded(str(exc.orig)) from exc
+        raise
+    # "WHERE true": SQLite's rule for an upsert fed by a SELECT (parsing ambiguity).
+    run(
+        f"INSERT INTO usage_rollups (org_id, day, {', '.join(GROUP_COLUMNS)}, "
+        f"credits_micro, request_count) SELECT org_id, {_SQLITE_DATE}, "
+        f"{', '.join(GROUP_COLUMNS)}, credits_micro, request_count "
+        "FROM temp.batch_rollups WHERE true ORDER BY 1, 2, 3, 4, 5, 6 "
+        + _upsert_adding("usage_rollups", f"org_id, day, {', '.join(GROUP_COLUMNS)}")
+    )
+    for dimension in GROUP_COLUMNS:
+        run(
+            "INSERT INTO usage_dimension_rollups "
+            "(org_id, dimension, day, value, credits_micro, request_count) "
+            f"SELECT org_id, ?, {_SQLITE_DATE}, value, credits, requests FROM ("
+            f"SELECT org_id, day_number, {dimension} AS value, "
+            "sum(credits_micro) AS credits, sum(request_count) AS requests "
+            "FROM temp.batch_rollups GROUP BY 1, 2, 3) WHERE true ORDER BY 1, 3, 4 "
+            + _upsert_adding("usage_dimension_rollups", "org_id, dimension, day, value"),
+            (dimension,),
+        )
+    return inserted
+
+
+def _insert_events_postgresql(
+    connection: Connection, ordered: Sequence[tuple[Any, ...]]
+) -> set[EventKey]:
+    """PostgreSQL: one statement for the whole batch (ON CONFLICT settles races
+    with concurrent transactions, see docs/postgresql.md), then the new rows'
+    sums, made here, added to the totals and rollups in key order."""
     result = connection.exec_driver_sql(
-        f"INSERT INTO usage_events ({columns}) SELECT * FROM {_unnest(_EVENT_PG_TYPES)} "
+        f"INSERT INTO usage_events ({_COLUMN_LIST}) SELECT * FROM {_unnest(_EVENT_PG_TYPES)} "
         "ON CONFLICT (org_id, event_id) DO NOTHING RETURNING org_id, event_id",
         tuple(list(column) for column in zip(*ordered, strict=True)),
     )
-    return {(org_id, event_id) for org_id, event_id in result}
+    inserted = {(org_id, event_id) for org_id, event_id in result}
+    rollups, dimensions, totals = _deltas(row for row in ordered if (row[0], row[1]) in inserted)
+    # The batch's own sum may not even fit a bigint parameter: check it here.
+    if any(credits > MAX_TOTAL_MICRO for credits, _ in totals.values()):
+        raise TotalLimitExceeded("a day's total of the batch alone passes the limit")
+    add_to_daily_totals(connection, totals)
+    # After the totals: a rollup is part of its day's total, so it fits too.
+    add_to_rollups(connection, rollups)
+    add_to_dimension_rollups(connection, dimensions)
+    return inserted
+
+
+def _deltas(
+    rows: Iterable[tuple[Any, ...]],
+) -> tuple[dict[RollupKey, Amounts], dict[DimensionKey, Amounts], dict[DayKey, Amounts]]:
+    """What event rows add to the full rollups, the per-dimension rollups and the totals."""
+    rollups: dict[RollupKey, list[int]] = defaultdict(lambda: [0, 0])
+    for org_id, _, timestamp_us, product, feature, api_key, file_type, credits, requests, _ in rows:
+        day = day_of_us(timestamp_us)
+        amounts = rollups[(org_id, day, product, feature or "", api_key or "", file_type or "")]
+        amounts[0] += credits
+        amounts[1] += requests
+    # Each per-dimension rollup and each total is the full rollup summed over the rest.
+    dimensions: dict[DimensionKey, list[int]] = defaultdict(lambda: [0, 0])
+    totals: dict[DayKey, list[int]] = defaultdict(lambda: [0, 0])
+    for (org_id, day, *values), (credits, requests) in rollups.items():
+        for dimension, value in zip(GROUP_COLUMNS, values, strict=True):
+            amounts = dimensions[(org_id, dimension, day, value)]
+            amounts[0] += credits
+            amounts[1] += requests
+        total = totals[(org_id, day)]
+        total[0] += credits
+        total[1] += requests
+    return (
+        {key: (c, r) for key, (c, r) in rollups.items()},
+        {key: (c, r) for key, (c, r) in dimensions.items()},
+        {key: (c, r) for key, (c, r) in totals.items()},
+    )
 
 
 def stored_keys(connection: Connection, keys: Iterable[EventKey]) -> list[EventKey]:

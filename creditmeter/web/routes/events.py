@@ -8,8 +8,8 @@ from starlette.concurrency import run_in_threadpool
 
 from creditmeter.directory import ServiceToken
 from creditmeter.errors import InvalidEvents, UnsupportedMediaType
-from creditmeter.events import BodyProblems, parse_json_body, parse_ndjson_body
-from creditmeter.ingest import record_batch
+from creditmeter.events import BodyProblems, read_json_body, read_ndjson_body
+from creditmeter.ingest import now_us, record_batch
 from creditmeter.web.auth import usage_writer
 from creditmeter.web.models import EventBatch, RecordResultOut, error_responses
 
@@ -42,9 +42,9 @@ async def record_events(request: Request, _: ServiceToken = Depends(usage_writer
     settings = request.app.state.settings
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in JSON_TYPES:
-        parse = parse_json_body
+        read = read_json_body
     elif content_type in NDJSON_TYPES:
-        parse = parse_ndjson_body
+        read = read_ndjson_body
     else:
         raise UnsupportedMediaType(
             f"Content-Type '{content_type or '(none)'}' is not accepted; send "
@@ -52,11 +52,16 @@ async def record_events(request: Request, _: ServiceToken = Depends(usage_writer
         )
     # The body's size limit is enforced while it is read (web/limits.py).
     body = await request.body()
+    received_us = now_us()
     try:
-        items = await run_in_threadpool(parse, body)
+        batch = await run_in_threadpool(read, body, received_us)
     except BodyProblems as exc:
         raise InvalidEvents(exc.problems) from None
     result = await run_in_threadpool(
-        record_batch, request.app.state.store, items, max_events=settings.max_batch_events
+        record_batch,
+        request.app.state.store,
+        batch,
+        max_events=settings.max_batch_events,
+        received_us=received_us,
     )
     return JSONResponse(result.as_dict())
