@@ -283,9 +283,9 @@ class Directory:
     def is_member(self, org_id: str, user_id: str, connection: Connection | None = None) -> bool:
         """Whether the user is a member now; in ``connection``'s transaction when given."""
         if connection is not None:
-            return sql.get_membership(connection, org_id, user_id) is not None
+            return sql.is_member(connection, org_id, user_id)
         with self.store.read() as connection:
-            return sql.get_membership(connection, org_id, user_id) is not None
+            return sql.is_member(connection, org_id, user_id)
 
     # -- personal keys ---------------------------------------------------------------------
 
@@ -394,9 +394,6 @@ class Directory:
         presented = credentials.hash_secret(secret)
         with self.store.read() as connection:
             row = sql.get_credential_by_hash(connection, kind, presented)
-            user = (
-                sql.get_user(connection, row["user_id"]) if row and kind == "personal_key" else None
-            )
         if row is None or not credentials.hashes_match(row["secret_hash"], presented):
             raise Unauthenticated("The API key is not valid; check that it was copied whole.")
         now = self.clock()
@@ -414,6 +411,5 @@ class Directory:
                 sql.touch_credential(connection, kind, row["id"], now)
             row = {**row, "last_used_at": now}
         if kind == "personal_key":
-            assert user is not None
-            return _key(row, user["email"])
+            return _key(row, row["email"])
         return _token(row)

@@ -43,8 +43,12 @@ def usage_json(
 ) -> bytes:
     """The export document of ``rows``, compact, keys in the contract's order."""
     dump = json.dumps
+    # A few days and group values repeat over many rows: write each once.
+    days: dict[date, str] = {}
+    groups: dict[str | None, str] = {}
     data = ",".join(
-        f'{{"date":"{day.isoformat()}","group":{dump(group)},'
+        f'{{"date":"{days.get(day) or days.setdefault(day, day.isoformat())}",'
+        f'"group":{groups.get(group) or groups.setdefault(group, dump(group))},'
         f'"credits":{format_micro(micro)},"requestCount":{requests}}}'
         for day, group, micro, requests in rows
     )
@@ -71,4 +75,5 @@ def _csv_field(value: str) -> str:
 
 
 def _cells(result: ExportResult) -> Iterable[Cells]:
-    return ((r.date, r.group, r.credits_micro, r.request_count) for r in result.rows)
+    # UsageRow is a named tuple in Cells order already.
+    return result.rows

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from creditmeter.store.schema import (
@@ -93,6 +93,18 @@ def list_users(connection: Connection) -> list[dict[str, Any]]:
 # -- memberships -----------------------------------------------------------------
 
 
+def is_member(connection: Connection, org_id: str, user_id: str) -> bool:
+    """Whether the user is a member of the organization: on every export, so plain SQL."""
+    if not _storable(org_id, user_id):
+        return False
+    mark = "?" if connection.dialect.name == "sqlite" else "%s"
+    found = connection.exec_driver_sql(
+        f"SELECT 1 FROM memberships WHERE org_id = {mark} AND user_id = {mark}",
+        (org_id, user_id),
+    ).first()
+    return found is not None
+
+
 def get_membership(connection: Connection, org_id: str, user_id: str) -> dict[str, Any] | None:
     if not _storable(org_id, user_id):
         return None
@@ -168,11 +180,24 @@ def get_credential(connection: Connection, kind: str, credential_id: str) -> dic
     return _one(connection, select(table).where(table.c.id == credential_id))
 
 
+# Built once: every request looks its credential up, and building a statement
+# costs more than running it. A personal key comes with its user's email.
+_BY_HASH = {
+    "personal_key": select(personal_keys, users.c.email)
+    .join(users, users.c.id == personal_keys.c.user_id)
+    .where(personal_keys.c.secret_hash == bindparam("secret_hash")),
+    "service_token": select(service_tokens).where(
+        service_tokens.c.secret_hash == bindparam("secret_hash")
+    ),
+}
+
+
 def get_credential_by_hash(
     connection: Connection, kind: str, secret_hash: str
 ) -> dict[str, Any] | None:
-    table = _credential_table(kind)
-    return _one(connection, select(table).where(table.c.secret_hash == secret_hash))
+    """The personal key (with its user's ``email``) or service token with this secret hash."""
+    row = connection.execute(_BY_HASH[kind], {"secret_hash": secret_hash}).mappings().first()
+    return dict(row) if row is not None else None
 
 
 def list_personal_keys(connection: Connection, user_id: str | None = None) -> list[dict[str, Any]]:

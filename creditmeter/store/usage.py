@@ -356,6 +356,14 @@ def daily_totals(connection: Connection, keys: Iterable[DayKey]) -> dict[DayKey,
     return found
 
 
+def _export_order(connection: Connection) -> str:
+    """The collation that orders text by its UTF-8 bytes, as the export is ordered.
+
+    SQLite's default (BINARY) already does; PostgreSQL's "C" collation does.
+    """
+    return "" if connection.dialect.name == "sqlite" else ' COLLATE "C"'
+
+
 def usage_by_day(
     connection: Connection,
     *,
@@ -365,10 +373,11 @@ def usage_by_day(
     group_by: str,
     filters: Mapping[str, Sequence[str]],
 ) -> list[tuple[date, str, int, int]]:
-    """(day, group value, credits_micro, request_count) per day and group, unordered.
+    """(day, group value, credits_micro, request_count) per day and group.
 
     ``group_by`` and the keys of ``filters`` are rollup columns (``GROUP_COLUMNS``);
-    a group value of ``''`` means the dimension had no value.
+    a group value of ``''`` means the dimension had no value. Rows come in the
+    export's order: by day, then by the value's UTF-8 bytes (so ``''`` first).
     """
     if group_by not in GROUP_COLUMNS:
         raise ValueError(f"not a rollup column: {group_by}")
@@ -377,6 +386,7 @@ def usage_by_day(
     conditions = [columns.org_id == org_id, columns.day >= start, columns.day <= end]
     for column_name, values in filters.items():
         conditions.append(columns[column_name].in_(list(values)))
+    order = group if connection.dialect.name == "sqlite" else group.collate("C")
     query = (
         select(
             columns.day,
@@ -386,6 +396,7 @@ def usage_by_day(
         )
         .where(and_(*conditions))
         .group_by(columns.day, group)
+        .order_by(columns.day, order)
     )
     return [
         (day, value, int(credits), int(requests))
@@ -427,7 +438,12 @@ def usage_by_day_of_dimension(
     if values is not None:
         statement += f" AND value IN ({', '.join([mark] * len(values))})"
         params.extend(values)
+    statement += f" ORDER BY day, value{_export_order(connection)}"
     rows = connection.exec_driver_sql(statement, tuple(params)).all()
     if sqlite:
-        return [(date.fromisoformat(day), *rest) for day, *rest in rows]
+        days: dict[str, date] = {}
+        return [
+            (days.get(day) or days.setdefault(day, date.fromisoformat(day)), *rest)
+            for day, *rest in rows
+        ]
     return [tuple(row) for row in rows]  # type: ignore[misc]

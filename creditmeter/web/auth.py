@@ -35,8 +35,18 @@ def credential(request: Request, _: object = Security(bearer_scheme)) -> Credent
     return authenticate(request)
 
 
-def usage_reader(request: Request, caller: Credential = Depends(credential)) -> PersonalKey:
-    """A personal key, within its rate limit: the only credential that reads usage."""
+#: The OpenAPI security requirement of a route that checks the bearer itself.
+BEARER_REQUIRED = [{"HTTPBearer": []}]
+
+
+def usage_reader(request: Request) -> PersonalKey:
+    """A personal key, within its rate limit: the only credential that reads usage.
+
+    401, then 403, then 429. Called by the export route itself rather than
+    declared as a dependency: the export is the hot path, and each sync
+    dependency would cost a trip through the thread pool.
+    """
+    caller = authenticate(request)
     if not isinstance(caller, PersonalKey):
         raise Forbidden(
             "Service tokens cannot read usage; use a personal API key (it starts with 'cmk_')."

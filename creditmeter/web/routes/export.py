@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from creditmeter.directory import PersonalKey
 from creditmeter.export import (
@@ -22,7 +22,7 @@ from creditmeter.export import (
     run_export,
 )
 from creditmeter.rendering import export_csv, export_json
-from creditmeter.web.auth import usage_reader
+from creditmeter.web.auth import BEARER_REQUIRED, usage_reader
 from creditmeter.web.models import ExportDocument, error_responses
 from creditmeter.web.negotiation import wants_csv
 
@@ -80,16 +80,19 @@ EXPORT_PATH = "/api/v1/usage/export"
         200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
         **error_responses(400, 401, 403, 405, 429, 500, 503),
     },
-    openapi_extra={"parameters": PARAMETERS},
+    openapi_extra={"parameters": PARAMETERS, "security": BEARER_REQUIRED},
     tags=["usage"],
 )
-def export_usage(request: Request, key: PersonalKey = Depends(usage_reader)) -> Response:
+def export_usage(request: Request) -> Response:
     """Usage of one organization per UTC day and group value, over a date range.
 
     Rows are ordered by date, then group (byte order, the null group first).
     Filters of the same dimension are ORed; different dimensions are ANDed.
     """
-    query, result = read_usage(request, key, request.query_params.multi_items())
+    # One read transaction (Store.read nests) for the key, the membership and the usage.
+    with request.app.state.store.read():
+        key = usage_reader(request)
+        query, result = read_usage(request, key, request.query_params.multi_items())
     return export_answer(request, query, result)
 
 
