@@ -40,6 +40,21 @@ def parse_instant_us(text: str) -> int:
     Fractions beyond the microsecond are truncated, never rounded, so an event
     never moves to the next day. Raises ValueError with a reason.
     """
+    # The shape nearly every event has, 2026-05-19T14:03:11Z, read without the
+    # pattern; anything else, or anything wrong, takes the full path below.
+    if (
+        len(text) == 20
+        and text[10] == "T"
+        and text[13] == ":"
+        and text[16] == ":"
+        and text[19] == "Z"
+        and text.isascii()  # so that isdigit() below means 0-9
+        and (text[11:13] + text[14:16] + text[17:19]).isdigit()
+    ):
+        days = _epoch_day_of_text(text[:10])
+        hours, minutes, seconds = int(text[11:13]), int(text[14:16]), int(text[17:19])
+        if days is not None and hours < 24 and minutes < 60 and seconds < 60:
+            return (((days * 24 + hours) * 60 + minutes) * 60 + seconds) * 1_000_000
     match = _INSTANT.fullmatch(text)
     if match is None:
         raise ValueError(
@@ -64,6 +79,17 @@ def parse_instant_us(text: str) -> int:
     micros = int(fraction[:6].ljust(6, "0")) if fraction else 0
     total_seconds = days * 86_400 + hours * 3600 + minutes * 60 + seconds
     return (total_seconds - offset_seconds) * 1_000_000 + micros
+
+
+@lru_cache(maxsize=4096)
+def _epoch_day_of_text(text: str) -> int | None:
+    """Days since 1970-01-01 of a date written yyyy-mm-dd; None if it is not one."""
+    if not _DATE.fullmatch(text):
+        return None
+    try:
+        return _epoch_day(text[:4], text[5:7], text[8:10])
+    except ValueError:
+        return None
 
 
 @lru_cache(maxsize=4096)

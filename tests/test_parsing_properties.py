@@ -52,6 +52,38 @@ def test_instants_convert_to_utc_and_truncate_beyond_the_microsecond(
     assert day_of_us(expected) == moment.replace(tzinfo=zone).astimezone(UTC).date()
 
 
+@given(st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)))
+def test_instants_of_the_common_shape_read_as_the_full_path_reads_them(moment: datetime) -> None:
+    """2026-05-19T14:03:11Z has its own quick path; it must agree with the pattern's."""
+    moment = moment.replace(microsecond=0)
+    text = moment.isoformat(timespec="seconds") + "Z"
+    assert len(text) == 20
+    assert parse_instant_us(text) == us_of_datetime(moment.replace(tzinfo=UTC))
+    assert parse_instant_us(text) == parse_instant_us(text.replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-05-19T24:00:00Z",
+        "2026-05-19T23:60:00Z",
+        "2026-05-19T23:59:60Z",
+        "2026-02-30T00:00:00Z",
+        "2026-13-01T00:00:00Z",
+        "0000-01-01T00:00:00Z",
+        "2026-05-19T1٣:03:11Z",
+        "2026-05-19T+1:03:11Z",
+        "2026-05-19T 1:03:11Z",
+        "2026-05-19T1_:03:11Z",
+        "2026-5-019T14:03:11Z",
+        "2026-05-19X14:03:11Z",
+    ],
+)
+def test_instants_of_the_common_shape_that_are_wrong_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_instant_us(text)
+
+
 @given(
     moment=st.datetimes(min_value=datetime(1971, 1, 1), max_value=datetime(2200, 1, 1)),
     breakage=st.sampled_from(["space", "no offset", "second 60", "hour 24", "one-digit day"]),
