@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from creditmeter.credits import MAX_TOTAL_MICRO
 from creditmeter.store import UnknownSchema, open_store
-from creditmeter.store.database import head_revision
+from creditmeter.store.database import _alembic_config, head_revision
 from creditmeter.store.schema import metadata
 
 
@@ -51,5 +53,62 @@ def test_sqlite_runs_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
         with store.read() as connection:
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+    finally:
+        store.close()
+
+
+ROLLUP_TABLES = ("usage_rollups", "usage_dimension_rollups", "usage_daily_totals")
+
+
+def _clustered(connection: sa.Connection) -> dict[str, bool]:
+    return {
+        name: create.endswith("WITHOUT ROWID")
+        for name, create in connection.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'table'"
+        )
+        if name in ROLLUP_TABLES
+    }
+
+
+def test_migration_0004_clusters_the_sqlite_rollups_by_key_keeping_every_row(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'm.db'}"
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
+    rows = {
+        "usage_rollups": [
+            ("org_a", f"2026-03-0{d}", p, f, "", "pdf", d * 1_000_000 + n, n)
+            for d in range(1, 4)
+            for n, (p, f) in enumerate([("parse", ""), ("parse", "ocr"), ("split", "")])
+        ],
+        "usage_dimension_rollups": [
+            ("org_a", "product", f"2026-03-0{d}", p, d * 7, 1)
+            for d in range(1, 4)
+            for p in ("parse", "split")
+        ],
+        "usage_daily_totals": [("org_a", f"2026-03-0{d}", d * 5, d) for d in range(1, 4)],
+    }
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "0003")
+        assert _clustered(connection) == dict.fromkeys(ROLLUP_TABLES, False)
+        for table, table_rows in rows.items():
+            marks = ", ".join("?" * len(table_rows[0]))
+            connection.exec_driver_sql(f"INSERT INTO {table} VALUES ({marks})", table_rows)
+    engine.dispose()
+
+    store = open_store(url, ensure_schema=False)
+    try:
+        assert store.migrate()[0] == "0003"
+        with store.read() as connection:
+            assert _clustered(connection) == dict.fromkeys(ROLLUP_TABLES, True)
+            for table, table_rows in rows.items():
+                stored = connection.exec_driver_sql(f"SELECT * FROM {table}").all()
+                assert sorted(map(tuple, stored)) == sorted(table_rows), table
+        # The daily totals keep their CHECK: the guard of every export sum.
+        with pytest.raises(sa.exc.IntegrityError), store.write() as connection:
+            connection.exec_driver_sql(
+                "UPDATE usage_daily_totals SET credits_micro = ? WHERE day = '2026-03-01'",
+                (MAX_TOTAL_MICRO + 1,),
+            )
     finally:
         store.close()

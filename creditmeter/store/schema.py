@@ -152,6 +152,8 @@ usage_rollups = Table(
     Column("credits_micro", BigInteger, nullable=False),
     Column("request_count", BigInteger, nullable=False),
     PrimaryKeyConstraint("org_id", "day", "product", "feature", "api_key", "file_type"),
+    # Clustered by the key on SQLite (migration 0004): rows are read in key ranges.
+    sqlite_with_rowid=False,
 )
 
 # Daily totals per (org, UTC day, one dimension's value): the full rollups summed
@@ -169,6 +171,7 @@ usage_dimension_rollups = Table(
     Column("credits_micro", BigInteger, nullable=False),
     Column("request_count", BigInteger, nullable=False),
     PrimaryKeyConstraint("org_id", "dimension", "day", "value"),
+    sqlite_with_rowid=False,
 )
 
 # One organization's whole day. Its CHECK is the guard that keeps every export
@@ -183,4 +186,5 @@ usage_daily_totals = Table(
     Column("request_count", BigInteger, nullable=False),
     PrimaryKeyConstraint("org_id", "day"),
     CheckConstraint(f"credits_micro <= {MAX_TOTAL_MICRO}", name="credits_limit"),
+    sqlite_with_rowid=False,
 )

@@ -156,11 +156,13 @@ def _insert_events_sqlite(
             raise TotalLimitExceeded(str(exc.orig)) from exc
         raise
     # "WHERE true": SQLite's rule for an upsert fed by a SELECT (parsing ambiguity).
+    # No ORDER BY: the temporary table was filled in key order by its GROUP BY,
+    # and with one writer at a time SQLite needs no lock order anyway.
     run(
         f"INSERT INTO usage_rollups (org_id, day, {', '.join(GROUP_COLUMNS)}, "
         f"credits_micro, request_count) SELECT org_id, {_SQLITE_DATE}, "
         f"{', '.join(GROUP_COLUMNS)}, credits_micro, request_count "
-        "FROM temp.batch_rollups WHERE true ORDER BY 1, 2, 3, 4, 5, 6 "
+        "FROM temp.batch_rollups WHERE true "
         + _upsert_adding("usage_rollups", f"org_id, day, {', '.join(GROUP_COLUMNS)}")
     )
     for dimension in GROUP_COLUMNS:
