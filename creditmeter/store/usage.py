@@ -114,17 +114,20 @@ def _insert_events_sqlite(
     """
     (before,) = connection.exec_driver_sql("SELECT coalesce(max(rowid), 0) FROM usage_events").one()
     marks = ", ".join("?" * len(EVENT_COLUMNS))
-    connection.exec_driver_sql(
+    written = connection.exec_driver_sql(
         f"INSERT INTO usage_events ({_COLUMN_LIST}) VALUES ({marks}) "
         "ON CONFLICT (org_id, event_id) DO NOTHING",
         list(ordered),
-    )
-    inserted = {
-        (org_id, event_id)
-        for org_id, event_id in connection.exec_driver_sql(
-            "SELECT org_id, event_id FROM usage_events WHERE rowid > ?", (before,)
-        )
-    }
+    ).rowcount
+    if written == len(ordered):  # the common case: every event is new
+        inserted = {(row[0], row[1]) for row in ordered}
+    else:
+        inserted = {
+            (org_id, event_id)
+            for org_id, event_id in connection.exec_driver_sql(
+                "SELECT org_id, event_id FROM usage_events WHERE rowid > ?", (before,)
+            )
+        }
     if not inserted:
         return inserted
     run = connection.exec_driver_sql
