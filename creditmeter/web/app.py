@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -40,6 +41,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Everything built so far (the app, its routes, the libraries) lives as
+        # long as the process: keep it out of the collector's full passes, which
+        # otherwise walk all of it every few large exports (tens of ms, at p99).
+        gc.freeze()
         yield
         if own_store:
             store.close()
