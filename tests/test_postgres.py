@@ -105,6 +105,9 @@ def test_a_postgresql_restart_loses_nothing_and_counts_nothing_twice(
         time.sleep(0.5)
         readyz = httpx.get(f"{server.url}/readyz", timeout=10)
         seen["unavailable_readyz"].append(readyz.status_code)
+        # Who may call comes first (export edge case 3): no key is a 401, store or not.
+        no_key = httpx.get(f"{server.url}/api/v1/usage/export", timeout=10)
+        seen["no_key_while_down"] = [no_key.status_code]
         time.sleep(1.0)
         database.start()
         sender.join(timeout=120)
@@ -113,6 +116,7 @@ def test_a_postgresql_restart_loses_nothing_and_counts_nothing_twice(
         assert acknowledged == set(range(len(batches)))
         assert 503 in seen["statuses"], seen["statuses"][:50]
         assert seen["unavailable_readyz"] == [503]
+        assert seen["no_key_while_down"] == [401]
         assert httpx.get(f"{server.url}/readyz", timeout=10).status_code == 200
         unexpected = {s for s in seen["statuses"] if s not in (200, 503)}
         assert not unexpected

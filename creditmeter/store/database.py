@@ -98,8 +98,6 @@ class Store:
         self.dialect = make_url(self.url).get_backend_name()
         self.options = options or StoreOptions()
         self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
-        # The read transaction each thread has open, so that reads nest (see read()).
-        self._reading = threading.local()
         self.engine = self._create_engine()
 
     def _create_engine(self) -> Engine:
@@ -145,22 +143,9 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A connection in a read transaction (a consistent snapshot).
-
-        Nested inside another ``read()`` of this store in the same thread, it is
-        that same transaction: an export's key check, membership check and usage
-        read then share one snapshot and the cost of one transaction.
-        """
-        current: Connection | None = getattr(self._reading, "connection", None)
-        if current is not None:
-            yield current
-            return
+        """A connection in a read transaction (a consistent snapshot)."""
         with self._translate_errors(), self.engine.connect() as connection, connection.begin():
-            self._reading.connection = connection
-            try:
-                yield connection
-            finally:
-                self._reading.connection = None
+            yield connection
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

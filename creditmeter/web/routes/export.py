@@ -89,10 +89,8 @@ def export_usage(request: Request) -> Response:
     Rows are ordered by date, then group (byte order, the null group first).
     Filters of the same dimension are ORed; different dimensions are ANDed.
     """
-    # One read transaction (Store.read nests) for the key, the membership and the usage.
-    with request.app.state.store.read():
-        key = usage_reader(request)
-        query, result = read_usage(request, key, request.query_params.multi_items())
+    key = usage_reader(request)
+    query, result = read_usage(request, key, request.query_params.multi_items())
     return export_answer(request, query, result)
 
 
