@@ -66,6 +66,7 @@ def ingest(
     settings = settings_for(database_url)
     # What is loaded now lives until the command ends: keep it out of the
     # collector's full passes, which millions of events would otherwise trigger.
+    gc.collect()
     gc.freeze()
     with _readable(file) as path:
         with path.open("rb") as lines:

@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         # Everything built so far (the app, its routes, the libraries) lives as
         # long as the process: keep it out of the collector's full passes, which
         # otherwise walk all of it every few large exports (tens of ms, at p99).
+        gc.collect()
         gc.freeze()
         yield
         if own_store:
