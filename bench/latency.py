@@ -79,10 +79,21 @@ class Plan:
     budget_s: float = 20.0
 
 
-def _time(client: httpx.Client, path: str, params: Any, plan: Plan) -> dict[str, Any]:
+def _time(
+    client: httpx.Client, path: str, params: Any, plan: Plan, floor: httpx.Client | None = None
+) -> dict[str, Any]:
+    """Time ``path``; with a ``floor`` client, time one no-op request after each one.
+
+    The no-op taken in turn with the case's own requests is its floor: the
+    machine's pace drifts over a run of many minutes, and a floor measured
+    once, at the start, would move every ratio with it.
+    """
     for _ in range(plan.warmup):
         client.get(path, params=params).raise_for_status()
+        if floor is not None:
+            floor.get(NOOP_PATH).raise_for_status()
     timings: list[float] = []
+    floors: list[float] = []
     rows = None
     deadline = time.perf_counter() + plan.budget_s
     while len(timings) < plan.requests:
@@ -90,11 +101,18 @@ def _time(client: httpx.Client, path: str, params: Any, plan: Plan) -> dict[str,
         response = client.get(path, params=params)
         timings.append(time.perf_counter() - started)
         response.raise_for_status()
+        if floor is not None:
+            started = time.perf_counter()
+            floor.get(NOOP_PATH).raise_for_status()
+            floors.append(time.perf_counter() - started)
         if rows is None and path == EXPORT_PATH:
             rows = len(response.json()["data"])
         if len(timings) >= plan.min_requests and time.perf_counter() > deadline:
             break
-    return {"requests": len(timings), "rows": rows, **percentiles(timings)}
+    figures = {"requests": len(timings), "rows": rows, **percentiles(timings)}
+    if floors:
+        figures["noop_p50_ms"] = percentiles(floors)["p50_ms"]
+    return figures
 
 
 def noop(url: str, plan: Plan) -> dict[str, Any]:
@@ -105,6 +123,9 @@ def noop(url: str, plan: Plan) -> dict[str, Any]:
 
 def export(url: str, secret: str, org_id: str, case: Case, plan: Plan) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {secret}"}
-    with httpx.Client(base_url=url, headers=headers, timeout=120) as client:
-        figures = _time(client, EXPORT_PATH, case.params(org_id), plan)
+    with (
+        httpx.Client(base_url=url, headers=headers, timeout=120) as client,
+        httpx.Client(base_url=url, timeout=120) as floor,
+    ):
+        figures = _time(client, EXPORT_PATH, case.params(org_id), plan, floor)
     return {"days": case.days, "group_by": case.group_by, "filtered": case.filtered, **figures}
