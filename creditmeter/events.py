@@ -226,15 +226,19 @@ def read_lines(
         if event is not None:
             yield event
             continue
-        if not line.strip():
-            continue
-        try:
-            raw: Any = loads(line)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raw = BadLine(f"The line is not valid JSON: {exc}.")
-        problems: list[Problem] = []
-        event = validate_one(index, raw, latest_us, problems)
-        yield event if event is not None else problems
+        if line.strip():
+            yield read_line_fully(index, line, latest_us)
+
+
+def read_line_fully(index: int, line: bytes, latest_us: int) -> Event | list[Problem]:
+    """The full path for one line: the standard parser, then every rule, every problem worded."""
+    try:
+        raw: Any = loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raw = BadLine(f"The line is not valid JSON: {exc}.")
+    problems: list[Problem] = []
+    event = validate_one(index, raw, latest_us, problems)
+    return event if event is not None else problems
 
 
 def read_ndjson_body(body: bytes, now_us: int) -> Batch:

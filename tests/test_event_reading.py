@@ -21,16 +21,14 @@ from hypothesis import strategies as st
 from creditmeter import events as reading
 from creditmeter.errors import Problem
 from creditmeter.events import (
-    BadLine,
     BodyProblems,
     Event,
-    loads,
     parse_json_body,
     read_json_body,
+    read_line_fully,
     read_lines,
     read_ndjson_body,
     validate,
-    validate_one,
 )
 from creditmeter.timestamps import US_PER_DAY
 
@@ -130,13 +128,7 @@ def _json(value: Any) -> str:
 
 def _full(index: int, line: bytes) -> Event | list[Problem]:
     """The full path alone."""
-    try:
-        raw: Any = loads(line)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raw = BadLine(f"The line is not valid JSON: {exc}.")
-    problems: list[Problem] = []
-    event = validate_one(index, raw, LATEST_US, problems)
-    return event if event is not None else problems
+    return read_line_fully(index, line, LATEST_US)
 
 
 def _same_event(a: Event, b: Event) -> bool:
