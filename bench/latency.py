@@ -84,9 +84,9 @@ def _time(
 ) -> dict[str, Any]:
     """Time ``path``; with a ``floor`` client, time one no-op request after each one.
 
-    The no-op taken in turn with the case's own requests is its floor: the
-    machine's pace drifts over a run of many minutes, and a floor measured
-    once, at the start, would move every ratio with it.
+    The no-op taken in turn with the case's own requests shows how the
+    machine's pace drifted over a run of many minutes (the report prints it
+    beside each case; the ratios stay over the run's own no-op).
     """
     for _ in range(plan.warmup):
         client.get(path, params=params).raise_for_status()
