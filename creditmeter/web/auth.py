@@ -36,7 +36,7 @@ def credential(request: Request, _: object = Security(bearer_scheme)) -> Credent
 
 
 #: The OpenAPI security requirement of a route that checks the bearer itself.
-BEARER_REQUIRED = [{"HTTPBearer": []}]
+BEARER_REQUIRED = [{bearer_scheme.scheme_name: []}]
 
 
 def usage_reader(request: Request) -> PersonalKey:
