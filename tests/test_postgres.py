@@ -12,8 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from creditmeter.store import open_store
+from creditmeter.store import usage as usage_sql
 from tests import postgres
 from tests.conftest import STORES, running_service
 from tests.fleet import exact_json, export, make_events, oracle, set_up_org
@@ -147,5 +149,20 @@ def test_many_servers_starting_on_an_empty_database_create_the_schema_once(
     store = open_store(database_url)
     try:
         assert store.schema_revision() is not None
+    finally:
+        store.close()
+
+
+def test_a_driver_error_in_the_copy_of_a_batch_is_raised_as_the_stores_errors_are(
+    postgres_server: postgres.PostgresServer,
+) -> None:
+    """The batch reaches PostgreSQL by COPY through the driver, outside SQLAlchemy;
+    its errors must still be SQLAlchemy's types, which the store turns into 503s."""
+    store = open_store(postgres_server.create_database())
+    row = ("org_a", "ev\x00nul", 0, "parse", None, None, None, 1, 1, 0)
+    try:
+        with pytest.raises(sa.exc.DBAPIError) as raised, store.write() as connection:
+            usage_sql.insert_events(connection, [row])
+        assert "NUL" in str(raised.value.orig)
     finally:
         store.close()

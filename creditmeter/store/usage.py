@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, select, tuple_
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
 from creditmeter.credits import MAX_TOTAL_MICRO
 from creditmeter.store.schema import usage_daily_totals, usage_events, usage_rollups
@@ -308,12 +308,14 @@ def _copy_to_temporary(
 ) -> str:
     """PostgreSQL: COPY ``rows`` into a temporary table shaped like ``table``; its name.
 
-    COPY is PostgreSQL's bulk path: psycopg writes the rows in its binary
-    format in C, where binding them as arrays (``unnest``) had spent a quarter
-    of a bulk import converting lists in Python. The table lives as long as the
-    connection and is emptied at every commit or rollback, so each write
-    transaction, which copies into it once, starts from nothing.
+    COPY is PostgreSQL's bulk path, and psycopg formats its rows in C, where
+    binding them as arrays (``unnest``) had spent a quarter of a bulk import
+    converting lists in Python. The table lives as long as the connection; its
+    rows go at every commit, and with a rollback, so each write transaction,
+    which copies into it once, starts from nothing.
     """
+    import psycopg  # only PostgreSQL stores get here
+
     staged = f"batch_{table}"
     connection.exec_driver_sql(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {staged} "
@@ -321,12 +323,15 @@ def _copy_to_temporary(
     )
     driver = connection.connection.driver_connection
     assert driver is not None
-    with (
-        driver.cursor() as cursor,
-        cursor.copy(f"COPY {staged} ({', '.join(columns)}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
+    statement = f"COPY {staged} ({', '.join(columns)}) FROM STDIN"
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except psycopg.Error as exc:
+        # Raised by the driver itself, outside SQLAlchemy: give callers the type
+        # every other statement raises (so a lost server is a 503, not a 500).
+        raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
     return staged
 
 
