@@ -176,9 +176,10 @@ def _insert_events_sqlite(
 def _insert_events_postgresql(
     connection: Connection, ordered: Sequence[tuple[Any, ...]]
 ) -> set[EventKey]:
-    """PostgreSQL: one statement for the whole batch (ON CONFLICT settles races
-    with concurrent transactions, see docs/postgresql.md), then the new rows'
-    sums, made here, added to the totals and rollups in key order."""
+    """PostgreSQL: the batch copied to a temporary table, inserted from it in one
+    statement (ON CONFLICT settles races with concurrent transactions, see
+    docs/postgresql.md), then the new rows' sums, made here, added to the totals
+    and rollups in key order."""
     staged = _copy_to_temporary(connection, "usage_events", EVENT_COLUMNS, ordered)
     result = connection.exec_driver_sql(
         f"INSERT INTO usage_events ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM {staged} "
