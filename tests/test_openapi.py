@@ -175,7 +175,7 @@ def test_operations_document_the_errors_they_can_give(service: Service) -> None:
         "201", "400", "401", "403", "409", "413", "503",
     ]  # fmt: skip
     assert responses[("get", "/api/v1/admin/orgs/{orgId}")] == ["200", "401", "403", "404", "503"]
-    assert responses[("get", "/api/v1/admin/tokens")] == ["200", "401", "403", "503"]
+    assert responses[("get", "/api/v1/admin/tokens")] == ["200", "400", "401", "403", "503"]
     assert responses[("delete", "/api/v1/admin/keys/{keyId}")] == [
         "204", "401", "403", "404", "503",
     ]  # fmt: skip

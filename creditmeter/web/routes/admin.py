@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from creditmeter.directory import Directory, Member, PersonalKey, ServiceToken
 from creditmeter.errors import InvalidParameter
+from creditmeter.suggest import refuse_unknown
 from creditmeter.timestamps import parse_expiry
 from creditmeter.web.auth import administrator
 from creditmeter.web.models import (
@@ -36,6 +38,15 @@ router = APIRouter(
 
 #: What an operation with a JSON body can also answer: the body is invalid or too large.
 BODY_ERRORS = (400, 413)
+
+
+def only_parameters(*known: str) -> Any:
+    """A dependency that refuses query parameters other than ``known``, as the export does."""
+
+    def check(request: Request) -> None:
+        refuse_unknown(request.query_params.keys(), known)
+
+    return Depends(check)
 
 
 def _directory(request: Request) -> Directory:
@@ -70,6 +81,8 @@ def create_org(body: OrgCreate, request: Request) -> OrgOut:
     "/orgs",
     operation_id="listOrganizations",
     response_model=list[OrgOut],
+    responses=error_responses(400),
+    dependencies=[only_parameters()],
 )
 def list_orgs(request: Request) -> list[OrgOut]:
     return [OrgOut.model_validate(o, from_attributes=True) for o in _directory(request).list_orgs()]
@@ -101,6 +114,7 @@ def create_user(body: UserCreate, request: Request) -> UserOut:
     operation_id="listUsers",
     response_model=list[UserOut],
     responses=error_responses(400),
+    dependencies=[only_parameters("email")],
 )
 def list_users(request: Request, email: str | None = None) -> list[UserOut]:
     users = _directory(request).list_users(email)
@@ -121,7 +135,8 @@ def get_user(userId: str, request: Request) -> UserOut:
     "/orgs/{orgId}/members",
     operation_id="listMembers",
     response_model=list[MemberOut],
-    responses=error_responses(404),
+    responses=error_responses(400, 404),
+    dependencies=[only_parameters()],
 )
 def list_members(orgId: str, request: Request) -> list[MemberOut]:
     return [_member_out(m) for m in _directory(request).members(orgId)]
@@ -182,7 +197,8 @@ def create_key(userId: str, body: KeyCreate, request: Request) -> KeyCreated:
     "/users/{userId}/keys",
     operation_id="listUserKeys",
     response_model=list[KeyOut],
-    responses=error_responses(404),
+    responses=error_responses(400, 404),
+    dependencies=[only_parameters()],
 )
 def list_keys(userId: str, request: Request) -> list[KeyOut]:
     directory = _directory(request)
@@ -205,6 +221,8 @@ def revoke_key(keyId: str, request: Request) -> Response:
     "/keys",
     operation_id="listKeys",
     response_model=list[KeyOut],
+    responses=error_responses(400),
+    dependencies=[only_parameters()],
 )
 def list_all_keys(request: Request) -> list[KeyOut]:
     """Every personal key, revoked and expired ones included (never a secret)."""
@@ -230,6 +248,8 @@ def create_token(body: TokenCreate, request: Request) -> TokenCreated:
     "/tokens",
     operation_id="listTokens",
     response_model=list[TokenOut],
+    responses=error_responses(400),
+    dependencies=[only_parameters()],
 )
 def list_tokens(request: Request) -> list[TokenOut]:
     return [_token_out(t) for t in _directory(request).list_tokens()]
