@@ -21,12 +21,11 @@ from creditmeter.errors import (
     Forbidden,
     InvalidParameter,
     RangeTooLong,
-    UnknownParameter,
 )
 from creditmeter.store import Store
 from creditmeter.store import usage as sql
 from creditmeter.strings import string_problem
-from creditmeter.suggest import did_you_mean, suggestion_text
+from creditmeter.suggest import did_you_mean, refuse_unknown
 from creditmeter.timestamps import parse_date
 
 GROUP_BY = ("product", "feature", "api_key", "file_type")
@@ -79,9 +78,7 @@ def parse_query(
     items: Sequence[tuple[str, str]], *, today: date, max_range_days: int
 ) -> ExportQuery:
     """Check the query items in the contract's order and resolve defaults."""
-    unknown = list(dict.fromkeys(name for name, _ in items if name not in PARAMETERS))
-    if unknown:
-        raise UnknownParameter(_unknown_message(unknown), param=unknown[0])
+    refuse_unknown((name for name, _ in items), PARAMETERS)
 
     values: dict[str, list[str]] = {}
     for name, value in items:
@@ -152,17 +149,6 @@ def parse_query(
         filters=filters,
         format=output,  # type: ignore[arg-type]
     )
-
-
-def _unknown_message(names: list[str]) -> str:
-    if len(names) == 1:
-        return f"Unknown query parameter '{names[0]}'.{suggestion_text(names[0], PARAMETERS)}"
-    parts = []
-    for name in names:
-        guess = did_you_mean(name, PARAMETERS)
-        parts.append(f"'{name}' (did you mean '{guess}'?)" if guess else f"'{name}'")
-    known = ", ".join(PARAMETERS)
-    return f"Unknown query parameters {', '.join(parts)}. Known parameters: {known}."
 
 
 def _date(name: str, text: str) -> date:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+from creditmeter.errors import UnknownParameter
 
 
 def _folded(name: str) -> str:
@@ -33,3 +35,24 @@ def suggestion_text(name: str, known: Iterable[str]) -> str:
     if guess is not None:
         return f" Did you mean '{guess}'?"
     return " Known names: " + ", ".join(f"'{k}'" for k in known) + "."
+
+
+def refuse_unknown(names: Iterable[str], known: Sequence[str]) -> None:
+    """Raise :class:`UnknownParameter` naming every query parameter of ``names`` not known."""
+    unknown = list(dict.fromkeys(name for name in names if name not in known))
+    if unknown:
+        raise UnknownParameter(_unknown_message(unknown, known), param=unknown[0])
+
+
+def _unknown_message(names: list[str], known: Sequence[str]) -> str:
+    if not known:
+        listed = ", ".join(f"'{name}'" for name in names)
+        noun = "parameter" if len(names) == 1 else "parameters"
+        return f"Unknown query {noun} {listed}; this operation takes no query parameters."
+    if len(names) == 1:
+        return f"Unknown query parameter '{names[0]}'.{suggestion_text(names[0], known)}"
+    parts = []
+    for name in names:
+        guess = did_you_mean(name, known)
+        parts.append(f"'{name}' (did you mean '{guess}'?)" if guess else f"'{name}'")
+    return f"Unknown query parameters {', '.join(parts)}. Known parameters: {', '.join(known)}."

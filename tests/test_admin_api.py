@@ -526,3 +526,38 @@ def test_admin_api_answers_ids_and_names_holding_nul_without_a_server_error(
     """PostgreSQL text cannot hold NUL: lookups find nothing, names are refused (400)."""
     response = service.admin.request(method, path, json=body)
     assert response.status_code in (400, 404), response.text
+
+
+LIST_OPERATIONS = ["/orgs", "/users", "/keys", "/tokens"]
+
+
+@pytest.mark.parametrize("path", LIST_OPERATIONS)
+def test_admin_list_refuses_unknown_parameter(service: Service, path: str) -> None:
+    info = error(
+        service.admin.get(f"{ADMIN}{path}", params={"limit": "10"}), 400, "unknown_parameter"
+    )
+    assert info["param"] == "limit"
+    assert "'limit'" in info["message"]
+
+
+def test_admin_list_suggests_the_parameter_meant(service: Service) -> None:
+    info = error(
+        service.admin.get(f"{ADMIN}/users", params={"e-mail": "a@b.c"}), 400, "unknown_parameter"
+    )
+    assert info["message"] == "Unknown query parameter 'e-mail'. Did you mean 'email'?"
+
+
+def test_admin_list_of_members_and_keys_refuses_unknown_parameter(
+    service: Service, tenant: Tenant
+) -> None:
+    for path in (f"/orgs/{tenant.org_id}/members", f"/users/{tenant.user_id}/keys"):
+        info = error(
+            service.admin.get(f"{ADMIN}{path}", params={"role": "owner"}), 400, "unknown_parameter"
+        )
+        assert info["message"] == (
+            "Unknown query parameter 'role'; this operation takes no query parameters."
+        )
+
+
+def test_admin_list_checks_the_caller_before_its_parameters(service: Service) -> None:
+    error(service.client().get(f"{ADMIN}/orgs", params={"limit": "10"}), 401, "unauthenticated")

@@ -13,7 +13,7 @@ from creditmeter._version import __version__
 from creditmeter.directory import Directory
 from creditmeter.settings import Settings
 from creditmeter.store import Store, open_store
-from creditmeter.web import api_docs, errors
+from creditmeter.web import api_docs, errors, openapi
 from creditmeter.web.access_log import AccessLog
 from creditmeter.web.auth import authorize
 from creditmeter.web.dashboard import STATIC
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         app.include_router(module.router)
     app.mount("/dashboard/static", StaticFiles(directory=STATIC), name="dashboard-static")
     app.include_router(api_docs.router)
+    openapi.install(app)
     app.mount(api_docs.STATIC_PATH, StaticFiles(directory=api_docs.STATIC), name="docs-static")
     app.add_middleware(
         BodyLimit,

@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
 from creditmeter.timestamps import format_instant
 
-Instant = Annotated[datetime, PlainSerializer(format_instant, return_type=str)]
+Instant = Annotated[
+    datetime,
+    PlainSerializer(format_instant, return_type=str),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 
 
 class Model(BaseModel):
@@ -36,26 +40,43 @@ class ErrorInfo(Model):
     )
 
 
-class ErrorBody(Model):
+class ErrorResponse(Model):
+    """The one shape of every error answer."""
+
     error: ErrorInfo
 
 
+#: What each error status means, for every operation that documents it.
+ERROR_MEANINGS = {
+    400: "Invalid request: the message says what to change",
+    401: "Missing, unknown, revoked or expired credential",
+    403: "The credential may not do this",
+    404: "Unknown id",
+    409: "Already exists",
+    413: "Body too large",
+    415: "Unsupported content type",
+    429: "Rate limit exceeded; see Retry-After",
+    503: "The store is unreachable, or its schema needs `creditmeter migrate`",
+}
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries for these error statuses."""
-    meaning = {
-        400: "Invalid request: the message says what to change",
-        401: "Missing, unknown, revoked or expired credential",
-        403: "The credential may not do this",
-        404: "Unknown id",
-        405: "Method not allowed",
-        409: "Already exists",
-        413: "Batch or body too large",
-        415: "Unsupported content type",
-        429: "Rate limit exceeded; see Retry-After",
-        500: "Unexpected server fault",
-        503: "The store is unreachable",
-    }
-    return {s: {"model": ErrorBody, "description": meaning[s]} for s in statuses}
+    """OpenAPI ``responses`` entries for the error statuses an operation can really answer."""
+    return {s: {"model": ErrorResponse, "description": ERROR_MEANINGS[s]} for s in statuses}
+
+
+#: Models that a route documents by reference only (see :func:`schema_ref`).
+REFERENCED_MODELS: dict[str, type[BaseModel]] = {}
+
+
+def schema_ref(model: type[BaseModel]) -> dict[str, str]:
+    """A ``$ref`` to ``model`` among the document's component schemas.
+
+    For a body a route reads itself (FastAPI then knows no model for it): the
+    document's builder adds the model's schema to the components.
+    """
+    REFERENCED_MODELS[model.__name__] = model
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
 # -- usage ---------------------------------------------------------------------------

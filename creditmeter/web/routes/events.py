@@ -11,7 +11,7 @@ from creditmeter.errors import InvalidEvents, UnsupportedMediaType
 from creditmeter.events import BodyProblems, read_json_body, read_ndjson_body
 from creditmeter.ingest import now_us, record_batch
 from creditmeter.web.auth import usage_writer
-from creditmeter.web.models import EventBatch, RecordResultOut, error_responses
+from creditmeter.web.models import EventBatch, RecordResultOut, error_responses, schema_ref
 
 router = APIRouter()
 
@@ -23,14 +23,15 @@ NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl
 
 @router.post(
     EVENTS_PATH,
+    operation_id="recordUsageEvents",
     summary="Record a batch of usage events",
     response_model=RecordResultOut,
-    responses=error_responses(400, 401, 403, 405, 413, 415, 500, 503),
+    responses=error_responses(400, 401, 403, 413, 415, 503),
     openapi_extra={
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": EventBatch.model_json_schema(by_alias=True)},
+                "application/json": {"schema": schema_ref(EventBatch)},
                 **{t: {"schema": {"type": "string"}} for t in NDJSON_TYPES},
             },
         }

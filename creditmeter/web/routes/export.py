@@ -74,11 +74,12 @@ EXPORT_PATH = "/api/v1/usage/export"
 
 @router.get(
     EXPORT_PATH,
+    operation_id="exportUsage",
     summary="Export usage per day and group",
     response_model=ExportDocument,
     responses={
         200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
-        **error_responses(400, 401, 403, 405, 429, 500, 503),
+        **error_responses(400, 401, 403, 429, 503),
     },
     openapi_extra={"parameters": PARAMETERS, "security": BEARER_REQUIRED},
     tags=["usage"],
