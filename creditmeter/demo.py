@@ -21,6 +21,8 @@ from creditmeter.timestamps import us_of_datetime
 
 DAYS = 90
 SEED = 20260519
+#: Where ``creditmeter demo`` builds (and serves) the demo, unless told otherwise.
+DEMO_DATABASE_URL = "sqlite:///creditmeter-demo.db"
 
 # product → (feature → credits per page)
 PRODUCTS: dict[str, dict[str, Decimal]] = {

@@ -13,35 +13,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from creditmeter.credits import MAX_TOTAL_MICRO, format_micro
 from creditmeter.errors import InvalidEvents, PayloadTooLarge, Problem
 from creditmeter.events import Batch, Event, read_lines
+from creditmeter.record_result import RecordResult
 from creditmeter.store import Store
+from creditmeter.store import directory as directory_sql
 from creditmeter.store import usage as sql
-
-
-@dataclass
-class RecordResult:
-    """What happened to a batch: the answer of the ingest endpoint."""
-
-    accepted: int = 0
-    duplicates: int = 0
-    conflicts: list[str] = field(default_factory=list)
-
-    def add(self, other: RecordResult) -> None:
-        self.accepted += other.accepted
-        self.duplicates += other.duplicates
-        self.conflicts.extend(c for c in other.conflicts if c not in self.conflicts)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "accepted": self.accepted,
-            "duplicates": self.duplicates,
-            "conflicts": self.conflicts,
-        }
 
 
 def now_us() -> int:
@@ -99,8 +79,7 @@ def _event_of_row(row: dict[str, Any]) -> Event:
 
 
 def record(store: Store, events: list[Event], *, received_us: int) -> RecordResult:
-    """Store validated events once each; count duplicates and name conflicts."""
-    result = RecordResult()
+    """Store validated events once each; count duplicates, name conflicts and unknown orgs."""
     first: dict[tuple[str, str], Event] = {}
     repeats: list[Event] = []
     for event in events:
@@ -110,8 +89,9 @@ def record(store: Store, events: list[Event], *, received_us: int) -> RecordResu
         else:
             first[key] = event
     if not first:
-        return result
+        return RecordResult(batches=1)
 
+    org_ids = {event.org_id for event in first.values()}
     try:
         with store.write() as connection:
             inserted = sql.insert_events(
@@ -119,24 +99,30 @@ def record(store: Store, events: list[Event], *, received_us: int) -> RecordResu
             )
             already = [key for key in first if key not in inserted]
             stored = sql.stored_events(connection, already) if already else {}
+            known = directory_sql.existing_org_ids(connection, org_ids)
     except sql.TotalLimitExceeded:
         raise _overflow(store, list(first.values())) from None
 
-    result.accepted = len(inserted)
+    duplicates = 0
     conflicts: dict[str, None] = {}
     for key in already:
-        result.duplicates += 1
+        duplicates += 1
         if first[key] != _event_of_row(stored[key]):
             conflicts[key[1]] = None
     for event in repeats:
-        result.duplicates += 1
+        duplicates += 1
         key = (event.org_id, event.id)
         winner = _event_of_row(stored[key]) if key in stored else first[key]
         if event != winner:
             conflicts[event.id] = None
-    # Each conflicting id once, however many differing copies the batch held.
-    result.conflicts = list(conflicts)
-    return result
+    return RecordResult(
+        accepted=len(inserted),
+        duplicates=duplicates,
+        # Each conflicting id once, however many differing copies the batch held.
+        conflicts=list(conflicts),
+        batches=1,
+        unknown_org_ids=sorted(org_ids - known),
+    )
 
 
 def _overflow(store: Store, events: list[Event]) -> InvalidEvents:
@@ -215,7 +201,8 @@ def record_lines(
     batch = Batch(0, [], [])
 
     def commit() -> None:
-        total.add(record_batch(store, batch, max_events=max_events, received_us=now_us()))
+        nonlocal total
+        total += record_batch(store, batch, max_events=max_events, received_us=now_us())
         if on_batch:
             on_batch(batch.size)
 

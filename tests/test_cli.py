@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from typer.testing import CliRunner, Result
 from creditmeter.cli import app
 from creditmeter.store import open_store
 from creditmeter.store.database import normalise_url
+from tests.conftest import Tenant
 from tests.ports import free_port
 
 runner = CliRunner()
@@ -394,6 +396,11 @@ def _event(n: int, **overrides: object) -> dict[str, object]:
     }
 
 
+def _counts(result: Result) -> str:
+    """The counts that end the first line of the summary."""
+    return result.stdout.splitlines()[0].rpartition(": ")[2]
+
+
 def _rollup_total(db: str) -> tuple[int, int]:
     store = open_store(db)
     try:
@@ -410,7 +417,7 @@ def test_edge_case_12_ingest_imports_a_file_and_reports_counts(tmp_path: Path, d
     source = tmp_path / "events.jsonl"
     source.write_text(_lines(*(_event(n) for n in range(25))) + "\n")
     result = ok("ingest", str(source), "--database-url", db)
-    assert result.stdout.strip() == "accepted 25, duplicates 0, conflicts 0"
+    assert _counts(result) == "accepted 25, duplicates 0, conflicts 0"
     assert _rollup_total(db) == (25 * 1_500_000, 25)
 
 
@@ -420,7 +427,12 @@ def test_edge_case_12_ingest_again_finishes_a_cut_run_idempotently(tmp_path: Pat
     ok("ingest", str(source), "--database-url", db)
     source.write_text(_lines(*(_event(n) for n in range(10)), _event(3, credits=9), _event(10)))
     result = ok("ingest", str(source), "--database-url", db, "--json")
-    assert as_json(result) == {"accepted": 1, "duplicates": 11, "conflicts": ["e3"]}
+    assert as_json(result) == {
+        "accepted": 1,
+        "duplicates": 11,
+        "conflicts": ["e3"],
+        "unknownOrgIds": ["org_acme"],
+    }
     assert _rollup_total(db) == (11 * 1_500_000, 11)
 
 
@@ -450,7 +462,7 @@ def test_edge_case_12_ingest_lists_at_most_100_problems(tmp_path: Path, db: str)
 
 def test_edge_case_12_ingest_reads_stdin(db: str) -> None:
     result = ok("ingest", "-", "--database-url", db, input=_lines(_event(1), _event(2)))
-    assert result.stdout.strip() == "accepted 2, duplicates 0, conflicts 0"
+    assert _counts(result) == "accepted 2, duplicates 0, conflicts 0"
 
 
 def test_edge_case_12_ingest_commits_in_batches_of_the_maximum_size(
@@ -460,12 +472,225 @@ def test_edge_case_12_ingest_commits_in_batches_of_the_maximum_size(
     source = tmp_path / "events.jsonl"
     source.write_text(_lines(*(_event(n) for n in range(10))))
     result = ok("ingest", str(source), "--database-url", db, "--json")
-    assert as_json(result) == {"accepted": 10, "duplicates": 0, "conflicts": []}
+    assert as_json(result) == {
+        "accepted": 10,
+        "duplicates": 0,
+        "conflicts": [],
+        "unknownOrgIds": ["org_acme"],
+    }
     assert _rollup_total(db) == (10 * 1_500_000, 10)
 
 
 def test_ingest_of_a_missing_file_is_a_usage_error(db: str) -> None:
     assert cm("ingest", "/nonexistent.jsonl", "--database-url", db).exit_code == 2
+
+
+def test_ingest_names_the_database_it_writes(tmp_path: Path, db: str) -> None:
+    source = tmp_path / "events.jsonl"
+    source.write_text(_lines(_event(1), _event(2)))
+    if db.startswith("sqlite"):
+        shown = db  # already absolute
+    else:
+        # A password in the URL is never printed (the test server trusts any).
+        db = db.replace("postgres@", "postgres:s3cret@")
+        shown = db.replace(":s3cret@", ":***@")
+    result = ok("ingest", str(source), "--database-url", db)
+    assert result.stdout.splitlines()[0] == (
+        f"Recorded 2 events into {shown}: accepted 2, duplicates 0, conflicts 0"
+    )
+    assert "s3cret" not in result.stdout + result.stderr
+
+
+def test_ingest_names_a_relative_sqlite_file_by_its_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("usage.jsonl").write_text(_lines(_event(1)))
+    result = ok("ingest", "usage.jsonl", "--database-url", "sqlite:///here.db")
+    assert f"into sqlite:///{tmp_path / 'here.db'}:" in result.stdout
+
+
+def test_ingest_warns_when_it_creates_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CREDITMETER_DATABASE_URL", raising=False)
+    Path("usage.jsonl").write_text(_lines(_event(1)))
+    created = ok("ingest", "usage.jsonl")
+    shown = f"sqlite:///{tmp_path / 'creditmeter.db'}"
+    assert created.stderr.startswith(f"warning: {shown} does not exist: creating a new database.")
+    assert "sqlite:///creditmeter-demo.db" in created.stderr
+    assert (tmp_path / "creditmeter.db").is_file()
+    again = ok("ingest", "usage.jsonl")
+    assert again.stderr == ""
+    assert again.stdout.startswith(f"Recorded 1 event into {shown}:")
+
+
+def test_ingest_of_a_wrong_file_creates_no_database(tmp_path: Path) -> None:
+    source = tmp_path / "events.jsonl"
+    source.write_text(_lines(_event(1, credits=-1)))
+    result = cm("ingest", str(source), "--database-url", f"sqlite:///{tmp_path / 'new.db'}")
+    assert result.exit_code == 1
+    assert "does not exist" not in result.stderr
+    assert not (tmp_path / "new.db").exists()
+
+
+def test_ingest_names_the_organizations_the_directory_does_not_hold(
+    tmp_path: Path, populated: str
+) -> None:
+    source = tmp_path / "events.jsonl"
+    source.write_text(
+        _lines(_event(1), _event(2, orgId="org_ghost"), _event(3, orgId="org_attic"), _event(4))
+    )
+    result = ok("ingest", str(source), "--database-url", populated)
+    assert result.stdout.splitlines()[1] == (
+        "Not in the directory: org_attic, org_ghost. Their events are stored; create the "
+        "organizations (creditmeter org create NAME --id ORG_ID) to export them."
+    )
+    assert _rollup_total(populated) == (4 * 1_500_000, 4)
+    answer = as_json(ok("ingest", str(source), "--database-url", populated, "--json"))
+    assert answer["unknownOrgIds"] == ["org_attic", "org_ghost"]
+    known = tmp_path / "known.jsonl"
+    known.write_text(_lines(_event(5)))
+    assert len(ok("ingest", str(known), "--database-url", populated).stdout.splitlines()) == 1
+
+
+def test_ingest_reports_an_id_conflicting_in_two_batches_once(
+    tmp_path: Path, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CREDITMETER_MAX_BATCH_EVENTS", "2")
+    source = tmp_path / "events.jsonl"
+    source.write_text(_lines(_event(1), _event(2), _event(1, credits=2), _event(1, credits=3)))
+    answer = as_json(ok("ingest", str(source), "--database-url", db, "--json"))
+    assert (answer["accepted"], answer["duplicates"], answer["conflicts"]) == (2, 2, ["e1"])
+
+
+# -- ingest --url: through a server's API ----------------------------------------------
+
+
+def test_ingest_url_records_through_the_api_with_a_service_token(
+    tmp_path: Path, tenant: Tenant
+) -> None:
+    ghost = f"{tenant.org_id}_ghost"
+    source = tmp_path / "events.jsonl"
+    source.write_text(
+        _lines(_event(1, orgId=tenant.org_id), _event(2, orgId=ghost))
+        + "\n"
+        + _lines(_event(3, orgId=tenant.org_id, credits=2.25))
+    )
+    url = tenant.service.url
+    args = ("ingest", str(source), "--url", url, "--token", tenant.writer_secret)
+    result = ok(*args)
+    assert result.stdout.splitlines() == [
+        f"Recorded 3 events through {url}: accepted 3, duplicates 0, conflicts 0",
+        f"Not in the directory: {ghost}. Their events are stored; create the organization "
+        "(creditmeter org create NAME --id ORG_ID) to export them.",
+    ]
+    exported = tenant.export(startDate="2026-05-19", endDate="2026-05-19").json()["data"]
+    assert [(row["credits"], row["requestCount"]) for row in exported] == [(3.75, 2)]
+    again = as_json(ok(*args, "--json"))
+    assert again == {"accepted": 0, "duplicates": 3, "conflicts": [], "unknownOrgIds": [ghost]}
+
+
+def test_ingest_url_reads_the_token_from_the_environment(tmp_path: Path, tenant: Tenant) -> None:
+    source = tmp_path / "events.jsonl"
+    source.write_text(_lines(_event(1, orgId=tenant.org_id)))
+    result = cm(
+        "ingest",
+        str(source),
+        "--url",
+        tenant.service.url,
+        env={"CREDITMETER_TOKEN": tenant.writer_secret},
+    )
+    assert result.exit_code == 0, result.stderr
+    assert _counts(result) == "accepted 1, duplicates 0, conflicts 0"
+
+
+def test_ingest_url_without_a_token_says_how_to_pass_one(tmp_path: Path, tenant: Tenant) -> None:
+    source = tmp_path / "events.jsonl"
+    source.write_text(_lines(_event(1, orgId=tenant.org_id)))
+    result = cm("ingest", str(source), "--url", tenant.service.url, env={"CREDITMETER_TOKEN": ""})
+    assert result.exit_code == 2
+    assert "--token" in result.stderr and "CREDITMETER_TOKEN" in result.stderr
+
+
+def test_ingest_url_validates_the_file_first_and_sends_nothing_if_a_line_is_wrong(
+    tmp_path: Path, tenant: Tenant
+) -> None:
+    source = tmp_path / "events.jsonl"
+    source.write_text(
+        _lines(_event(1, orgId=tenant.org_id), _event(2, orgId=tenant.org_id, credits="2"))
+    )
+    result = cm("ingest", str(source), "--url", tenant.service.url, "--token", tenant.writer_secret)
+    assert result.exit_code == 1
+    assert "line 2, credits" in result.stderr and "nothing was stored" in result.stderr
+    assert tenant.export(startDate="2026-05-19", endDate="2026-05-19").json()["data"] == []
+
+
+def test_ingest_url_names_the_line_of_a_problem_the_server_finds(
+    tmp_path: Path, tenant: Tenant
+) -> None:
+    # The day stands 10 credits short of the largest total: only the server can tell.
+    with tenant.service.store.write() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO usage_daily_totals (org_id, day, credits_micro, request_count) "
+            f"VALUES ('{tenant.org_id}', '2026-05-19', 8999999999990000000, 1)"
+        )
+    source = tmp_path / "events.jsonl"
+    source.write_text(
+        "\n" + _lines(_event(1, orgId=tenant.org_id), _event(2, orgId=tenant.org_id, credits=20))
+    )
+    result = cm("ingest", str(source), "--url", tenant.service.url, "--token", tenant.writer_secret)
+    assert result.exit_code == 1
+    assert "line 3, credits" in result.stderr
+    assert "Nothing was stored; after fixing the file, run the import again." in result.stderr
+
+
+def test_ingest_url_with_a_personal_key_is_refused_with_the_servers_reason(
+    tmp_path: Path, tenant: Tenant
+) -> None:
+    source = tmp_path / "events.jsonl"
+    source.write_text(_lines(_event(1, orgId=tenant.org_id)))
+    result = cm("ingest", str(source), "--url", tenant.service.url, "--token", tenant.key)
+    assert result.exit_code == 1
+    assert "Personal API keys cannot record usage" in result.stderr
+    assert "Nothing was stored; after fixing that, run the import again." in result.stderr
+
+
+def test_ingest_url_and_database_url_cannot_be_combined(tmp_path: Path, db: str) -> None:
+    source = tmp_path / "events.jsonl"
+    source.write_text(_lines(_event(1)))
+    result = cm(
+        "ingest", str(source), "--url", "http://127.0.0.1:1", "--token", "t", "--database-url", db
+    )
+    assert result.exit_code == 2
+    assert "cannot be combined with --url" in result.stderr
+
+
+def test_ingest_sums_batches_alike_into_a_database_and_through_the_api(
+    tmp_path: Path, tenant: Tenant, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CREDITMETER_MAX_BATCH_EVENTS", "2")
+    ok("org", "create", "Tenant", "--id", tenant.org_id, "--database-url", db)
+    ghost = f"{tenant.org_id}_ghost"
+    first = tmp_path / "first.jsonl"
+    first.write_text(_lines(_event(1, orgId=ghost), _event(2, orgId=tenant.org_id)))
+    second = tmp_path / "second.jsonl"
+    second.write_text(
+        _lines(
+            _event(1, orgId=ghost, credits=2),
+            _event(3, orgId=tenant.org_id),
+            _event(1, orgId=ghost, credits=3),
+            _event(2, orgId=tenant.org_id),
+        )
+    )
+    through = ("--url", tenant.service.url, "--token", tenant.writer_secret)
+    answers = []
+    for where in (("--database-url", db), through):
+        ok("ingest", str(first), *where)
+        answers.append(as_json(ok("ingest", str(second), *where, "--json")))
+    expected = {"accepted": 1, "duplicates": 3, "conflicts": ["e1"], "unknownOrgIds": [ghost]}
+    assert answers[0] == answers[1] == expected
 
 
 # -- serve and demo, as real processes ---------------------------------------------------
@@ -571,6 +796,23 @@ def test_demo_builds_data_prints_a_working_curl_and_serves(
         headers={"Authorization": f"Bearer {key}"},
     )
     assert initech.status_code == 403
+
+
+def test_demo_refuses_a_port_in_use_before_touching_its_database(tmp_path: Path) -> None:
+    database = tmp_path / "demo.db"
+    database.write_bytes(b"the running demo's data")
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = cm("demo", "--port", str(port), "--database-url", f"sqlite:///{database}")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"error: Port {port} on 127.0.0.1 is in use (is a creditmeter demo already running?); "
+        f"stop it or pass --port {port + 1}."
+    )
+    assert result.stdout == ""
+    assert database.read_bytes() == b"the running demo's data"
 
 
 def test_demo_usage_has_a_weekday_rhythm(tmp_path: Path) -> None:

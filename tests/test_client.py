@@ -37,6 +37,7 @@ from creditmeter import (
     UsageRow,
 )
 from creditmeter.client._exceptions import parse_retry_after
+from creditmeter.client._models import parse_record_result
 from creditmeter.client._retry import MAX_RETRY_AFTER, RetryPolicy
 from creditmeter.events import Event
 from creditmeter.ingest import record
@@ -596,6 +597,49 @@ def test_record_again_counts_duplicates_and_reports_conflicts(
     again[3]["credits"] = 2
     result = platform.record(again, batch_size=2)
     assert result == RecordResult(accepted=0, duplicates=5, conflicts=["w3"], batches=3)
+
+
+def test_record_reports_an_id_that_conflicts_in_two_batches_once(
+    platform: Client, tenant: Tenant
+) -> None:
+    platform.record(writer_events(tenant.org_id, 4))
+    again = writer_events(tenant.org_id, 4)
+    again[1]["credits"] = 2
+    # The same id, differing again, in the second batch: one id to look into, two duplicates.
+    result = platform.record([*again, {**again[1], "credits": 3}], batch_size=2)
+    assert result == RecordResult(accepted=0, duplicates=5, conflicts=["w1"], batches=3)
+
+
+def test_record_names_the_unknown_organizations_of_every_batch_sorted_once(
+    platform: Client, tenant: Tenant
+) -> None:
+    late, early = f"{tenant.org_id}_z", f"{tenant.org_id}_a"
+    events = [
+        *writer_events(late, 2, prefix="u"),
+        *writer_events(tenant.org_id, 2, prefix="u"),
+        *writer_events(early, 1, prefix="u"),
+        *writer_events(late, 1, prefix="v"),
+    ]
+    result = platform.record(events, batch_size=2)
+    assert result == RecordResult(6, 0, [], batches=3, unknown_org_ids=[early, late])
+
+
+def test_record_results_add_counts_and_merge_ids_once() -> None:
+    first = RecordResult(1, 2, ["b", "a"], batches=1, unknown_org_ids=["org_y"])
+    second = RecordResult(3, 1, ["c", "b"], batches=2, unknown_org_ids=["org_x", "org_y"])
+    assert first + second == RecordResult(
+        accepted=4,
+        duplicates=3,
+        conflicts=["b", "a", "c"],  # each once, in the order first reported
+        batches=3,
+        unknown_org_ids=["org_x", "org_y"],
+    )
+
+
+def test_record_result_reads_an_answer_without_unknown_org_ids() -> None:
+    # A server older than the field answers without it.
+    answer = b'{"accepted": 1, "duplicates": 0, "conflicts": []}'
+    assert parse_record_result(answer) == RecordResult(1, 0, [], batches=1, unknown_org_ids=[])
 
 
 def test_record_writes_decimal_and_datetime_values_exactly(

@@ -25,7 +25,7 @@ URL = "/api/v1/usage/events"
 DAY = "2026-05-19"
 STAMP = f"{DAY}T14:03:11Z"
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
-EMPTY_ANSWER = {"accepted": 0, "duplicates": 0, "conflicts": []}
+EMPTY_ANSWER = {"accepted": 0, "duplicates": 0, "conflicts": [], "unknownOrgIds": []}
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -109,7 +109,7 @@ def test_json_body_is_recorded_and_exported(tenant: Tenant) -> None:
     ]
     response = post(tenant.writer, events)
     assert response.status_code == 200, response.text
-    assert response.json() == {"accepted": 2, "duplicates": 0, "conflicts": []}
+    assert response.json() == {"accepted": 2, "duplicates": 0, "conflicts": [], "unknownOrgIds": []}
     assert by_group(exported(tenant)) == {
         "extract": (Decimal("1.0"), 3),
         "parse": (Decimal("2.5"), 1),
@@ -127,7 +127,7 @@ def test_ndjson_body_is_recorded_for_each_json_lines_type(
     lines = [json.dumps(event(tenant, credits=2)), json.dumps(event(tenant, credits=3))]
     response = post_text(tenant.writer, "\n".join(lines) + "\n", content_type)
     assert response.status_code == 200, response.text
-    assert response.json() == {"accepted": 2, "duplicates": 0, "conflicts": []}
+    assert response.json() == {"accepted": 2, "duplicates": 0, "conflicts": [], "unknownOrgIds": []}
     assert by_group(exported(tenant)) == {"parse": (Decimal("5.0"), 2)}
 
 
@@ -211,7 +211,12 @@ def test_full_batch_of_maximal_events_passes_under_the_default_body_limit(
     assert 25_000_000 < len(body) < service.settings.max_body_bytes
     response = post_text(tenant.writer, body)
     assert response.status_code == 200, response.text[:500]
-    assert response.json() == {"accepted": 10_000, "duplicates": 0, "conflicts": []}
+    assert response.json() == {
+        "accepted": 10_000,
+        "duplicates": 0,
+        "conflicts": [],
+        "unknownOrgIds": [],
+    }
     assert by_group(exported(tenant, start="2026-05-20", end="2026-05-20")) == {
         "p" + wide: (Decimal("9999999.99"), 10_000_000_000)
     }
@@ -350,7 +355,12 @@ def test_one_bad_event_stores_nothing(tenant: Tenant) -> None:
     assert fields_at(post(tenant.writer, bad)) == {(25, "credits")}
     assert exported(tenant) == []
     # Fixed and resent whole: every event is new.
-    assert post(tenant.writer, events).json() == {"accepted": 50, "duplicates": 0, "conflicts": []}
+    assert post(tenant.writer, events).json() == {
+        "accepted": 50,
+        "duplicates": 0,
+        "conflicts": [],
+        "unknownOrgIds": [],
+    }
 
 
 def test_ndjson_index_is_the_0_based_line_number_counting_blank_lines(tenant: Tenant) -> None:
@@ -386,10 +396,25 @@ def test_events_that_is_not_a_list_names_the_events_key(tenant: Tenant) -> None:
 
 def test_resent_batch_counts_duplicates_and_is_not_stored_twice(tenant: Tenant) -> None:
     batch = [event(tenant, credits=2), event(tenant, credits=3)]
-    assert post(tenant.writer, batch).json() == {"accepted": 2, "duplicates": 0, "conflicts": []}
-    assert post(tenant.writer, batch).json() == {"accepted": 0, "duplicates": 2, "conflicts": []}
+    assert post(tenant.writer, batch).json() == {
+        "accepted": 2,
+        "duplicates": 0,
+        "conflicts": [],
+        "unknownOrgIds": [],
+    }
+    assert post(tenant.writer, batch).json() == {
+        "accepted": 0,
+        "duplicates": 2,
+        "conflicts": [],
+        "unknownOrgIds": [],
+    }
     mixed = [*batch, event(tenant, credits=4)]
-    assert post(tenant.writer, mixed).json() == {"accepted": 1, "duplicates": 2, "conflicts": []}
+    assert post(tenant.writer, mixed).json() == {
+        "accepted": 1,
+        "duplicates": 2,
+        "conflicts": [],
+        "unknownOrgIds": [],
+    }
     assert by_group(exported(tenant)) == {"parse": (Decimal("9.0"), 3)}
 
 
@@ -398,7 +423,12 @@ def test_conflicting_duplicate_is_reported_and_the_stored_event_wins(tenant: Ten
     tenant.record([stored])
     changed = {**stored, "credits": 5, "fileType": "pdf"}
     answer = post(tenant.writer, [changed]).json()
-    assert answer == {"accepted": 0, "duplicates": 1, "conflicts": [stored["id"]]}
+    assert answer == {
+        "accepted": 0,
+        "duplicates": 1,
+        "conflicts": [stored["id"]],
+        "unknownOrgIds": [],
+    }
     assert by_group(exported(tenant, groupBy="file_type")) == {None: (Decimal("2.0"), 1)}
 
 
@@ -407,7 +437,12 @@ def test_same_id_twice_in_one_batch_stores_the_first(tenant: Tenant) -> None:
     same = dict(first)
     different = {**first, "credits": 7}
     answer = post(tenant.writer, [first, same, different]).json()
-    assert answer == {"accepted": 1, "duplicates": 2, "conflicts": [first["id"]]}
+    assert answer == {
+        "accepted": 1,
+        "duplicates": 2,
+        "conflicts": [first["id"]],
+        "unknownOrgIds": [],
+    }
     assert by_group(exported(tenant)) == {"parse": (Decimal("2.0"), 1)}
 
 
@@ -417,9 +452,19 @@ def test_repeat_in_a_batch_is_compared_with_the_stored_event(tenant: Tenant) -> 
     changed = {**stored, "credits": 3}
     # The changed copy conflicts; the exact copy after it matches what is stored.
     answer = post(tenant.writer, [changed, stored]).json()
-    assert answer == {"accepted": 0, "duplicates": 2, "conflicts": [stored["id"]]}
+    assert answer == {
+        "accepted": 0,
+        "duplicates": 2,
+        "conflicts": [stored["id"]],
+        "unknownOrgIds": [],
+    }
     answer = post(tenant.writer, [stored, changed]).json()
-    assert answer == {"accepted": 0, "duplicates": 2, "conflicts": [stored["id"]]}
+    assert answer == {
+        "accepted": 0,
+        "duplicates": 2,
+        "conflicts": [stored["id"]],
+        "unknownOrgIds": [],
+    }
     assert by_group(exported(tenant)) == {"parse": (Decimal("2.0"), 1)}
 
 
@@ -427,7 +472,12 @@ def test_the_same_id_in_two_organizations_is_two_events(service: Service) -> Non
     first, second = service.tenant(), service.tenant()
     shared_id = new_id()
     batch = [event(first, id=shared_id), event(second, id=shared_id, credits=4)]
-    assert post(first.writer, batch).json() == {"accepted": 2, "duplicates": 0, "conflicts": []}
+    assert post(first.writer, batch).json() == {
+        "accepted": 2,
+        "duplicates": 0,
+        "conflicts": [],
+        "unknownOrgIds": [],
+    }
     assert by_group(exported(first)) == {"parse": (Decimal("1.0"), 1)}
     assert by_group(exported(second)) == {"parse": (Decimal("4.0"), 1)}
 
@@ -440,7 +490,7 @@ def test_edge_case_6_conflicts_compare_meaning_not_bytes(tenant: Tenant) -> None
         "product": "parse",
     }
     answer = post_text(tenant.writer, batch_text(raw_json(stored, credits="2.5"))).json()
-    assert answer == {"accepted": 1, "duplicates": 0, "conflicts": []}
+    assert answer == {"accepted": 1, "duplicates": 0, "conflicts": [], "unknownOrgIds": []}
     same_meaning = [
         raw_json({**stored, "timestamp": "2026-05-19T14:03:11+00:00"}, credits="2.50"),
         raw_json({**stored, "timestamp": "2026-05-19T16:03:11+02:00"}, credits="25e-1"),
@@ -449,7 +499,7 @@ def test_edge_case_6_conflicts_compare_meaning_not_bytes(tenant: Tenant) -> None
         raw_json({**stored, "requestCount": None, "apiKey": None, "fileType": None}, credits="2.5"),
     ]
     answer = post_text(tenant.writer, batch_text(*same_meaning)).json()
-    assert answer == {"accepted": 0, "duplicates": 5, "conflicts": []}
+    assert answer == {"accepted": 0, "duplicates": 5, "conflicts": [], "unknownOrgIds": []}
 
     different = [
         {**stored, "credits": 2.500001},
@@ -461,19 +511,46 @@ def test_edge_case_6_conflicts_compare_meaning_not_bytes(tenant: Tenant) -> None
     ]
     for changed in different:
         answer = post(tenant.writer, [changed]).json()
-        assert answer == {"accepted": 0, "duplicates": 1, "conflicts": [stored["id"]]}, changed
+        assert answer == {
+            "accepted": 0,
+            "duplicates": 1,
+            "conflicts": [stored["id"]],
+            "unknownOrgIds": [],
+        }, changed
 
 
-def test_unknown_organization_is_accepted_and_kept(service: Service, tenant: Tenant) -> None:
+def test_unknown_organization_is_accepted_kept_and_named(service: Service, tenant: Tenant) -> None:
     org_id = f"org_later_{uuid.uuid4().hex[:8]}"
     answer = post(tenant.writer, [event(tenant, orgId=org_id, credits=3)]).json()
-    assert answer == {"accepted": 1, "duplicates": 0, "conflicts": []}
-    # When the directory catches up, the usage is there.
+    assert answer == {"accepted": 1, "duplicates": 0, "conflicts": [], "unknownOrgIds": [org_id]}
+    # When the directory catches up, the usage is there, and the organization is known.
     admin = service.admin
     assert admin.post("/api/v1/admin/orgs", json={"name": "Later", "id": org_id}).status_code == 201
     path = f"/api/v1/admin/orgs/{org_id}/members/{tenant.user_id}"
     assert admin.put(path, json={"role": "member"}).status_code == 200
     assert by_group(exported(tenant, orgId=org_id)) == {"parse": (Decimal("3.0"), 1)}
+    assert post(tenant.writer, [event(tenant, orgId=org_id)]).json()["unknownOrgIds"] == []
+
+
+def test_unknown_organizations_are_listed_sorted_each_once(tenant: Tenant) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    late, early = f"org_z_{suffix}", f"org_a_{suffix}"
+    batch = [
+        event(tenant, orgId=late),
+        event(tenant),
+        event(tenant, orgId=early),
+        event(tenant, orgId=late),
+    ]
+    answer = post(tenant.writer, batch).json()
+    assert answer == {
+        "accepted": 4,
+        "duplicates": 0,
+        "conflicts": [],
+        "unknownOrgIds": [early, late],
+    }
+    # Duplicates of an unknown organization's events still name it: it is still unknown.
+    resent = post(tenant.writer, batch[:1]).json()
+    assert resent == {"accepted": 0, "duplicates": 1, "conflicts": [], "unknownOrgIds": [late]}
 
 
 # -- timestamps ----------------------------------------------------------------------------
@@ -517,7 +594,7 @@ def test_edge_case_2_timestamps_are_truncated_to_the_microsecond(tenant: Tenant)
     tenant.record([stored])
     for stamp in ("2026-05-19T23:59:59.9999999Z", "2026-05-19T23:59:59.999999999Z"):
         answer = post(tenant.writer, [{**stored, "timestamp": stamp}]).json()
-        assert answer == {"accepted": 0, "duplicates": 1, "conflicts": []}
+        assert answer == {"accepted": 0, "duplicates": 1, "conflicts": [], "unknownOrgIds": []}
 
 
 BAD_TIMESTAMPS: list[Any] = [
@@ -725,7 +802,12 @@ def test_edge_case_4_null_means_absent_and_an_empty_string_is_400(tenant: Tenant
         assert by_group(exported(tenant, groupBy=group_by)) == {None: (Decimal("2.0"), 1)}
     # Sending the same event with the fields left out is the same event.
     absent = {k: v for k, v in with_nulls.items() if v is not None}
-    assert post(tenant.writer, [absent]).json() == {"accepted": 0, "duplicates": 1, "conflicts": []}
+    assert post(tenant.writer, [absent]).json() == {
+        "accepted": 0,
+        "duplicates": 1,
+        "conflicts": [],
+        "unknownOrgIds": [],
+    }
 
     for field in ("feature", "apiKey", "fileType"):
         response = post(tenant.writer, [event(tenant, **{field: ""})])
@@ -841,4 +923,9 @@ def test_conflicts_name_each_conflicting_id_once(tenant: Tenant) -> None:
     assert post(tenant.writer, [stored]).json()["accepted"] == 1
     changed_twice = [{**stored, "credits": 2}, {**stored, "credits": 3}]
     answer = post(tenant.writer, changed_twice).json()
-    assert answer == {"accepted": 0, "duplicates": 2, "conflicts": [stored["id"]]}
+    assert answer == {
+        "accepted": 0,
+        "duplicates": 2,
+        "conflicts": [stored["id"]],
+        "unknownOrgIds": [],
+    }

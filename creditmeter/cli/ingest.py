@@ -1,4 +1,4 @@
-"""``creditmeter ingest``: bulk import of a JSON-lines file (or stdin)."""
+"""``creditmeter ingest``: import a JSON-lines file (or stdin) into a database or a server."""
 
 from __future__ import annotations
 
@@ -6,14 +6,17 @@ import gc
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy.engine import make_url
 
+from creditmeter import APIError, Client, CreditmeterError, RecordResult
 from creditmeter.cli.common import (
     DatabaseUrl,
     JsonOutput,
@@ -23,9 +26,17 @@ from creditmeter.cli.common import (
     print_json,
     reports_errors,
     settings_for,
+    warn,
 )
+from creditmeter.demo import DEMO_DATABASE_URL
 from creditmeter.errors import InvalidEvents, Problem
+from creditmeter.events import loads
 from creditmeter.ingest import MAX_FILE_PROBLEMS, check_lines, record_lines
+
+#: Where ``--token`` is read from when it is not passed.
+TOKEN_ENV = "CREDITMETER_TOKEN"
+#: The unknown organizations the summary names before it counts the rest.
+UNKNOWN_ORGS_SHOWN = 10
 
 
 @contextmanager
@@ -45,8 +56,166 @@ def _readable(source: str) -> Iterator[Path]:
 
 def _report(problems: list[Problem]) -> None:
     for problem in problems:
-        where = f"line {problem.index}" + (f", {problem.field}" if problem.field else "")
-        err_console.print(f"{where}: {problem.message}", highlight=False, soft_wrap=True)
+        line = f"line {problem.index}" if problem.index is not None else None
+        where = ", ".join(part for part in (line, problem.field) if part)
+        err_console.print(
+            f"{where}: {problem.message}" if where else problem.message,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=not err_console.is_terminal,
+    )
+
+
+def _stopped(message: str, stored: int, *, fix: str = "fixing the file") -> NoReturn:
+    """Fail after a batch was refused, saying what the earlier batches stored."""
+    if stored:
+        fail(
+            f"{message} The first {stored:,} events of the file were stored in earlier "
+            f"batches; after {fix}, run the import again."
+        )
+    fail(f"{message} Nothing was stored; after {fix}, run the import again.")
+
+
+# -- into a database -------------------------------------------------------------------
+
+
+def _shown(database_url: str) -> str:
+    """The database URL to print: a SQLite file by its absolute path, never a password."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and _is_file(url.database):
+        url = url.set(database=str(Path(url.database or "").resolve()))
+    return url.render_as_string(hide_password=True)
+
+
+def _is_file(database: str | None) -> bool:
+    return bool(database) and database != ":memory:" and not (database or "").startswith("file:")
+
+
+def _into_database(path: Path, count: int, database_url: str | None) -> tuple[RecordResult, str]:
+    settings = settings_for(database_url)
+    url = make_url(settings.database_url)
+    shown = _shown(settings.database_url)
+    if (
+        url.get_backend_name() == "sqlite"
+        and _is_file(url.database)
+        and not Path(url.database or "").exists()
+    ):
+        warn(
+            f"{shown} does not exist: creating a new database. To import into another, pass "
+            f"--database-url (the demo's is {DEMO_DATABASE_URL})."
+        )
+    with (
+        opened_store(database_url) as store,
+        _progress() as progress,
+        path.open("rb") as lines,
+    ):
+        task = progress.add_task("events", total=count)
+        stored = [0]
+
+        def committed(events: int) -> None:
+            stored[0] += events
+            progress.advance(task, events)
+
+        try:
+            result = record_lines(
+                store, lines, max_events=settings.max_batch_events, on_batch=committed
+            )
+        except InvalidEvents as exc:
+            # Only a limit that depends on what is stored (the daily total) gets here.
+            _report(exc.problems)
+            _stopped(exc.message, stored[0])
+    return result, f"into {shown}"
+
+
+# -- through a server ------------------------------------------------------------------
+
+
+def _client(url: str, token: str | None) -> Client:
+    if not token:
+        raise typer.BadParameter(
+            f"no token given: pass --token cmt_… (a service token with the usage:write scope) "
+            f"or set {TOKEN_ENV}.",
+            param_hint="'--token'",
+        )
+    try:
+        return Client(url, token)
+    except CreditmeterError as exc:
+        raise typer.BadParameter(str(exc), param_hint="'--url'") from None
+
+
+def _through_server(path: Path, count: int, client: Client) -> tuple[RecordResult, str]:
+    # (index in the input, line number) of the batch being sent: a problem the
+    # server finds is named by its line, as the file's own problems are.
+    batch_size = settings_for(None).max_batch_events
+    lines_of_batch: deque[tuple[int, int]] = deque(maxlen=batch_size)
+    with _progress() as progress, path.open("rb") as lines, client:
+        task = progress.add_task("events", total=count)
+
+        def events() -> Iterator[Any]:
+            index = 0
+            for number, line in enumerate(lines, 1):
+                if line.strip():
+                    lines_of_batch.append((index, number))
+                    index += 1
+                    progress.advance(task)
+                    yield loads(line)
+
+        try:
+            result = client.record(events(), batch_size=batch_size)
+        except CreditmeterError as exc:
+            stored = exc.stored.accepted + exc.stored.duplicates if exc.stored else 0
+            if isinstance(exc, APIError) and exc.details:
+                _report(_problems_by_line(exc.details, dict(lines_of_batch).get))
+                _stopped(str(exc), stored)
+            _stopped(str(exc), stored, fix="fixing that")
+    return result, f"through {client.base_url}"
+
+
+def _problems_by_line(
+    details: list[dict[str, Any]], line_of: Callable[[int], int | None]
+) -> list[Problem]:
+    return [
+        Problem(
+            line_of(detail["index"]) if isinstance(detail.get("index"), int) else None,
+            detail.get("field"),
+            str(detail.get("message", "")),
+        )
+        for detail in details
+    ]
+
+
+# -- the command -----------------------------------------------------------------------
+
+
+def _summary(result: RecordResult, where: str) -> str:
+    events = result.accepted + result.duplicates
+    lines = [
+        f"Recorded {events:,} event{'' if events == 1 else 's'} {where}: "
+        f"accepted {result.accepted}, duplicates {result.duplicates}, "
+        f"conflicts {len(result.conflicts)}"
+    ]
+    unknown = result.unknown_org_ids
+    if unknown:
+        named = ", ".join(unknown[:UNKNOWN_ORGS_SHOWN])
+        more = len(unknown) - UNKNOWN_ORGS_SHOWN
+        if more > 0:
+            named += f" and {more:,} more"
+        lines.append(
+            f"Not in the directory: {named}. Their events are stored; create the "
+            f"organization{'' if len(unknown) == 1 else 's'} "
+            "(creditmeter org create NAME --id ORG_ID) to export them."
+        )
+    return "\n".join(lines)
 
 
 @reports_errors
@@ -55,15 +224,38 @@ def ingest(
         str, typer.Argument(metavar="FILE", help="A JSON-lines file of events, or - for stdin.")
     ],
     database_url: DatabaseUrl = None,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            help="Send the events to this creditmeter server's API instead of writing a database.",
+            show_default=False,
+        ),
+    ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar=TOKEN_ENV,
+            help="With --url: a service token (cmt_…) with the usage:write scope.",
+            show_default=False,
+        ),
+    ] = None,
     json_output: JsonOutput = False,
 ) -> None:
     """Import usage events from a JSON-lines file, idempotently.
 
     Every line is validated first; if any is wrong nothing is stored and up to
-    100 problems are listed. Then events are committed in batches; a run cut
-    short is finished by running it again.
+    100 problems are listed. Then events are committed in batches, into the
+    database or, with --url, through the server's API; a run cut short is
+    finished by running it again.
     """
-    settings = settings_for(database_url)
+    if url is not None and database_url is not None:
+        raise typer.BadParameter(
+            "it cannot be combined with --url: the server writes its own database.",
+            param_hint="'--database-url'",
+        )
+    client = _client(url, token) if url is not None else None
     # What is loaded now lives until the command ends: keep it out of the
     # collector's full passes, which millions of events would otherwise trigger.
     gc.collect()
@@ -80,40 +272,11 @@ def ingest(
                 highlight=False,
             )
             raise typer.Exit(1)
-        with (
-            opened_store(database_url) as store,
-            Progress(
-                TextColumn("importing"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=err_console,
-                disable=not err_console.is_terminal,
-            ) as progress,
-            path.open("rb") as lines,
-        ):
-            task = progress.add_task("events", total=count)
-            stored = [0]
-
-            def committed(events: int) -> None:
-                stored[0] += events
-                progress.advance(task, events)
-
-            try:
-                result = record_lines(
-                    store, lines, max_events=settings.max_batch_events, on_batch=committed
-                )
-            except InvalidEvents as exc:
-                # Only a limit that depends on what is stored (the daily total) gets here.
-                _report(exc.problems)
-                fail(
-                    f"{exc.message} The first {stored[0]:,} events of the file were stored "
-                    "in earlier batches; after fixing the file, run the import again."
-                )
+        if client is None:
+            result, where = _into_database(path, count, database_url)
+        else:
+            result, where = _through_server(path, count, client)
     if json_output:
         print_json(result.as_dict())
     else:
-        typer.echo(
-            f"accepted {result.accepted}, duplicates {result.duplicates}, "
-            f"conflicts {len(result.conflicts)}"
-        )
+        typer.echo(_summary(result, where))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -15,11 +16,9 @@ from creditmeter.cli.common import (
     reports_errors,
     settings_for,
 )
-from creditmeter.demo import build_demo
+from creditmeter.demo import DEMO_DATABASE_URL, build_demo
 from creditmeter.settings import Settings
 from creditmeter.store import Store
-
-DEMO_DATABASE_URL = "sqlite:///creditmeter-demo.db"
 
 Host = Annotated[str, typer.Option(help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(help="Port to listen on.")]
@@ -42,6 +41,23 @@ def _serve(settings: Settings, host: str, port: int) -> None:
         # SIGTERM: stop accepting, let in-flight requests (an ingest batch) finish.
         timeout_graceful_shutdown=60,
     )
+
+
+def _port_in_use(host: str, port: int) -> bool:
+    """Whether something already listens on ``host``:``port``, as the server would bind it."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        return False  # the server's own bind will say what is wrong with the host
+    family, kind, protocol, _, address = addresses[0]
+    with socket.socket(family, kind, protocol) as probe:
+        # As uvicorn binds: a port left in TIME_WAIT by a stopped server is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return True
+    return False
 
 
 @reports_errors
@@ -89,6 +105,12 @@ def demo(
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite" or not url.database:
         fail("The demo builds a fresh SQLite file: pass --database-url sqlite:///FILE.db.")
+    # Before the database is rebuilt: a demo already serving keeps its data and its keys.
+    if serve_after and _port_in_use(host, port):
+        fail(
+            f"Port {port} on {host} is in use (is a creditmeter demo already running?); "
+            f"stop it or pass --port {port + 1}."
+        )
     path = Path(url.database)
     for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         leftover.unlink(missing_ok=True)

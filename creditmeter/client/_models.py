@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from creditmeter.credits import to_micro
+from creditmeter.record_result import RecordResult
 from creditmeter.rendering import Cells, usage_csv, usage_json
 
 if TYPE_CHECKING:
@@ -104,29 +105,6 @@ class Export:
             yield row.date, row.group, to_micro(row.credits), row.request_count
 
 
-@dataclass(frozen=True)
-class RecordResult:
-    """What ``record()`` did, summed over its batches.
-
-    ``duplicates`` were already stored (with the same organization and id);
-    ``conflicts`` lists the ids of duplicates whose content differed (the stored
-    event wins). ``batches`` is how many requests carried the events.
-    """
-
-    accepted: int
-    duplicates: int
-    conflicts: list[str]
-    batches: int = 0
-
-    def __add__(self, other: RecordResult) -> RecordResult:
-        return RecordResult(
-            accepted=self.accepted + other.accepted,
-            duplicates=self.duplicates + other.duplicates,
-            conflicts=[*self.conflicts, *other.conflicts],
-            batches=self.batches + other.batches,
-        )
-
-
 def _written(content: bytes, path: str | os.PathLike[str] | None) -> str:
     if path is not None:
         Path(path).write_bytes(content)
@@ -155,10 +133,4 @@ def parse_export(content: bytes) -> Export:
 
 def parse_record_result(content: bytes) -> RecordResult:
     """A :class:`RecordResult` of one batch from the ingest endpoint's answer."""
-    answer = json.loads(content)
-    return RecordResult(
-        accepted=int(answer["accepted"]),
-        duplicates=int(answer["duplicates"]),
-        conflicts=[str(conflict) for conflict in answer["conflicts"]],
-        batches=1,
-    )
+    return RecordResult.from_dict(json.loads(content))

@@ -6,6 +6,7 @@ unique key exists raises :class:`AlreadyExists`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -65,6 +66,19 @@ def get_org(connection: Connection, org_id: str) -> dict[str, Any] | None:
 
 def list_orgs(connection: Connection) -> list[dict[str, Any]]:
     return _all(connection, select(organizations).order_by(organizations.c.id))
+
+
+def existing_org_ids(connection: Connection, org_ids: Iterable[str]) -> set[str]:
+    """Those of ``org_ids`` that are organizations of the directory."""
+    wanted = sorted(org_id for org_id in set(org_ids) if _storable(org_id))
+    found: set[str] = set()
+    # In slices, so that a batch of many organizations stays within any bound-parameter limit.
+    for start in range(0, len(wanted), 500):
+        query = select(organizations.c.id).where(
+            organizations.c.id.in_(wanted[start : start + 500])
+        )
+        found.update(connection.execute(query).scalars())
+    return found
 
 
 # -- users -----------------------------------------------------------------------

@@ -119,6 +119,10 @@ class RecordResultOut(Model):
     accepted: int
     duplicates: int
     conflicts: list[str]
+    unknown_org_ids: list[str] = Field(
+        description="The batch's organizations that the directory does not hold, sorted: "
+        "their events are stored all the same."
+    )
 
 
 # -- directory -----------------------------------------------------------------------
