@@ -74,6 +74,8 @@ def ingest(
         if problems:
             _report(problems)
             more = " (the first 100 are listed)" if len(problems) >= MAX_FILE_PROBLEMS else ""
+            if json_output:
+                print_json(InvalidEvents(problems).body())
             err_console.print(
                 f"[bold red]error:[/] nothing was stored: fix the problems above{more} "
                 "and run the import again.",
@@ -106,6 +108,8 @@ def ingest(
             except InvalidEvents as exc:
                 # Only a limit that depends on what is stored (the daily total) gets here.
                 _report(exc.problems)
+                if json_output:
+                    print_json(exc.body())
                 fail(
                     f"{exc.message} The first {stored[0]:,} events of the file were stored "
                     "in earlier batches; after fixing the file, run the import again."
