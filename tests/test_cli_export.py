@@ -105,6 +105,13 @@ def test_table_separates_thousands_and_puts_the_most_credits_first(tenant: Tenan
     assert body == ["parse 12,345.5 1", "extract 1,234.0 1,234", "total 13,579.5 1,235"]
 
 
+def test_table_shows_a_group_value_as_written_not_as_markup(tenant: Tenant) -> None:
+    event = {"id": "m", "timestamp": "2026-04-02T10:00:00Z", "product": "[bold]x[/]", "credits": 1}
+    tenant.record([event])
+    result = ok(tenant, "--start", "2026-04-02", "--end", "2026-04-02", "--format", "table")
+    assert "[bold]x[/] 1.0 1" in cells(result.stdout)
+
+
 def test_table_of_no_usage_says_so_with_zero_totals(shared: Tenant) -> None:
     result = ok(shared, "--start", "2020-01-01", "--end", "2020-01-02", "--format", "table")
     assert "No usage in this range." in result.stdout

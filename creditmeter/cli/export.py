@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from creditmeter import APIConnectionError, APIError, Client, CreditmeterError, Export
 from creditmeter.cli.common import console, err_console, fail, unreachable_message
@@ -126,7 +127,7 @@ def usage_table(export: Export) -> Table:
     )
     for total in totals:
         table.add_row(
-            NONE_GROUP if total.group is None else total.group,
+            NONE_GROUP if total.group is None else Text(total.group),  # never read as markup
             format_credits(total.credits_micro),
             f"{total.request_count:,}",
         )
