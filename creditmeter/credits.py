@@ -38,3 +38,11 @@ def format_micro(micro: int) -> str:
     if fraction == 0:
         return f"{whole}.0"
     return f"{whole}.{fraction:06d}".rstrip("0")
+
+
+def format_credits(micro: int) -> str:
+    """Credits for people: thousands separated, the export's exact fraction (``12,345.25``)."""
+    text = format_micro(micro)
+    whole, _, fraction = text.partition(".")
+    sign = "-" if whole.startswith("-") else ""
+    return f"{sign}{int(whole.lstrip('-')):,}.{fraction}"

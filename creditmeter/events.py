@@ -234,6 +234,9 @@ def read_line_fully(index: int, line: bytes, latest_us: int) -> Event | list[Pro
     """The full path for one line: the standard parser, then every rule, every problem worded."""
     try:
         raw: Any = loads(line)
+    except json.JSONDecodeError as exc:
+        # Not json's own "line 1 column 8": the line's number is the problem's index.
+        raw = BadLine(f"The line is not valid JSON: {exc.msg} at column {exc.colno}.")
     except (ValueError, UnicodeDecodeError) as exc:
         raw = BadLine(f"The line is not valid JSON: {exc}.")
     problems: list[Problem] = []

@@ -378,6 +378,122 @@ def test_a_bad_database_url_is_a_clear_error() -> None:
     assert "Traceback" not in result.stderr
 
 
+# -- messages, help and --version ------------------------------------------------------
+
+
+def _every_command() -> list[list[str]]:
+    """The argument lists that reach each command and group of ``creditmeter``."""
+    paths: list[list[str]] = [[]]
+    for info in app.registered_commands:
+        paths.append([info.name or info.callback.__name__])  # type: ignore[union-attr]
+    for group in app.registered_groups:
+        paths.append([group.name])  # type: ignore[list-item]
+        for info in group.typer_instance.registered_commands:  # type: ignore[union-attr]
+            paths.append([group.name, info.name])  # type: ignore[list-item]
+    return paths
+
+
+@pytest.mark.parametrize("path", _every_command(), ids=lambda path: " ".join(path) or "-")
+def test_help_at_80_columns_names_values_without_type_labels_or_broken_words(
+    path: list[str],
+) -> None:
+    result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "80", "TERMINAL_WIDTH": "80"})
+    assert result.exit_code == 0, result.stderr
+    text = result.stdout
+    assert "<bool>" not in text and "<list[" not in text and "<int>" not in text
+    assert "Value error" not in text and "\\[" not in text
+    assert all(len(line) <= 80 for line in text.splitlines()), text
+    assert "Options:" in text and "--help" in text
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [
+        (["export"], ["--format [table|json|csv]", "--start DATE", "--product NAME",
+                      "--period [last-7-days|last-30-days|last-90-days|this-month|last-month]",
+                      "--timeout SECONDS", "--max-retries N", "--output FILE"]),
+        (["member", "add"], ["--role [owner|admin|member]", "--database-url URL", "--json "]),
+        (["token", "create"], ["--scope [usage:write|admin]"]),
+        (["key", "create"], ["--org ORG_ID", "--expires DATE", "--name NAME"]),
+        (["serve"], ["--host HOST", "--port PORT"]),
+    ],
+)  # fmt: skip
+def test_help_shows_each_options_value_whole(path: list[str], shown: list[str]) -> None:
+    text = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "80"}).stdout
+    lines = [line.strip() for line in text.splitlines()]
+    for words in shown:
+        assert any(line.startswith(words) for line in lines), (words, text)
+
+
+def test_version_prints_the_release() -> None:
+    from creditmeter._version import __version__
+
+    result = ok("--version")
+    assert result.stdout == f"creditmeter {__version__}\n"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["member", "add", "org_acme", "a@b.co", "--role", "boss"],
+        ["token", "create", "gateway", "--scope", "usage:read"],
+        ["export", "--format", "xml", "--api-key", "cmk_x"],
+    ],
+)
+def test_a_wrong_choice_is_named_without_pydantics_value_error_prefix(
+    db: str, args: list[str]
+) -> None:
+    if args[0] != "export":
+        args = [*args, "--database-url", db]
+    result = cm(*args)
+    assert result.exit_code == 2
+    assert "is not one of" in result.stderr
+    assert "Value error" not in result.stderr
+
+
+def test_json_failures_print_the_error_body_on_stdout_and_the_message_on_stderr(
+    populated: str,
+) -> None:
+    db = populated
+    result = cm("org", "create", "Other", "--id", "org_acme", "--json", "--database-url", db)
+    assert result.exit_code == 1
+    error = as_json(result)["error"]
+    assert error["code"] == "conflict" and error["status"] == 409
+    assert result.stderr == f"error: {error['message']}\n"
+
+    result = cm("key", "list", "nobody@example.com", "--json", "--database-url", db)
+    assert result.exit_code == 1
+    assert as_json(result)["error"]["code"] == "not_found"
+
+
+def test_json_usage_errors_print_the_error_body_on_stdout_too(populated: str) -> None:
+    db = populated
+    result = cm("member", "add", "org_acme", "ada@example.com", "--role", "boss", "--json",
+                "--database-url", db)  # fmt: skip
+    assert result.exit_code == 2
+    assert as_json(result) == {
+        "error": {
+            "status": 400,
+            "code": "invalid_parameter",
+            "message": "Invalid value for '--role': 'boss' is not one of 'owner', 'admin', "
+            "'member'.",
+            "param": "--role",
+        }
+    }
+    assert "'boss' is not one of" in result.stderr
+
+    expired = cm("key", "create", "ada@example.com", "--org", "org_acme", "--expires", "soon",
+                 "--json", "--database-url", db)  # fmt: skip
+    assert expired.exit_code == 2
+    assert as_json(expired)["error"]["param"] == "--expires"
+
+
+def test_json_failure_of_a_bad_database_url_names_the_option() -> None:
+    result = cm("org", "list", "--json", "--database-url", "nonsense://")
+    assert result.exit_code == 1
+    assert as_json(result)["error"]["param"] == "--database-url"
+
+
 # -- ingest (ingest spec, edge case 12) --------------------------------------------------
 
 
@@ -450,6 +566,26 @@ def test_edge_case_12_ingest_stores_nothing_when_any_line_is_wrong(tmp_path: Pat
     assert "line 5, file_type" in result.stderr and "fileType" in result.stderr
     assert "nothing was stored" in result.stderr
     assert _rollup_total(db) == (0, 0)
+
+
+def test_ingest_names_a_bad_json_line_by_its_file_line_only(tmp_path: Path, db: str) -> None:
+    source = tmp_path / "events.jsonl"
+    source.write_text(_lines(_event(1), _event(2)) + '{"id": oops}\n')
+    result = cm("ingest", str(source), "--database-url", db)
+    assert result.exit_code == 1
+    problem = result.stderr.splitlines()[0]
+    assert problem == "line 3: The line is not valid JSON: Expecting value at column 8."
+
+
+def test_ingest_json_failure_lists_the_problems_by_file_line(tmp_path: Path, db: str) -> None:
+    source = tmp_path / "events.jsonl"
+    source.write_text(_lines(_event(1), _event(2, credits=-1)))
+    result = cm("ingest", str(source), "--database-url", db, "--json")
+    assert result.exit_code == 1
+    error = as_json(result)["error"]
+    assert error["code"] == "invalid_events"
+    assert [(d["index"], d["field"]) for d in error["details"]] == [(2, "credits")]
+    assert "nothing was stored" in result.stderr
 
 
 def test_edge_case_12_ingest_lists_at_most_100_problems(tmp_path: Path, db: str) -> None:

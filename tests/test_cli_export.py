@@ -8,7 +8,11 @@ plain HTTP, and the command's output is compared with it byte for byte.
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +20,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from creditmeter.cli import app
-from creditmeter.cli.export import Period, period_range
+from creditmeter.periods import BY_NAME, PERIODS
+from creditmeter.web.dashboard import selection
 from tests.conftest import Service, Tenant
 from tests.ports import free_port
 from tests.test_client import raw_export, server_message, tenant_with_data
@@ -64,16 +69,47 @@ def test_csv_is_the_apis_csv_bytes(shared: Tenant) -> None:
     assert result.stdout_bytes == served.content
 
 
-def test_table_shows_every_row_the_null_group_and_a_totals_row(shared: Tenant) -> None:
+def cells(text: str) -> list[str]:
+    """The table's lines, borders blanked and runs of spaces made one."""
+    return [" ".join(line.translate(BORDERS).split()) for line in text.splitlines()]
+
+
+def test_table_is_each_groups_totals_over_the_range_with_a_total_row(shared: Tenant) -> None:
     result = ok(shared, *DAYS, "--group-by", "file_type", "--format", "table")
-    lines = [" ".join(line.translate(BORDERS).split()) for line in result.stdout.splitlines()]
-    assert f"{shared.org_id}, 2026-05-19 to 2026-05-22" in lines[0]
-    assert "date file_type credits requests" in lines
-    assert "2026-05-19 (none) 0.2 4" in lines
-    assert "2026-05-20 pdf 0.000125 1" in lines
-    assert "2026-05-22 (none) 4.5 3" in lines
-    assert "total 25.300125 20" in lines
-    assert sum(1 for line in lines if line.startswith("2026-05-")) == 7
+    lines = cells(result.stdout)
+    assert lines[0] == f"{shared.org_id}: usage by file_type, 2026-05-19 to 2026-05-22 (4 days)"
+    assert "file_type credits requests" in lines
+    start = lines.index("file_type credits requests") + 1
+    # One line per group (not per day and group), the most credits first; then the total.
+    assert [line for line in lines[start:] if any(c.isalnum() for c in line)] == [
+        "png 12.5 0",
+        "docx 7.0 1",
+        "(none) 4.7 7",
+        "pdf 1.100125 12",
+        "total 25.300125 20",
+    ]
+
+
+def test_table_separates_thousands_and_puts_the_most_credits_first(tenant: Tenant) -> None:
+    day = "2026-04-02"
+    tenant.record(
+        [{"id": "big", "timestamp": f"{day}T10:00:00Z", "product": "parse", "credits": 12345.5}]
+        + [
+            {"id": f"n{n}", "timestamp": f"{day}T11:00:00Z", "product": "extract", "credits": 1}
+            for n in range(1234)
+        ]
+    )
+    result = ok(tenant, "--start", day, "--end", day, "--format", "table")
+    lines = cells(result.stdout)
+    body = [line for line in lines if line.split(" ")[0] in ("parse", "extract", "total")]
+    assert body == ["parse 12,345.5 1", "extract 1,234.0 1,234", "total 13,579.5 1,235"]
+
+
+def test_table_shows_a_group_value_as_written_not_as_markup(tenant: Tenant) -> None:
+    event = {"id": "m", "timestamp": "2026-04-02T10:00:00Z", "product": "[bold]x[/]", "credits": 1}
+    tenant.record([event])
+    result = ok(tenant, "--start", "2026-04-02", "--end", "2026-04-02", "--format", "table")
+    assert "[bold]x[/] 1.0 1" in cells(result.stdout)
 
 
 def test_table_of_no_usage_says_so_with_zero_totals(shared: Tenant) -> None:
@@ -164,7 +200,7 @@ def test_org_reads_another_organization_of_the_user(service: Service, shared: Te
 
 
 def test_period_last_month_exports_last_month_by_file_type(tenant: Tenant) -> None:
-    first, last = period_range(Period.last_month, datetime.now(UTC).date())
+    first, last = BY_NAME["last-month"].dates(datetime.now(UTC).date())
     this_month = last + timedelta(days=1)
     parse = {"product": "parse"}
     tenant.record(
@@ -186,23 +222,13 @@ def test_period_last_month_exports_last_month_by_file_type(tenant: Tenant) -> No
     )
 
 
-@pytest.mark.parametrize(
-    ("period", "today", "expected"),
-    [
-        (Period.last_7_days, date(2026, 3, 3), (date(2026, 2, 25), date(2026, 3, 3))),
-        (Period.last_30_days, date(2026, 3, 31), (date(2026, 3, 2), date(2026, 3, 31))),
-        (Period.last_90_days, date(2026, 3, 31), (date(2026, 1, 1), date(2026, 3, 31))),
-        (Period.this_month, date(2026, 3, 17), (date(2026, 3, 1), date(2026, 3, 17))),
-        (Period.this_month, date(2026, 3, 1), (date(2026, 3, 1), date(2026, 3, 1))),
-        (Period.last_month, date(2026, 3, 17), (date(2026, 2, 1), date(2026, 2, 28))),
-        (Period.last_month, date(2028, 3, 31), (date(2028, 2, 1), date(2028, 2, 29))),
-        (Period.last_month, date(2026, 1, 1), (date(2025, 12, 1), date(2025, 12, 31))),
-    ],
-)
-def test_period_names_a_range_of_whole_days(
-    period: Period, today: date, expected: tuple[date, date]
-) -> None:
-    assert period_range(period, today) == expected
+@pytest.mark.parametrize("period", PERIODS, ids=lambda period: period.name)
+def test_period_asks_for_the_same_days_as_the_dashboards_range(shared: Tenant, period: Any) -> None:
+    result = ok(shared, "--period", period.name, "--format", "json")
+    document = json.loads(result.stdout)
+    asked = selection.read_url([("range", period.dashboard_range)], today=datetime.now(UTC).date())
+    dashboard = dict(item for item in asked.export_items if item[0].endswith("Date"))
+    assert {"startDate": document["startDate"], "endDate": document["endDate"]} == dashboard
 
 
 # -- errors ---------------------------------------------------------------------------
@@ -213,7 +239,30 @@ def test_an_api_error_prints_the_servers_message_and_exits_1(shared: Tenant) -> 
     assert result.exit_code == 1
     assert result.stdout == ""
     message = server_message(raw_export(shared, groupBy="prodcut"))
-    assert result.stderr == f"error: {message}\n"
+    assert result.stderr == f"error: {message.replace('groupBy', '--group-by')}\n"
+    assert "'prodcut' is not a --group-by value" in result.stderr
+    assert "Did you mean 'product'?" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--start", "bad"), "--start: "),
+        (("--end", "2026-02-30"), "--end: "),
+        (("--start", "2026-05-22", "--end", "2026-05-19"), "--start 2026-05-22 is after --end"),
+        (("--org", ""), "--org is empty"),
+        (("--file-type", ""), "A --file-type filter value must not be empty."),
+        (("--product", ""), "A --product filter value must not be empty."),
+    ],
+)
+def test_an_api_error_names_the_commands_option_not_the_apis_parameter(
+    shared: Tenant, args: tuple[str, ...], said: str
+) -> None:
+    result = export(shared, *args)
+    assert result.exit_code == 1
+    assert said in result.stderr
+    for name in ("startDate", "endDate", "orgId", "fileType"):
+        assert name not in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -260,11 +309,68 @@ def test_a_url_without_a_scheme_is_a_usage_error() -> None:
     assert "http://" in result.stderr
 
 
-def test_an_unreachable_server_exits_1_saying_so() -> None:
-    url = f"http://127.0.0.1:{free_port()}"  # the command retries 3 times first: about 3.5 s
-    result = runner.invoke(app, ["export", "--url", url, "--api-key", "cmk_x"])
+def test_a_refused_connection_asks_whether_the_server_is_running() -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    result = runner.invoke(
+        app, ["export", "--url", url, "--api-key", "cmk_x", "--max-retries", "0"]
+    )
     assert result.exit_code == 1
-    assert result.stderr.startswith(f"error: Could not connect to {url}:")
+    assert result.stderr.startswith(
+        f"error: Cannot reach {url} (connection refused): is the creditmeter server running? "
+        "Start it with `creditmeter serve`"
+    )
+
+
+@pytest.fixture
+def silent_server() -> Iterator[tuple[str, list[float]]]:
+    """A port that accepts connections and never answers; the times it accepted one."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[float] = []
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(time.monotonic())
+            held.append(connection)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}", accepted
+    listener.close()
+    for connection in held:
+        connection.close()
+
+
+def test_timeout_and_max_retries_reach_the_client(silent_server: tuple[str, list[float]]) -> None:
+    url, accepted = silent_server
+    started = time.monotonic()
+    result = runner.invoke(
+        app,
+        ["export", "--url", url, "--api-key", "cmk_x", "--timeout", "0.2", "--max-retries", "1"],
+    )
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: {url} did not answer within 0.2 seconds.")
+    assert "--timeout" in result.stderr
+    assert len(accepted) == 2  # the first try and one retry
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("--timeout", "0"), "Invalid value for '--timeout'"),
+        (("--timeout", "soon"), "Invalid value for '--timeout'"),
+        (("--max-retries", "-1"), "Invalid value for '--max-retries'"),
+    ],
+)
+def test_a_bad_timeout_or_max_retries_is_a_usage_error(args: tuple[str, ...], said: str) -> None:
+    result = runner.invoke(app, ["export", "--api-key", "cmk_x", *args])
+    assert result.exit_code == 2
+    assert said in result.stderr
 
 
 def test_the_url_comes_from_the_environment(shared: Tenant) -> None:

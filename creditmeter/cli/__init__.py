@@ -2,16 +2,44 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from creditmeter._version import __version__
 from creditmeter.cli import directory, export, ingest, server
+from creditmeter.cli.common import CommandLine
 
 app = typer.Typer(
     name="creditmeter",
+    cls=CommandLine,
     help="Usage metering and usage export for API platforms that bill in credits.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain help, as Click writes it: an option's value is named by its metavar
+    # (DATE, [table|json|csv]), never cut mid-word, and pastes into docs as text.
+    rich_markup_mode=None,
 )
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"creditmeter {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def creditmeter(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+        ),
+    ] = False,
+) -> None:
+    """Usage metering and usage export for API platforms that bill in credits."""
+
+
 app.command()(server.serve)
 app.command()(server.demo)
 app.command()(server.migrate)

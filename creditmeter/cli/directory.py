@@ -62,9 +62,10 @@ def _short(moment: datetime | None) -> str:
 @org_app.command("create")
 @reports_errors
 def org_create(
-    name: Annotated[str, typer.Argument(help="The organization's display name.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The organization's display name.")],
     org_id: Annotated[
-        str | None, typer.Option("--id", help="Its id (default: a generated org_…).")
+        str | None,
+        typer.Option("--id", metavar="ID", help="Its id [default: a generated org_…]"),
     ] = None,
     database_url: DatabaseUrl = None,
     json_output: JsonOutput = False,
@@ -97,7 +98,7 @@ def org_list(database_url: DatabaseUrl = None, json_output: JsonOutput = False) 
 @user_app.command("create")
 @reports_errors
 def user_create(
-    email: Annotated[str, typer.Argument(help="The user's email, unique.")],
+    email: Annotated[str, typer.Argument(metavar="EMAIL", help="The user's email, unique.")],
     database_url: DatabaseUrl = None,
     json_output: JsonOutput = False,
 ) -> None:
@@ -129,12 +130,13 @@ def user_list(database_url: DatabaseUrl = None, json_output: JsonOutput = False)
 @member_app.command("add")
 @reports_errors
 def member_add(
-    org_id: Annotated[str, typer.Argument(help="The organization's id.")],
-    email: Annotated[str, typer.Argument(help="The user's email.")],
+    org_id: Annotated[str, typer.Argument(metavar="ORG_ID", help="The organization's id.")],
+    email: Annotated[str, typer.Argument(metavar="EMAIL", help="The user's email.")],
     role: Annotated[
         Role | None,
         typer.Option(
-            help="owner, admin or member \\[default: member for a new member; "
+            metavar="[owner|admin|member]",
+            help="The member's role [default: member for a new member; "
             "an existing member's role is kept]",
             show_default=False,
         ),
@@ -155,8 +157,8 @@ def member_add(
 @member_app.command("remove")
 @reports_errors
 def member_remove(
-    org_id: Annotated[str, typer.Argument(help="The organization's id.")],
-    email: Annotated[str, typer.Argument(help="The user's email.")],
+    org_id: Annotated[str, typer.Argument(metavar="ORG_ID", help="The organization's id.")],
+    email: Annotated[str, typer.Argument(metavar="EMAIL", help="The user's email.")],
     database_url: DatabaseUrl = None,
 ) -> None:
     """Remove a user from an organization (their access ends on the next request)."""
@@ -169,7 +171,7 @@ def member_remove(
 @member_app.command("list")
 @reports_errors
 def member_list(
-    org_id: Annotated[str, typer.Argument(help="The organization's id.")],
+    org_id: Annotated[str, typer.Argument(metavar="ORG_ID", help="The organization's id.")],
     database_url: DatabaseUrl = None,
     json_output: JsonOutput = False,
 ) -> None:
@@ -200,17 +202,24 @@ def _key_json(key: PersonalKey) -> KeyOut:
 @key_app.command("create")
 @reports_errors
 def key_create(
-    email: Annotated[str, typer.Argument(help="The user the key belongs to.")],
+    email: Annotated[str, typer.Argument(metavar="EMAIL", help="The user the key belongs to.")],
     org: Annotated[
         str,
         typer.Option(
-            "--org", help="The organization it reads by default; the user must be a member."
+            "--org",
+            metavar="ORG_ID",
+            help="The organization it reads by default; the user must be a member.",
         ),
     ],
-    name: Annotated[str | None, typer.Option(help="A label to recognise it by.")] = None,
+    name: Annotated[
+        str | None, typer.Option(metavar="NAME", help="A label to recognise it by.")
+    ] = None,
     expires: Annotated[
         str | None,
-        typer.Option(help="yyyy-mm-dd (stops at 00:00 UTC that day) or an RFC 3339 instant."),
+        typer.Option(
+            metavar="DATE",
+            help="yyyy-mm-dd (stops at 00:00 UTC that day) or an RFC 3339 instant.",
+        ),
     ] = None,
     database_url: DatabaseUrl = None,
     json_output: JsonOutput = False,
@@ -236,7 +245,9 @@ def key_create(
 @key_app.command("list")
 @reports_errors
 def key_list(
-    email: Annotated[str | None, typer.Argument(help="Only this user's keys.")] = None,
+    email: Annotated[
+        str | None, typer.Argument(metavar="[EMAIL]", help="Only this user's keys.")
+    ] = None,
     database_url: DatabaseUrl = None,
     json_output: JsonOutput = False,
 ) -> None:
@@ -266,7 +277,7 @@ def key_list(
 @key_app.command("revoke")
 @reports_errors
 def key_revoke(
-    key_id: Annotated[str, typer.Argument(help="The key's public id (ukey_…).")],
+    key_id: Annotated[str, typer.Argument(metavar="KEY_ID", help="The key's public id (ukey_…).")],
     database_url: DatabaseUrl = None,
 ) -> None:
     """Revoke a personal key; it stops working at once. Revoking twice is fine."""
@@ -285,11 +296,15 @@ def _token_json(token: ServiceToken) -> TokenOut:
 @token_app.command("create")
 @reports_errors
 def token_create(
-    name: Annotated[str, typer.Argument(help="What the token is for, e.g. 'api gateway'.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="What the token is for, e.g. 'api gateway'.")
+    ],
     scope: Annotated[
         list[Scope],
         typer.Option(
-            "--scope", help="usage:write (record usage) and/or admin (the directory). Repeatable."
+            "--scope",
+            metavar="[usage:write|admin]",
+            help="usage:write (record usage) and/or admin (the directory); repeatable.",
         ),
     ],
     database_url: DatabaseUrl = None,
@@ -326,7 +341,9 @@ def token_list(database_url: DatabaseUrl = None, json_output: JsonOutput = False
 @token_app.command("revoke")
 @reports_errors
 def token_revoke(
-    token_id: Annotated[str, typer.Argument(help="The token's public id (tok_…).")],
+    token_id: Annotated[
+        str, typer.Argument(metavar="TOKEN_ID", help="The token's public id (tok_…).")
+    ],
     database_url: DatabaseUrl = None,
 ) -> None:
     """Revoke a service token; it stops working at once. Revoking twice is fine."""

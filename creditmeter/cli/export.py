@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import sys
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -11,19 +13,20 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from creditmeter import Client, CreditmeterError, Export
-from creditmeter.cli.common import console, err_console, fail
-from creditmeter.client._base import API_KEY_ENV, DEFAULT_BASE_URL, URL_ENV
-from creditmeter.credits import format_micro, to_micro
-
-
-class Period(StrEnum):
-    last_7_days = "last-7-days"
-    last_30_days = "last-30-days"
-    last_90_days = "last-90-days"
-    this_month = "this-month"
-    last_month = "last-month"
+from creditmeter import APIConnectionError, APIError, Client, CreditmeterError, Export
+from creditmeter.cli.common import console, err_console, fail, unreachable_message
+from creditmeter.client._base import (
+    API_KEY_ENV,
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    URL_ENV,
+)
+from creditmeter.credits import format_credits, to_micro
+from creditmeter.periods import BY_NAME, Period
+from creditmeter.suggest import did_you_mean
 
 
 class OutputFormat(StrEnum):
@@ -32,41 +35,101 @@ class OutputFormat(StrEnum):
     csv = "csv"
 
 
-_LAST_DAYS = {Period.last_7_days: 7, Period.last_30_days: 30, Period.last_90_days: 90}
 #: The null group in a table, where an empty cell would read as missing data.
 NONE_GROUP = "(none)"
+#: The export API's parameter → this command's option, for the server's messages.
+OPTION_FOR_PARAMETER = {
+    "startDate": "--start",
+    "endDate": "--end",
+    "groupBy": "--group-by",
+    "orgId": "--org",
+    "product": "--product",
+    "feature": "--feature",
+    "apiKey": "--api-key-id",
+    "fileType": "--file-type",
+}
+#: Names that are only ever parameters, so they are replaced wherever the message says them.
+_ONLY_PARAMETERS = ("startDate", "endDate", "groupBy", "orgId", "apiKey", "fileType")
 
 
-def period_range(period: Period, today: date) -> tuple[date, date]:
-    """The first and last day of ``period``; the last N days include today."""
-    if period is Period.this_month:
-        return today.replace(day=1), today
-    if period is Period.last_month:
-        last = today.replace(day=1) - timedelta(days=1)
-        return last.replace(day=1), last
-    return today - timedelta(days=_LAST_DAYS[period] - 1), today
+def _period(name: str | None) -> Period | None:
+    if name is None:
+        return None
+    if name not in BY_NAME:
+        guess = did_you_mean(name, BY_NAME)
+        hint = f" Did you mean '{guess}'?" if guess else ""
+        raise typer.BadParameter(
+            f"'{name}' is not a period; use one of {', '.join(BY_NAME)}.{hint}",
+            param_hint="'--period'",
+        )
+    return BY_NAME[name]
+
+
+def in_option_words(message: str, param: str | None) -> str:
+    """The server's message, naming this command's options instead of the API's parameters.
+
+    ``'startDate': …`` becomes ``--start: …``; a filter's name (``product``,
+    which is also a groupBy value) only where the error is about that parameter.
+    """
+    for name, option in OPTION_FOR_PARAMETER.items():
+        if name in _ONLY_PARAMETERS:
+            message = re.sub(rf"'?\b{name}\b'?", option, message)
+        elif name == param:
+            message = message.replace(f"'{name}'", option)
+    return message
+
+
+@dataclass(frozen=True)
+class GroupTotal:
+    """One group's usage over the whole range; ``group`` None is the null group."""
+
+    group: str | None
+    credits_micro: int
+    request_count: int
+
+
+def group_totals(export: Export) -> list[GroupTotal]:
+    """Each group's credits and requests over the range, the most credits first.
+
+    Ties keep the export's group order: the null group first, then byte order.
+    """
+    sums: dict[str | None, tuple[int, int]] = {}
+    for row in export.data:
+        credits, requests = sums.get(row.group, (0, 0))
+        sums[row.group] = (credits + to_micro(row.credits), requests + row.request_count)
+    totals = [GroupTotal(group, *sums[group]) for group in sums]
+    return sorted(
+        totals,
+        key=lambda t: (-t.credits_micro, -t.request_count, t.group is not None, t.group or ""),
+    )
+
+
+def summary_heading(export: Export) -> str:
+    days = (export.end_date - export.start_date).days + 1
+    return (
+        f"{export.org_id}: usage by {export.group_by}, {export.start_date} to "
+        f"{export.end_date} ({days:,} {'day' if days == 1 else 'days'})"
+    )
 
 
 def usage_table(export: Export) -> Table:
-    """A Rich table of the export's rows, with a totals row."""
-    micro = [to_micro(row.credits) for row in export.data]
-    table = Table(
-        title=f"{export.org_id}, {export.start_date} to {export.end_date}",
-        show_footer=True,
-        caption=None if export.data else "No usage in this range.",
-    )
-    table.add_column("date", footer="total")
-    table.add_column(export.group_by)
-    table.add_column("credits", justify="right", footer=format_micro(sum(micro)))
+    """A Rich table of each group's totals over the range, and a total row."""
+    totals = group_totals(export)
+    table = Table(show_footer=True, caption=None if totals else "No usage in this range.")
+    table.add_column(export.group_by, footer="total")
     table.add_column(
-        "requests", justify="right", footer=str(sum(row.request_count for row in export.data))
+        "credits",
+        justify="right",
+        footer=format_credits(sum(t.credits_micro for t in totals)),
     )
-    for row, credits_micro in zip(export.data, micro, strict=True):
+    table.add_column(
+        "requests", justify="right", footer=f"{sum(t.request_count for t in totals):,}"
+    )
+    for total in totals:
         table.add_row(
-            row.date.isoformat(),
-            NONE_GROUP if row.group is None else row.group,
-            format_micro(credits_micro),
-            str(row.request_count),
+            NONE_GROUP if total.group is None else Text(total.group),  # never read as markup
+            format_credits(total.credits_micro),
+            f"{total.request_count:,}",
         )
     return table
 
@@ -79,13 +142,18 @@ def _chosen_format(given: OutputFormat | None, output: Path | None) -> OutputFor
     return OutputFormat.table if sys.stdout.isatty() else OutputFormat.json
 
 
+def _print_summary(target: Console, export: Export) -> None:
+    target.print(summary_heading(export), highlight=False, soft_wrap=True)
+    target.print(usage_table(export))
+
+
 def _write(export: Export, chosen: OutputFormat, output: Path | None) -> None:
     if chosen is OutputFormat.table:
         if output is None:
-            console.print(usage_table(export))
+            _print_summary(console, export)
             return
         with output.open("w", encoding="utf-8") as handle:
-            Console(file=handle, width=100, color_system=None).print(usage_table(export))
+            _print_summary(Console(file=handle, width=100, color_system=None), export)
         return
     text = export.to_csv(output) if chosen is OutputFormat.csv else export.to_json(output)
     if output is None:
@@ -98,22 +166,27 @@ def export(
         str | None,
         typer.Option(
             "--start",
-            help="First day, yyyy-mm-dd (UTC) \\[default: 30 days before --end]",
+            metavar="DATE",
+            help="First day, yyyy-mm-dd (UTC) [default: 30 days before --end]",
             show_default=False,
         ),
     ] = None,
     end: Annotated[
         str | None,
         typer.Option(
-            "--end", help="Last day, yyyy-mm-dd (UTC) \\[default: today]", show_default=False
+            "--end",
+            metavar="DATE",
+            help="Last day, yyyy-mm-dd (UTC) [default: today]",
+            show_default=False,
         ),
     ] = None,
     period: Annotated[
-        Period | None,
+        str | None,
         typer.Option(
             "--period",
-            help="A range instead of --start/--end: the last 7, 30 or 90 days (today "
-            "included), this month so far, or last month.",
+            metavar=f"[{'|'.join(BY_NAME)}]",
+            help="A range of whole days instead of --start/--end; the last N days end today, "
+            "today included. this-month is the 1st through today; last-month is all of it.",
             show_default=False,
         ),
     ] = None,
@@ -121,69 +194,107 @@ def export(
         str | None,
         typer.Option(
             "--group-by",
-            help="product, feature, api_key or file_type \\[default: product]",
+            metavar="DIMENSION",
+            help="product, feature, api_key or file_type [default: product]",
             show_default=False,
         ),
     ] = None,
     org: Annotated[
         str | None,
         typer.Option(
-            "--org", help="The organization to read \\[default: the key's]", show_default=False
+            "--org",
+            metavar="ORG_ID",
+            help="The organization to read [default: the key's]",
+            show_default=False,
         ),
     ] = None,
     product: Annotated[
-        list[str] | None, typer.Option("--product", help="Only this product; repeatable.")
+        list[str] | None,
+        typer.Option("--product", metavar="NAME", help="Only this product; repeatable."),
     ] = None,
     feature: Annotated[
-        list[str] | None, typer.Option("--feature", help="Only this feature; repeatable.")
+        list[str] | None,
+        typer.Option("--feature", metavar="NAME", help="Only this feature; repeatable."),
     ] = None,
     api_key_id: Annotated[
         list[str] | None,
-        typer.Option("--api-key-id", help="Only this product API key (its id); repeatable."),
+        typer.Option(
+            "--api-key-id", metavar="ID", help="Only this product API key (its id); repeatable."
+        ),
     ] = None,
     file_type: Annotated[
-        list[str] | None, typer.Option("--file-type", help="Only this file type; repeatable.")
+        list[str] | None,
+        typer.Option("--file-type", metavar="TYPE", help="Only this file type; repeatable."),
     ] = None,
     output_format: Annotated[
         OutputFormat | None,
         typer.Option(
             "--format",
-            help="table (a summary with totals), json (the API's document) or csv (the API's "
-            "CSV) \\[default: table on a terminal, else json; with --output, csv for a .csv file]",
+            metavar="[table|json|csv]",
+            help="table (each group's totals over the range, and a total row), json (the "
+            "API's document) or csv (the API's CSV) [default: table on a terminal, else "
+            "json; with --output, csv for a .csv file]",
             show_default=False,
         ),
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", help="Write to FILE instead of stdout.", dir_okay=False),
+        typer.Option(
+            "--output", metavar="FILE", help="Write to FILE instead of stdout.", dir_okay=False
+        ),
     ] = None,
     url: Annotated[
-        str, typer.Option("--url", envvar=URL_ENV, help="The creditmeter server.")
+        str,
+        typer.Option("--url", metavar="URL", envvar=URL_ENV, help="The creditmeter server."),
     ] = DEFAULT_BASE_URL,
     api_key: Annotated[
         str | None,
         typer.Option(
             "--api-key",
+            metavar="KEY",
             envvar=API_KEY_ENV,
             help="Your personal API key (cmk_…).",
             show_default=False,
         ),
     ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", metavar="SECONDS", help="How long to wait for each answer."),
+    ] = DEFAULT_TIMEOUT,
+    max_retries: Annotated[
+        int,
+        typer.Option(
+            "--max-retries",
+            metavar="N",
+            help="Retries after no answer, a 429 or a 5xx (0: none).",
+        ),
+    ] = DEFAULT_MAX_RETRIES,
 ) -> None:
-    """Export usage per day and group from a creditmeter server, as a table, JSON or CSV."""
-    if period is not None:
+    """Export usage per day and group from a server: a summary table, JSON or CSV."""
+    chosen_period = _period(period)
+    if chosen_period is not None:
         if start is not None or end is not None:
             raise typer.BadParameter(
                 "it cannot be combined with --start or --end.", param_hint="'--period'"
             )
-        first, last = period_range(period, datetime.now(UTC).date())
+        first, last = chosen_period.dates(datetime.now(UTC).date())
         start, end = first.isoformat(), last.isoformat()
     if not api_key:
         raise typer.BadParameter(
             f"no key given: pass --api-key cmk_… or set {API_KEY_ENV}.", param_hint="'--api-key'"
         )
+    if not timeout > 0:
+        raise typer.BadParameter(
+            f"{timeout:g} is not a time to wait; give a number of seconds above 0.",
+            param_hint="'--timeout'",
+        )
+    if max_retries < 0:
+        raise typer.BadParameter(
+            f"{max_retries} is not a number of retries; give 0 or more.",
+            param_hint="'--max-retries'",
+        )
     try:
-        client = Client(url, api_key)
+        client = Client(url, api_key, timeout=timeout, max_retries=max_retries)
     except CreditmeterError as exc:
         raise typer.BadParameter(str(exc), param_hint="'--url'") from None
     try:
@@ -198,6 +309,10 @@ def export(
                 api_keys=api_key_id or None,
                 file_types=file_type or None,
             )
+    except APIError as exc:
+        fail(in_option_words(exc.message, exc.param))
+    except APIConnectionError as exc:
+        fail(unreachable_message(client.base_url, exc))
     except CreditmeterError as exc:
         fail(str(exc))
     chosen = _chosen_format(output_format, output)

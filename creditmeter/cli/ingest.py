@@ -76,8 +76,20 @@ def _progress() -> Progress:
     )
 
 
-def _stopped(message: str, stored: int, *, fix: str = "fixing the file") -> NoReturn:
-    """Fail after a batch was refused, saying what the earlier batches stored."""
+def _stopped(
+    message: str,
+    stored: int,
+    *,
+    fix: str = "fixing the file",
+    body: dict[str, Any] | None = None,
+) -> NoReturn:
+    """Fail after a batch was refused, saying what the earlier batches stored.
+
+    ``body`` (the refusal in the API's error shape) is printed on stdout first:
+    only a ``--json`` run passes it.
+    """
+    if body is not None:
+        print_json(body)
     if stored:
         fail(
             f"{message} The first {stored:,} events of the file were stored in earlier "
@@ -101,7 +113,9 @@ def _is_file(database: str | None) -> bool:
     return bool(database) and database != ":memory:" and not (database or "").startswith("file:")
 
 
-def _into_database(path: Path, count: int, database_url: str | None) -> tuple[RecordResult, str]:
+def _into_database(
+    path: Path, count: int, database_url: str | None, *, json_output: bool
+) -> tuple[RecordResult, str]:
     settings = settings_for(database_url)
     url = make_url(settings.database_url)
     shown = _shown(settings.database_url)
@@ -133,7 +147,7 @@ def _into_database(path: Path, count: int, database_url: str | None) -> tuple[Re
         except InvalidEvents as exc:
             # Only a limit that depends on what is stored (the daily total) gets here.
             _report(exc.problems)
-            _stopped(exc.message, stored[0])
+            _stopped(exc.message, stored[0], body=exc.body() if json_output else None)
     return result, f"into {shown}"
 
 
@@ -153,7 +167,9 @@ def _client(url: str, token: str | None) -> Client:
         raise typer.BadParameter(str(exc), param_hint="'--url'") from None
 
 
-def _through_server(path: Path, count: int, client: Client) -> tuple[RecordResult, str]:
+def _through_server(
+    path: Path, count: int, client: Client, *, json_output: bool
+) -> tuple[RecordResult, str]:
     # (index in the input, line number) of the batch being sent: a problem the
     # server finds is named by its line, as the file's own problems are.
     batch_size = settings_for(None).max_batch_events
@@ -174,11 +190,24 @@ def _through_server(path: Path, count: int, client: Client) -> tuple[RecordResul
             result = client.record(events(), batch_size=batch_size)
         except CreditmeterError as exc:
             stored = exc.stored.accepted + exc.stored.duplicates if exc.stored else 0
+            body = _error_body(exc) if json_output else None
             if isinstance(exc, APIError) and exc.details:
                 _report(_problems_by_line(exc.details, dict(lines_of_batch).get))
-                _stopped(str(exc), stored)
-            _stopped(str(exc), stored, fix="fixing that")
+                _stopped(str(exc), stored, body=body)
+            _stopped(str(exc), stored, fix="fixing that", body=body)
     return result, f"through {client.base_url}"
+
+
+def _error_body(error: CreditmeterError) -> dict[str, Any]:
+    """The server's refusal in its own error shape (a connection failure has only a message)."""
+    if not isinstance(error, APIError):
+        return {"error": {"message": str(error)}}
+    body: dict[str, Any] = {"status": error.status_code, "code": error.code, "message": str(error)}
+    if error.param is not None:
+        body["param"] = error.param
+    if error.details:
+        body["details"] = error.details
+    return {"error": body}
 
 
 def _problems_by_line(
@@ -266,6 +295,8 @@ def ingest(
         if problems:
             _report(problems)
             more = " (the first 100 are listed)" if len(problems) >= MAX_FILE_PROBLEMS else ""
+            if json_output:
+                print_json(InvalidEvents(problems).body())
             err_console.print(
                 f"[bold red]error:[/] nothing was stored: fix the problems above{more} "
                 "and run the import again.",
@@ -273,9 +304,9 @@ def ingest(
             )
             raise typer.Exit(1)
         if client is None:
-            result, where = _into_database(path, count, database_url)
+            result, where = _into_database(path, count, database_url, json_output=json_output)
         else:
-            result, where = _through_server(path, count, client)
+            result, where = _through_server(path, count, client, json_output=json_output)
     if json_output:
         print_json(result.as_dict())
     else:

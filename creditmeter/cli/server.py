@@ -20,8 +20,8 @@ from creditmeter.demo import DEMO_DATABASE_URL, build_demo
 from creditmeter.settings import Settings
 from creditmeter.store import Store
 
-Host = Annotated[str, typer.Option(help="Interface to listen on.")]
-Port = Annotated[int, typer.Option(help="Port to listen on.")]
+Host = Annotated[str, typer.Option(metavar="HOST", help="Interface to listen on.")]
+Port = Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")]
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
@@ -95,13 +95,21 @@ def demo(
     port: Port = 8000,
     database_url: Annotated[
         str,
-        typer.Option("--database-url", help="Where to build the demo (a SQLite file, recreated)."),
+        typer.Option(
+            "--database-url",
+            metavar="URL",
+            help="Where to build the demo (a SQLite file, recreated).",
+        ),
     ] = DEMO_DATABASE_URL,
     serve_after: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Serve the demo once it is built.")
     ] = True,
 ) -> None:
-    """Build a fresh demo database with 90 days of usage, print a key, and serve the dashboard."""
+    """Build a demo database with 90 days of usage, print a key, serve it.
+
+    The database is created afresh; the printed key reads its usage in the
+    dashboard, with curl and with `creditmeter export`.
+    """
     url = make_url(database_url)
     if url.get_backend_name() != "sqlite" or not url.database:
         fail("The demo builds a fresh SQLite file: pass --database-url sqlite:///FILE.db.")

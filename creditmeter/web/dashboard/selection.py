@@ -4,11 +4,12 @@ The page's URL holds the export API's own parameters (``orgId``, ``startDate``,
 ``endDate``, ``groupBy``, ``product``, ``feature``, ``apiKey``, ``fileType``)
 and two of the dashboard's:
 
-- ``range``: a preset (``7d``, ``30d``, ``90d``, ``this-month``,
-  ``last-month``), turned into dates against today (UTC) on every visit, so that
-  a bookmark of "last 7 days" stays the last 7 days; or ``custom``, when
-  ``startDate``/``endDate`` say the range. Without ``range``, dates in the URL
-  mean ``custom`` and no dates mean ``30d``. A preset wins over dates.
+- ``range``: a period of :mod:`creditmeter.periods` by its ``dashboard_range``
+  (``7d``, ``30d``, ``90d``, ``this-month``, ``last-month``), turned into dates
+  against today (UTC) on every visit, so that a bookmark of "last 7 days" stays
+  the last 7 days; or ``custom``, when ``startDate``/``endDate`` say the range.
+  Without ``range``, dates in the URL mean ``custom`` and no dates mean ``30d``.
+  A period wins over dates.
 - ``metric``: ``credits`` (the default) or ``requests``, what the chart stacks.
 
 :func:`read_url` takes those two out and hands everything else to
@@ -20,22 +21,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, timedelta
+from datetime import date
 from urllib.parse import urlencode
 
 from creditmeter.errors import DuplicateParameter, InvalidParameter
 from creditmeter.export import FILTERS, ExportQuery
+from creditmeter.periods import BY_DASHBOARD_RANGE, PERIODS
 
 PAGE_PATH = "/dashboard"
 CSV_PATH = "/dashboard/export"
 
-PRESETS = {
-    "7d": "Last 7 days",
-    "30d": "Last 30 days",
-    "90d": "Last 90 days",
-    "this-month": "This month",
-    "last-month": "Last month",
-}
+#: The range buttons: each period's ``range`` value and label.
+PRESETS = {period.dashboard_range: period.label for period in PERIODS}
 CUSTOM = "custom"
 DEFAULT_RANGE = "30d"
 METRICS = {"credits": "Credits", "requests": "Requests"}
@@ -45,13 +42,7 @@ _DATES = ("startDate", "endDate")
 
 def preset_dates(preset: str, today: date) -> tuple[date, date]:
     """The first and last day (inclusive) of a preset range, as seen on ``today``."""
-    if preset == "this-month":
-        return today.replace(day=1), today
-    if preset == "last-month":
-        last = today.replace(day=1) - timedelta(days=1)
-        return last.replace(day=1), last
-    days = int(preset.removesuffix("d"))
-    return today - timedelta(days=days - 1), today
+    return BY_DASHBOARD_RANGE[preset].dates(today)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from creditmeter.credits import MICRO, format_micro
+from creditmeter.credits import MICRO, format_credits, format_micro
 from creditmeter.export import ExportResult, UsageRow
 
 #: groupBy value → its name on the page: as a heading, in a sentence, in the plural.
@@ -89,14 +89,6 @@ def share(part: int, whole: int) -> str:
         return "\N{EM DASH}"
     tenths = share_tenths(part, whole)
     return f"{tenths // 10}.{tenths % 10}%"
-
-
-def format_credits(micro: int) -> str:
-    """Credits for people: thousands separated, the export's exact fraction (``12,345.25``)."""
-    text = format_micro(micro)
-    whole, _, fraction = text.partition(".")
-    sign = "-" if whole.startswith("-") else ""
-    return f"{sign}{int(whole.lstrip('-')):,}.{fraction}"
 
 
 def format_count(count: int) -> str:
