@@ -803,6 +803,21 @@ def test_ingest_url_and_database_url_cannot_be_combined(tmp_path: Path, db: str)
     assert "cannot be combined with --url" in result.stderr
 
 
+def test_ingest_url_to_a_closed_port_asks_whether_the_server_is_running(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "events.jsonl"
+    source.write_text(_lines(_event(1)))
+    url = f"http://127.0.0.1:{free_port()}"
+    result = cm("ingest", str(source), "--url", url, "--token", "cmt_x", "--json")
+    assert result.exit_code == 1
+    assert f"Cannot reach {url} (connection refused): is the creditmeter server running?" in (
+        result.stderr
+    )
+    assert "Nothing was stored" in result.stderr
+    assert "is the creditmeter server running?" in as_json(result)["error"]["message"]
+
+
 def test_ingest_sums_batches_alike_into_a_database_and_through_the_api(
     tmp_path: Path, tenant: Tenant, db: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

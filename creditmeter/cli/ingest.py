@@ -16,7 +16,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy.engine import make_url
 
-from creditmeter import APIError, Client, CreditmeterError, RecordResult
+from creditmeter import APIConnectionError, APIError, Client, CreditmeterError, RecordResult
 from creditmeter.cli.common import (
     DatabaseUrl,
     JsonOutput,
@@ -26,6 +26,7 @@ from creditmeter.cli.common import (
     print_json,
     reports_errors,
     settings_for,
+    unreachable_message,
     warn,
 )
 from creditmeter.demo import DEMO_DATABASE_URL
@@ -190,6 +191,10 @@ def _through_server(
             result = client.record(events(), batch_size=batch_size)
         except CreditmeterError as exc:
             stored = exc.stored.accepted + exc.stored.duplicates if exc.stored else 0
+            if isinstance(exc, APIConnectionError):
+                message = unreachable_message(str(client.base_url), exc)
+                body = {"error": {"message": message}} if json_output else None
+                _stopped(message, stored, fix="fixing that", body=body)
             body = _error_body(exc) if json_output else None
             if isinstance(exc, APIError) and exc.details:
                 _report(_problems_by_line(exc.details, dict(lines_of_batch).get))
