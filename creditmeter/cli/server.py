@@ -15,7 +15,7 @@ from creditmeter.cli.common import (
     reports_errors,
     settings_for,
 )
-from creditmeter.demo import build_demo
+from creditmeter.demo import DemoInfo, build_demo
 from creditmeter.settings import Settings
 from creditmeter.store import Store
 
@@ -73,30 +73,9 @@ def migrate(database_url: DatabaseUrl = None) -> None:
         typer.echo(f"Migrated the schema from revision {before or '(empty)'} to {after}.")
 
 
-@reports_errors
-def demo(
-    host: Host = "127.0.0.1",
-    port: Port = 8000,
-    database_url: Annotated[
-        str,
-        typer.Option("--database-url", help="Where to build the demo (a SQLite file, recreated)."),
-    ] = DEMO_DATABASE_URL,
-    serve_after: Annotated[
-        bool, typer.Option("--serve/--no-serve", help="Serve the demo once it is built.")
-    ] = True,
-) -> None:
-    """Build a fresh demo database with 90 days of usage, print a key, and serve the dashboard."""
-    url = make_url(database_url)
-    if url.get_backend_name() != "sqlite" or not url.database:
-        fail("The demo builds a fresh SQLite file: pass --database-url sqlite:///FILE.db.")
-    path = Path(url.database)
-    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        leftover.unlink(missing_ok=True)
-    with opened_store(database_url) as store:
-        info = build_demo(store)
-    base = f"http://{host}:{port}"
-    typer.echo(
-        f"""
+def demo_banner(info: DemoInfo, path: Path, base: str) -> str:
+    """What ``creditmeter demo`` prints once the demo in ``path`` is built, served at ``base``."""
+    return f"""
 creditmeter demo: {info.events:,} usage events from {info.first_day} to {info.last_day}
 in {path}, for three organizations.
 
@@ -123,6 +102,29 @@ Or last month's usage by file type, as a CSV file, with the command line:
 
 API reference: {base}/docs
 """
-    )
+
+
+@reports_errors
+def demo(
+    host: Host = "127.0.0.1",
+    port: Port = 8000,
+    database_url: Annotated[
+        str,
+        typer.Option("--database-url", help="Where to build the demo (a SQLite file, recreated)."),
+    ] = DEMO_DATABASE_URL,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the demo once it is built.")
+    ] = True,
+) -> None:
+    """Build a fresh demo database with 90 days of usage, print a key, and serve the dashboard."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        fail("The demo builds a fresh SQLite file: pass --database-url sqlite:///FILE.db.")
+    path = Path(url.database)
+    for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        leftover.unlink(missing_ok=True)
+    with opened_store(database_url) as store:
+        info = build_demo(store)
+    typer.echo(demo_banner(info, path, f"http://{host}:{port}"))
     if serve_after:
         _serve(settings_for(database_url), host, port)
