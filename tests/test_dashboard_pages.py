@@ -494,6 +494,25 @@ def test_presets_resolve_against_today(
     assert selection.preset_dates(preset, today) == expected
 
 
+def test_last_30_days_is_30_days_on_the_page_and_the_apis_default_is_31(
+    service: Service, tenant: Tenant
+) -> None:
+    page = sign_in(service, tenant.key).get("/dashboard")
+    link = re.search(r'<a href="[^"]*" data-range="30d" title="([^"]*)"', page.text)
+    assert link is not None and link[1] == "Today and the 29 days before it (UTC days)"
+    assert re.search(r"\s30 days, UTC\s", page.text)
+    today = _today()
+    assert selection.preset_dates("30d", today) == (today - timedelta(days=29), today)
+    default = tenant.export().json()
+    start, end = date.fromisoformat(default["startDate"]), date.fromisoformat(default["endDate"])
+    assert (end - start).days + 1 == 31
+    dashboard = (ROOT / "docs" / "dashboard.md").read_text()
+    export_api = (ROOT / "docs" / "usage-export-api.md").read_text()
+    assert "*Last 30 days* is today and the 29 days before it, 30 days." in dashboard
+    assert "today and the 30 days before it, 31\ndays" in dashboard
+    assert "With no dates the range is today and the 30 days before it (31 days;" in export_api
+
+
 def test_read_url_hands_everything_but_range_and_metric_to_the_export() -> None:
     today = date(2026, 5, 20)
     plain = selection.read_url([], today=today)
