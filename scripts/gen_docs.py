@@ -112,6 +112,7 @@ def help_text(command: str) -> str:
         text=True,
         env=_environment(),
         check=True,
+        timeout=120,
     )
     return answer.stdout
 
@@ -196,8 +197,9 @@ def session(body: str, demo: Demo, directory: Path) -> str:
             KEY=demo.personal_key,
             TOKEN=demo.ingest_token,
             CREDITMETER_URL=demo.url,
-            HOME=str(directory),
+            HOME=str(directory),  # no ~/.curlrc or the like of whoever runs `make docs`
         ),
+        timeout=600,
     )
     outputs = answer.stdout.split(_SEPARATOR)[1:]
     if len(outputs) != len(commands):
