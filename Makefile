@@ -32,5 +32,7 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Settings from the Settings class; --help and example output from the real commands.
 docs: install
 	$(BIN)/python scripts/gen_settings_doc.py > docs/settings.md
+	$(BIN)/python scripts/gen_docs.py

@@ -8,6 +8,7 @@ codes, and that the page's numbers and CSV are the export API's.
 from __future__ import annotations
 
 import html
+import json
 import re
 import tomllib
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from creditmeter import demo
 from creditmeter.credits import to_micro
 from creditmeter.errors import DuplicateParameter, InvalidParameter
 from creditmeter.export import ExportResult, UsageRow
@@ -33,6 +35,10 @@ _ROW = re.compile(
     r'<tr data-group="([^"]*)" data-null="(true|false)"\s+'
     r'data-credits="([^"]*)" data-requests="([^"]*)">'
 )
+_SWATCH = re.compile(
+    r'<tr data-group="([^"]*)" data-null="(true|false)".*?class="swatch".*?fill="([^"]*)"', re.S
+)
+_CHART = re.compile(r'<script type="application/json" id="chart-data">(.*?)</script>', re.S)
 _clients: list[httpx.Client] = []
 
 
@@ -325,6 +331,62 @@ def test_the_page_escapes_group_values_in_html_and_in_the_chart_data(
     assert "\\u003c/script\\u003e" in page.text  # the chart's JSON
 
 
+def page_colours(text: str) -> dict[str | None, str]:
+    """Each group's colour on the page, the same in the table's swatch and the chart's series."""
+    table = {
+        None if null == "true" else html.unescape(group): colour
+        for group, null, colour in _SWATCH.findall(text)
+    }
+    match = _CHART.search(text)
+    assert match is not None
+    chart = {series["label"]: series["colour"] for series in json.loads(match.group(1))["series"]}
+    assert chart == {("No API key" if group is None else group): c for group, c in table.items()}
+    return table
+
+
+def test_a_group_keeps_its_colour_whatever_its_rank(service: Service, tenant: Tenant) -> None:
+    today, earlier = _today(), _today() - timedelta(days=20)
+    usage = [(today, "key_a", 5), (today, "key_b", 1), (today, None, 2)]
+    usage += [(earlier, "key_b", 50), (earlier, "key_c", 10)]
+    tenant.record(
+        [
+            {
+                "id": f"c{n}",
+                "timestamp": _at(day),
+                "product": "parse",
+                "credits": credits,
+                **({"apiKey": key} if key else {}),
+            }
+            for n, (day, key, credits) in enumerate(usage)
+        ]
+    )
+    client = sign_in(service, tenant.key)
+    views = [
+        page_colours(client.get(f"/dashboard?groupBy=api_key&{query}").text)
+        for query in ("range=7d", "range=30d", "range=30d&apiKey=key_a&apiKey=key_c")
+    ]
+    # key_a ranks first, then third, then second; key_b first, then second.
+    assert [list(view) for view in views] == [
+        ["key_a", None, "key_b"],
+        ["key_b", "key_c", "key_a", None],
+        ["key_c", "key_a"],
+    ]
+    for group in ("key_a", "key_b", "key_c", None):
+        assert len({view[group] for view in views if group in view}) == 1, group
+    assert views[0]["key_a"] == summary.colour_of("key_a")
+    assert views[1][None] == summary.NULL_COLOUR
+
+
+def test_the_demos_values_of_each_dimension_have_distinct_colours() -> None:
+    features = {feature for features in demo.PRODUCTS.values() for feature in features}
+    file_types = {file_type for file_type in demo.FILE_TYPES if file_type is not None}
+    for values in (set(demo.PRODUCTS), features, file_types):
+        assert len({summary.colour_of(value) for value in values}) == len(values), values
+    for org in demo.ORGS:
+        keys = org.product_keys
+        assert len({summary.colour_of(key) for key in keys}) == len(keys), keys
+
+
 def test_pages_forbid_framing_inline_scripts_and_caching(service: Service, tenant: Tenant) -> None:
     client = sign_in(service, tenant.key)
     for answer in (client.get("/dashboard"), browser(service).get("/dashboard/sign-in")):
@@ -430,6 +492,25 @@ def test_presets_resolve_against_today(
     preset: str, today: date, expected: tuple[date, date]
 ) -> None:
     assert selection.preset_dates(preset, today) == expected
+
+
+def test_last_30_days_is_30_days_on_the_page_and_the_apis_default_is_31(
+    service: Service, tenant: Tenant
+) -> None:
+    page = sign_in(service, tenant.key).get("/dashboard")
+    link = re.search(r'<a href="[^"]*" data-range="30d" title="([^"]*)"', page.text)
+    assert link is not None and link[1] == "Today and the 29 days before it (UTC days)"
+    assert re.search(r"\s30 days, UTC\s", page.text)
+    today = _today()
+    assert selection.preset_dates("30d", today) == (today - timedelta(days=29), today)
+    default = tenant.export().json()
+    start, end = date.fromisoformat(default["startDate"]), date.fromisoformat(default["endDate"])
+    assert (end - start).days + 1 == 31
+    dashboard = (ROOT / "docs" / "dashboard.md").read_text()
+    export_api = (ROOT / "docs" / "usage-export-api.md").read_text()
+    assert "*Last 30 days* is today and the 29 days before it, 30 days." in dashboard
+    assert "today and the 30 days before it, 31\ndays" in dashboard
+    assert "With no dates the range is today and the 30 days before it (31 days;" in export_api
 
 
 def test_read_url_hands_everything_but_range_and_metric_to_the_export() -> None:

@@ -16,7 +16,7 @@ from creditmeter.cli.common import (
     reports_errors,
     settings_for,
 )
-from creditmeter.demo import DEMO_DATABASE_URL, build_demo
+from creditmeter.demo import DEMO_DATABASE_URL, DemoInfo, build_demo
 from creditmeter.settings import Settings
 from creditmeter.store import Store
 
@@ -89,6 +89,37 @@ def migrate(database_url: DatabaseUrl = None) -> None:
         typer.echo(f"Migrated the schema from revision {before or '(empty)'} to {after}.")
 
 
+def demo_banner(info: DemoInfo, path: Path, base: str) -> str:
+    """What ``creditmeter demo`` prints once the demo in ``path`` is built, served at ``base``."""
+    return f"""
+creditmeter demo: {info.events:,} usage events from {info.first_day} to {info.last_day}
+in {path}, for three organizations.
+
+Signed in as {info.email} (member of org_acme and org_globex).
+Personal API key (reads usage):   {info.personal_key}
+Service token (records usage):    {info.ingest_token}
+
+Open the usage dashboard and sign in with the personal API key:
+
+  {base}/
+
+Try the Usage Export API:
+
+  curl -H "Authorization: Bearer {info.personal_key}" \\
+    "{base}/api/v1/usage/export"
+
+  curl -H "Authorization: Bearer {info.personal_key}" \\
+    "{base}/api/v1/usage/export?groupBy=file_type&orgId=org_globex&format=csv"
+
+Or last month's usage by file type, as a CSV file, with the command line:
+
+  creditmeter export --url {base} --api-key {info.personal_key} \\
+    --period last-month --group-by file_type --format csv --output usage.csv
+
+API reference: {base}/docs
+"""
+
+
 @reports_errors
 def demo(
     host: Host = "127.0.0.1",
@@ -124,35 +155,6 @@ def demo(
         leftover.unlink(missing_ok=True)
     with opened_store(database_url) as store:
         info = build_demo(store)
-    base = f"http://{host}:{port}"
-    typer.echo(
-        f"""
-creditmeter demo: {info.events:,} usage events from {info.first_day} to {info.last_day}
-in {path}, for three organizations.
-
-Signed in as {info.email} (member of org_acme and org_globex).
-Personal API key (reads usage):   {info.personal_key}
-Service token (records usage):    {info.ingest_token}
-
-Open the usage dashboard and sign in with the personal API key:
-
-  {base}/
-
-Try the Usage Export API:
-
-  curl -H "Authorization: Bearer {info.personal_key}" \\
-    "{base}/api/v1/usage/export"
-
-  curl -H "Authorization: Bearer {info.personal_key}" \\
-    "{base}/api/v1/usage/export?groupBy=file_type&orgId=org_globex&format=csv"
-
-Or last month's usage by file type, as a CSV file, with the command line:
-
-  creditmeter export --url {base} --api-key {info.personal_key} \\
-    --period last-month --group-by file_type --format csv --output usage.csv
-
-API reference: {base}/docs
-"""
-    )
+    typer.echo(demo_banner(info, path, f"http://{host}:{port}"))
     if serve_after:
         _serve(settings_for(database_url), host, port)

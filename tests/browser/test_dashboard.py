@@ -195,6 +195,36 @@ def test_a_bookmarked_view_survives_sign_in(laptop: BrowserContext, demo: Demo) 
     assert page_totals(shared) == page_totals(page)
 
 
+def colours_drawn(page: Page) -> dict[str | None, str]:
+    """Each group's swatch colour in the totals table, once checked against the chart's bars."""
+    table = page.eval_on_selector_all(
+        "#totals tbody tr",
+        """rows => rows.map(r => [r.dataset.null === "true" ? null : r.dataset.group,
+            r.querySelector(".swatch rect").getAttribute("fill")])""",
+    )
+    bars = page.evaluate(
+        """Chart.getChart(document.getElementById("usage-chart")).data.datasets
+            .map(d => [d.label, d.backgroundColor])"""
+    )
+    assert bars == [["No API key" if group is None else group, colour] for group, colour in table]
+    return {group: colour for group, colour in table}
+
+
+def test_an_api_key_keeps_its_colour_across_views(laptop: BrowserContext, demo: Demo) -> None:
+    page = sign_in(laptop, demo, "/dashboard?groupBy=api_key&range=90d")
+    everything = colours_drawn(page)
+    second = [group for group in everything if group is not None][1]
+    page.goto(f"/dashboard?groupBy=api_key&range=7d&apiKey={second}")
+    settle(page)
+    alone = colours_drawn(page)
+    assert list(alone) == [second]  # ranked first here, second over 90 days
+    assert alone[second] == everything[second]
+    page.goto("/dashboard?orgId=org_acme&groupBy=api_key&range=this-month")
+    settle(page)
+    for group, colour in colours_drawn(page).items():
+        assert colour == everything[group], group
+
+
 def test_download_csv_is_the_export_apis_csv_byte_for_byte(
     laptop: BrowserContext, demo: Demo, tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ selection. Floats appear only in the chart's data, which is drawn, not read.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -24,6 +25,8 @@ DIMENSIONS = {
 }
 #: Most series the chart stacks; past it the smallest groups are drawn as one "Other".
 MAX_SERIES = 8
+#: The colours of named groups; a value's colour is picked from them by the value alone.
+#: Ten, because with ten each of the demo's dimensions shows its values in distinct colours.
 PALETTE = (
     "#4263eb",
     "#f59f00",
@@ -33,6 +36,8 @@ PALETTE = (
     "#7048e8",
     "#f76707",
     "#74b816",
+    "#e03131",
+    "#ae3ec9",
 )
 NULL_COLOUR = "#adb5bd"
 OTHER_COLOUR = "#495057"
@@ -122,18 +127,27 @@ def group_label(group: str | None, group_by: str) -> str:
     return f"No {DIMENSIONS[group_by][1]}" if group is None else group
 
 
+def colour_of(group: str | None) -> str:
+    """A group value's colour, the same in every view whatever its rank; the null group's grey.
+
+    Picked by a hash of the value's UTF-8 bytes, so an API key keeps its colour
+    when the range, the filters or the other groups change. Two values may share
+    a colour: the legend and the table name them.
+    """
+    if group is None:
+        return NULL_COLOUR
+    digest = hashlib.sha256(group.encode()).digest()
+    return PALETTE[int.from_bytes(digest[:8], "big") % len(PALETTE)]
+
+
 def colours(totals: list[GroupTotal]) -> dict[str | None, str]:
-    """Each group's colour, the same in the chart and in the table's swatches."""
+    """Each group's colour, the same in the chart and in the table's swatches.
+
+    Groups folded into the chart's "Other" take its colour.
+    """
     folded = len(totals) > MAX_SERIES
     shown = totals[: MAX_SERIES - 1] if folded else totals
-    assigned: dict[str | None, str] = {}
-    named = 0
-    for total in shown:
-        if total.group is None:
-            assigned[None] = NULL_COLOUR
-        else:
-            assigned[total.group] = PALETTE[named % len(PALETTE)]
-            named += 1
+    assigned = {total.group: colour_of(total.group) for total in shown}
     for total in totals[len(shown) :]:
         assigned[total.group] = OTHER_COLOUR
     return assigned
