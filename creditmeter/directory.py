@@ -11,10 +11,12 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from creditmeter import credentials
 from creditmeter.errors import Conflict, InvalidParameter, NotFound, Unauthenticated
+from creditmeter.roles import DEFAULT_ROLE, ROLES
+from creditmeter.scopes import SCOPES
 from creditmeter.store import Store
 from creditmeter.store import directory as sql
 from creditmeter.store.directory import AlreadyExists
@@ -24,9 +26,6 @@ from creditmeter.timestamps import format_instant
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-ROLES = ("owner", "admin", "member")
-Role = Literal["owner", "admin", "member"]
-SCOPES = ("usage:write", "admin")
 #: ``lastUsedAt`` is written at most this often per credential.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -242,7 +241,7 @@ class Directory:
                 raise NotFound(f"No user has the id '{user_id}'.", param="userId")
             existing = sql.get_membership(connection, org_id, user_id)
             if existing is None:
-                role = role or "member"
+                role = role or DEFAULT_ROLE
                 sql.insert_membership(
                     connection,
                     {

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal, NamedTuple
 
+from creditmeter.dimensions import DEFAULT_GROUP_BY, FILTERS, GROUP_BY
 from creditmeter.directory import Directory, PersonalKey
 from creditmeter.errors import (
     DuplicateParameter,
@@ -26,22 +27,19 @@ from creditmeter.errors import (
 from creditmeter.store import Store
 from creditmeter.store import usage as sql
 from creditmeter.strings import string_problem
-from creditmeter.suggest import did_you_mean, suggestion_text
+from creditmeter.suggest import suggestion
 from creditmeter.timestamps import parse_date
 
-GROUP_BY = ("product", "feature", "api_key", "file_type")
 FORMATS = ("json", "csv")
-DEFAULT_GROUP_BY = "product"
 #: startDate defaults to endDate minus this many days.
 DEFAULT_SPAN_DAYS = 30
 
 # The parameter table, in the order its values are checked.
 SINGLE = ("startDate", "endDate", "groupBy", "orgId")
-FILTERS = {"product": "product", "feature": "feature", "apiKey": "api_key", "fileType": "file_type"}
 PARAMETERS = (*SINGLE, *FILTERS, "format")
 _SINGLE_VALUED = frozenset((*SINGLE, "format"))
 
-Format = Literal["json", "csv"]
+Format = Literal[FORMATS]  # type: ignore[valid-type]
 
 
 @dataclass(frozen=True)
@@ -107,10 +105,9 @@ def parse_query(
 
     group_by = single("groupBy") or DEFAULT_GROUP_BY
     if group_by not in GROUP_BY:
-        guess = did_you_mean(group_by, GROUP_BY)
-        hint = f" Did you mean '{guess}'?" if guess else ""
         raise InvalidParameter(
-            f"'{group_by}' is not a groupBy value; use one of {', '.join(GROUP_BY)}.{hint}",
+            f"'{group_by}' is not a groupBy value; use one of {', '.join(GROUP_BY)}."
+            + suggestion(group_by, GROUP_BY),
             param="groupBy",
         )
 
@@ -155,14 +152,9 @@ def parse_query(
 
 
 def _unknown_message(names: list[str]) -> str:
-    if len(names) == 1:
-        return f"Unknown query parameter '{names[0]}'.{suggestion_text(names[0], PARAMETERS)}"
-    parts = []
-    for name in names:
-        guess = did_you_mean(name, PARAMETERS)
-        parts.append(f"'{name}' (did you mean '{guess}'?)" if guess else f"'{name}'")
-    known = ", ".join(PARAMETERS)
-    return f"Unknown query parameters {', '.join(parts)}. Known parameters: {known}."
+    quoted = ", ".join(f"'{name}'" for name in names)
+    noun = "parameter" if len(names) == 1 else "parameters"
+    return f"Unknown query {noun} {quoted}." + suggestion(names, PARAMETERS, listing="parameters")
 
 
 def _date(name: str, text: str) -> date:

@@ -1,9 +1,14 @@
-"""'Did you mean …?' for misspelt parameter and field names."""
+"""'Did you mean …?': the one wording for a misspelt parameter, field or value.
+
+:func:`suggestion` writes the sentence that follows an unknown name, for the
+export's parameters and ``groupBy`` values, the ingest body's fields and the
+command line alike; :func:`spoken_list` writes a list of choices in prose.
+"""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 
 def _folded(name: str) -> str:
@@ -26,10 +31,27 @@ def did_you_mean(name: str, known: Iterable[str]) -> str | None:
     return by_folded[close[0]] if close else None
 
 
-def suggestion_text(name: str, known: Iterable[str]) -> str:
-    """`` Did you mean 'x'?`` or, with no close name, the list of known names."""
-    known = list(known)
-    guess = did_you_mean(name, known)
-    if guess is not None:
-        return f" Did you mean '{guess}'?"
-    return " Known names: " + ", ".join(f"'{k}'" for k in known) + "."
+def suggestion(
+    names: str | Sequence[str], known: Sequence[str], *, listing: str | None = None
+) -> str:
+    """The sentence after unknown ``names``, with a leading space, or ``""``.
+
+    `` Did you mean 'startDate'?`` (for several names, in their order: `` Did you
+    mean 'startDate' and 'endDate'?``). When no known name is close and
+    ``listing`` names what ``known`` holds, the known names instead:
+    `` Known parameters: 'startDate', 'endDate'.``
+    """
+    unknown = [names] if isinstance(names, str) else names
+    guesses = [f"'{guess}'" for name in unknown if (guess := did_you_mean(name, known))]
+    if guesses:
+        return f" Did you mean {spoken_list(guesses, 'and')}?"
+    if listing is not None:
+        return f" Known {listing}: " + ", ".join(f"'{k}'" for k in known) + "."
+    return ""
+
+
+def spoken_list(names: Sequence[str], conjunction: str = "or") -> str:
+    """``a, b or c``: choices as a sentence says them."""
+    if len(names) <= 1:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} {conjunction} {names[-1]}"

@@ -17,6 +17,9 @@ from creditmeter.cli.common import (
     warn,
 )
 from creditmeter.directory import PersonalKey, ServiceToken
+from creditmeter.roles import DEFAULT_ROLE, ROLES
+from creditmeter.scopes import SCOPES
+from creditmeter.suggest import spoken_list
 from creditmeter.timestamps import format_instant, parse_expiry
 from creditmeter.web.models import (
     KeyCreated,
@@ -40,15 +43,9 @@ token_app = typer.Typer(
 )
 
 
-class Role(StrEnum):
-    owner = "owner"
-    admin = "admin"
-    member = "member"
-
-
-class Scope(StrEnum):
-    usage_write = "usage:write"
-    admin = "admin"
+# Typer offers an enum's values as the option's choices.
+Role = StrEnum("Role", {role: role for role in ROLES})
+Scope = StrEnum("Scope", {scope: scope for scope in SCOPES})
 
 
 def _short(moment: datetime | None) -> str:
@@ -134,7 +131,7 @@ def member_add(
     role: Annotated[
         Role | None,
         typer.Option(
-            help="owner, admin or member \\[default: member for a new member; "
+            help=f"{spoken_list(ROLES)} \\[default: {DEFAULT_ROLE} for a new member; "
             "an existing member's role is kept]",
             show_default=False,
         ),

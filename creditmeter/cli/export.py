@@ -16,6 +16,8 @@ from creditmeter import Client, CreditmeterError, Export
 from creditmeter.cli.common import console, err_console, fail
 from creditmeter.client._base import API_KEY_ENV, DEFAULT_BASE_URL, URL_ENV
 from creditmeter.credits import format_micro, to_micro
+from creditmeter.dimensions import DEFAULT_GROUP_BY, GROUP_BY
+from creditmeter.suggest import spoken_list
 
 
 class Period(StrEnum):
@@ -121,7 +123,7 @@ def export(
         str | None,
         typer.Option(
             "--group-by",
-            help="product, feature, api_key or file_type \\[default: product]",
+            help=f"{spoken_list(GROUP_BY)} \\[default: {DEFAULT_GROUP_BY}]",
             show_default=False,
         ),
     ] = None,

@@ -7,6 +7,7 @@ from fastapi.security import HTTPBearer
 
 from creditmeter.directory import Credential, PersonalKey, ServiceToken
 from creditmeter.errors import Forbidden, RateLimited, Unauthenticated
+from creditmeter.scopes import ADMIN, USAGE_WRITE
 
 # Declared for the OpenAPI document; the header is parsed by ``authenticate``.
 bearer_scheme = HTTPBearer(
@@ -78,8 +79,8 @@ def _scoped(scope: str, purpose: str):  # type: ignore[no-untyped-def]
     return require
 
 
-usage_writer = _scoped("usage:write", "record usage")
-administrator = _scoped("admin", "manage the directory")
+usage_writer = _scoped(USAGE_WRITE, "record usage")
+administrator = _scoped(ADMIN, "manage the directory")
 _SCOPE_CHECKS = (usage_writer, administrator)
 
 

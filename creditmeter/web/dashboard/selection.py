@@ -23,8 +23,9 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from urllib.parse import urlencode
 
+from creditmeter.dimensions import FILTERS
 from creditmeter.errors import DuplicateParameter, InvalidParameter
-from creditmeter.export import FILTERS, ExportQuery
+from creditmeter.export import ExportQuery
 
 PAGE_PATH = "/dashboard"
 CSV_PATH = "/dashboard/export"

@@ -12,15 +12,13 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from creditmeter import dimensions
 from creditmeter.credits import MICRO, format_micro
 from creditmeter.export import ExportResult, UsageRow
 
 #: groupBy value → its name on the page: as a heading, in a sentence, in the plural.
 DIMENSIONS = {
-    "product": ("Product", "product", "products"),
-    "feature": ("Feature", "feature", "features"),
-    "api_key": ("API key", "API key", "API keys"),
-    "file_type": ("File type", "file type", "file types"),
+    d.name: (d.noun[0].upper() + d.noun[1:], d.noun, f"{d.noun}s") for d in dimensions.DIMENSIONS
 }
 #: Most series the chart stacks; past it the smallest groups are drawn as one "Other".
 MAX_SERIES = 8
