@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from creditmeter.directory import Directory, Member, PersonalKey, ServiceToken
 from creditmeter.errors import InvalidParameter
 from creditmeter.timestamps import parse_expiry
-from creditmeter.web.auth import administrator
+from creditmeter.web.auth import caller
 from creditmeter.web.models import (
     KeyCreate,
     KeyCreated,
@@ -30,7 +30,7 @@ from creditmeter.web.models import (
 router = APIRouter(
     prefix="/api/v1/admin",
     tags=["admin"],
-    dependencies=[Depends(administrator)],
+    dependencies=[Depends(caller)],
     responses=error_responses(400, 401, 403, 404, 500, 503),
 )
 
