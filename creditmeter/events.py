@@ -56,9 +56,9 @@ FUTURE_TOLERANCE_US = US_PER_DAY
 class Event:
     """One validated event. ``index`` (its place in a batch) takes no part in equality.
 
-    Treat it as immutable. It is not a frozen dataclass only because building
-    one of those costs five times as much, and the bulk import builds every
-    event twice (validation pass, import pass).
+    Treat it as immutable. It is not a frozen dataclass only because a frozen
+    one is slower to build, and the bulk import builds every event twice
+    (validation pass, import pass); docs/benchmarks.md has the figures.
     """
 
     org_id: str

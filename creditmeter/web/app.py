@@ -42,7 +42,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Everything built so far (the app, its routes, the libraries) lives as
         # long as the process: keep it out of the collector's full passes, which
-        # otherwise walk all of it every few large exports (tens of ms, at p99).
+        # would otherwise walk all of it every few large exports, in the tail
+        # latency (docs/benchmarks.md).
         gc.collect()
         gc.freeze()
         yield
