@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal, NamedTuple
+from typing import Literal
 
 from creditmeter.dimensions import DEFAULT_GROUP_BY, FILTERS, GROUP_BY
 from creditmeter.directory import Directory, PersonalKey
@@ -24,6 +24,7 @@ from creditmeter.errors import (
     RangeTooLong,
     UnknownParameter,
 )
+from creditmeter.rendering import ExportRow
 from creditmeter.store import Store
 from creditmeter.store import usage as sql
 from creditmeter.strings import string_problem
@@ -55,22 +56,13 @@ class ExportQuery:
     format: Format | None = None
 
 
-class UsageRow(NamedTuple):
-    """One (day, group value) of an export; ``group`` None is the null group."""
-
-    date: date
-    group: str | None
-    credits_micro: int
-    request_count: int
-
-
 @dataclass(frozen=True)
 class ExportResult:
     org_id: str
     start_date: date
     end_date: date
     group_by: str
-    rows: list[UsageRow]
+    rows: list[ExportRow]
 
 
 def parse_query(
@@ -205,7 +197,7 @@ def run_export(
     # The store answers in the export's order: by day, then group by UTF-8 bytes
     # with the null group ('' in the rollups) first.
     rows = [
-        UsageRow(day, value or None, credits, requests) for day, value, credits, requests in found
+        ExportRow(day, value or None, credits, requests) for day, value, credits, requests in found
     ]
     return ExportResult(
         org_id=org_id,

@@ -1,4 +1,4 @@
-"""Each list of names (dimensions, roles, scopes) lives in one module; every other is it.
+"""Each list of names (dimensions, roles, scopes) and each type lives in one module.
 
 The export's checks, the OpenAPI document, the ingest body, the Python client,
 the command line and the dashboard all take their dimensions from
@@ -8,6 +8,8 @@ their scopes from :mod:`creditmeter.scopes`.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 from datetime import date
 from typing import Any
@@ -16,12 +18,14 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+import creditmeter
 from creditmeter import Client
 from creditmeter.cli import app as cli
 from creditmeter.dimensions import DIMENSIONS, FILTERS, GROUP_BY
 from creditmeter.errors import InvalidParameter
 from creditmeter.events import FIELDS
 from creditmeter.export import parse_query
+from creditmeter.rendering import ExportRow
 from creditmeter.roles import ROLES
 from creditmeter.scopes import SCOPES
 from tests.conftest import Service, Tenant
@@ -133,3 +137,14 @@ def test_the_admin_api_and_the_cli_accept_exactly_the_roles_and_scopes(
         answer = service.admin.put(path, json={"role": role})
         assert answer.status_code == 200 and answer.json()["role"] == role, answer.text
     assert service.admin.put(path, json={"role": "boss"}).status_code == 400
+
+
+def test_one_type_is_called_usage_row_and_it_is_the_clients() -> None:
+    found = {}
+    for module in pkgutil.walk_packages(creditmeter.__path__, "creditmeter."):
+        if ".migrations" in module.name or module.name.endswith("__main__"):
+            continue
+        for name, value in vars(importlib.import_module(module.name)).items():
+            if isinstance(value, type) and name in ("UsageRow", "ExportRow"):
+                found.setdefault(name, set()).add(value)
+    assert found == {"UsageRow": {creditmeter.UsageRow}, "ExportRow": {ExportRow}}

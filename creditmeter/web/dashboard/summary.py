@@ -14,7 +14,8 @@ from typing import Any
 
 from creditmeter import dimensions
 from creditmeter.credits import MICRO, format_micro
-from creditmeter.export import ExportResult, UsageRow
+from creditmeter.export import ExportResult
+from creditmeter.rendering import ExportRow
 
 #: groupBy value → its name on the page: as a heading, in a sentence, in the plural.
 DIMENSIONS = {
@@ -56,7 +57,7 @@ def _order(total: GroupTotal) -> tuple[int, int, bool, bytes]:
     return (-total.credits_micro, -total.request_count, group is not None, (group or "").encode())
 
 
-def totals_by_group(rows: Iterable[UsageRow]) -> list[GroupTotal]:
+def totals_by_group(rows: Iterable[ExportRow]) -> list[GroupTotal]:
     """Each group's credits and requests over the range, the largest first."""
     sums: dict[str | None, tuple[int, int]] = {}
     for row in rows:
