@@ -37,17 +37,16 @@ def suggestion(
     """The sentence after unknown ``names``, with a leading space, or ``""``.
 
     `` Did you mean 'startDate'?`` (for several names, in their order: `` Did you
-    mean 'startDate' and 'endDate'?``). When no known name is close and
-    ``listing`` names what ``known`` holds, the known names instead:
+    mean 'startDate' and 'endDate'?``). When a name has no known name close to
+    it and ``listing`` says what ``known`` holds, the known names follow:
     `` Known parameters: 'startDate', 'endDate'.``
     """
     unknown = [names] if isinstance(names, str) else names
     guesses = [f"'{guess}'" for name in unknown if (guess := did_you_mean(name, known))]
-    if guesses:
-        return f" Did you mean {spoken_list(guesses, 'and')}?"
-    if listing is not None:
-        return f" Known {listing}: " + ", ".join(f"'{k}'" for k in known) + "."
-    return ""
+    sentence = f" Did you mean {spoken_list(guesses, 'and')}?" if guesses else ""
+    if listing is not None and len(guesses) < len(unknown):
+        sentence += f" Known {listing}: " + ", ".join(f"'{k}'" for k in known) + "."
+    return sentence
 
 
 def spoken_list(names: Sequence[str], conjunction: str = "or") -> str:

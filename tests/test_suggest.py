@@ -16,10 +16,11 @@ def test_several_unknown_parameters_get_the_one_did_you_mean_sentence(tenant: Te
 
 
 def test_an_unknown_parameter_with_no_close_name_lists_the_known_ones(tenant: Tenant) -> None:
-    answer = tenant.reader.get(EXPORT, params={"zzz": "1", "qqq": "2"})
+    answer = tenant.reader.get(EXPORT, params={"zzz": "1", "group_by": "2"})
     assert answer.json()["error"]["message"] == (
-        "Unknown query parameters 'zzz', 'qqq'. Known parameters: 'startDate', 'endDate', "
-        "'groupBy', 'orgId', 'product', 'feature', 'apiKey', 'fileType', 'format'."
+        "Unknown query parameters 'zzz', 'group_by'. Did you mean 'groupBy'? Known parameters: "
+        "'startDate', 'endDate', 'groupBy', 'orgId', 'product', 'feature', 'apiKey', "
+        "'fileType', 'format'."
     )
 
 
