@@ -22,13 +22,12 @@ from creditmeter.errors import (
     Forbidden,
     InvalidParameter,
     RangeTooLong,
-    UnknownParameter,
 )
 from creditmeter.rendering import ExportRow
 from creditmeter.store import Store
 from creditmeter.store import usage as sql
 from creditmeter.strings import string_problem
-from creditmeter.suggest import suggestion
+from creditmeter.suggest import refuse_unknown, suggestion
 from creditmeter.timestamps import parse_date
 
 FORMATS = ("json", "csv")
@@ -69,9 +68,7 @@ def parse_query(
     items: Sequence[tuple[str, str]], *, today: date, max_range_days: int
 ) -> ExportQuery:
     """Check the query items in the contract's order and resolve defaults."""
-    unknown = list(dict.fromkeys(name for name, _ in items if name not in PARAMETERS))
-    if unknown:
-        raise UnknownParameter(_unknown_message(unknown), param=unknown[0])
+    refuse_unknown((name for name, _ in items), PARAMETERS)
 
     values: dict[str, list[str]] = {}
     for name, value in items:
@@ -141,12 +138,6 @@ def parse_query(
         filters=filters,
         format=output,  # type: ignore[arg-type]
     )
-
-
-def _unknown_message(names: list[str]) -> str:
-    quoted = ", ".join(f"'{name}'" for name in names)
-    noun = "parameter" if len(names) == 1 else "parameters"
-    return f"Unknown query {noun} {quoted}." + suggestion(names, PARAMETERS, listing="parameters")
 
 
 def _date(name: str, text: str) -> date:

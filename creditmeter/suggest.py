@@ -2,13 +2,16 @@
 
 :func:`suggestion` writes the sentence that follows an unknown name, for the
 export's parameters and ``groupBy`` values, the ingest body's fields and the
-command line alike; :func:`spoken_list` writes a list of choices in prose.
+command line alike; :func:`refuse_unknown` refuses unknown query parameters
+with it; :func:`spoken_list` writes a list of choices in prose.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
+
+from creditmeter.errors import UnknownParameter
 
 
 def _folded(name: str) -> str:
@@ -47,6 +50,22 @@ def suggestion(
     if listing is not None and len(guesses) < len(unknown):
         sentence += f" Known {listing}: " + ", ".join(f"'{k}'" for k in known) + "."
     return sentence
+
+
+def refuse_unknown(names: Iterable[str], known: Sequence[str]) -> None:
+    """Raise :class:`UnknownParameter` naming every query parameter of ``names`` not known."""
+    unknown = list(dict.fromkeys(name for name in names if name not in known))
+    if not unknown:
+        return
+    listed = ", ".join(f"'{name}'" for name in unknown)
+    noun = "parameter" if len(unknown) == 1 else "parameters"
+    if known:
+        message = f"Unknown query {noun} {listed}." + suggestion(
+            unknown, known, listing="parameters"
+        )
+    else:
+        message = f"Unknown query {noun} {listed}; this operation takes no query parameters."
+    raise UnknownParameter(message, param=unknown[0])
 
 
 def spoken_list(names: Sequence[str], conjunction: str = "or") -> str:
