@@ -1,9 +1,10 @@
 """Every error the service can answer with, as domain exceptions.
 
 Each class carries the HTTP status and the stable ``code`` it maps to; the web
-layer turns any :class:`ServiceError` into the one JSON error shape in a single
-handler, and the command line prints its ``message``. Nothing here knows about
-HTTP beyond those two numbers::
+layer turns any :class:`ServiceError` into the one JSON error shape, with the
+headers the error names (:meth:`ServiceError.headers`), in a single handler, and
+the command line prints its ``message``. Nothing here knows about HTTP beyond
+those numbers and header names::
 
     ServiceError
     ├── InvalidParameter        400 invalid_parameter
@@ -14,17 +15,18 @@ HTTP beyond those two numbers::
     ├── Unauthenticated         401 unauthenticated
     ├── Forbidden               403 forbidden
     ├── NotFound                404 not_found
-    ├── MethodNotAllowed        405 method_not_allowed
+    ├── MethodNotAllowed        405 method_not_allowed (Allow: the methods that are)
     ├── Conflict                409 conflict
     ├── PayloadTooLarge         413 payload_too_large
     ├── UnsupportedMediaType    415 unsupported_media_type
-    ├── RateLimited             429 rate_limited   (retry_after seconds)
+    ├── RateLimited             429 rate_limited   (Retry-After: retry_after seconds)
     ├── Unavailable             503 unavailable
     └── SchemaOutdated          503 unavailable    (the database needs `creditmeter migrate`)
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -51,6 +53,10 @@ class ServiceError(Exception):
         super().__init__(message)
         self.message = message
         self.param = param
+
+    def headers(self) -> Mapping[str, str]:
+        """Headers the answer carries besides the body (``Retry-After``, ``Allow``)."""
+        return {}
 
     def body(self) -> dict[str, Any]:
         """The JSON error body every endpoint answers with."""
@@ -123,6 +129,13 @@ class MethodNotAllowed(ServiceError):
     status = 405
     code = "method_not_allowed"
 
+    def __init__(self, message: str, *, allowed: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.allowed = tuple(allowed)
+
+    def headers(self) -> Mapping[str, str]:
+        return {"Allow": ", ".join(self.allowed)} if self.allowed else {}
+
 
 class Conflict(ServiceError):
     status = 409
@@ -146,6 +159,9 @@ class RateLimited(ServiceError):
     def __init__(self, message: str, *, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+    def headers(self) -> Mapping[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class Unavailable(ServiceError):

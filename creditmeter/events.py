@@ -26,9 +26,10 @@ from typing import Any
 import msgspec
 
 from creditmeter.credits import MAX_EVENT_CREDITS, MICRO, to_micro
+from creditmeter.dimensions import DIMENSIONS
 from creditmeter.errors import Problem
 from creditmeter.strings import MAX_LENGTH, string_problem
-from creditmeter.suggest import suggestion_text
+from creditmeter.suggest import suggestion
 from creditmeter.timestamps import (
     FIRST_EPOCH_DAY,
     LAST_EPOCH_DAY,
@@ -41,10 +42,7 @@ FIELDS = (
     "id",
     "orgId",
     "timestamp",
-    "product",
-    "feature",
-    "apiKey",
-    "fileType",
+    *(dimension.field for dimension in DIMENSIONS),
     "credits",
     "requestCount",
 )
@@ -58,9 +56,9 @@ FUTURE_TOLERANCE_US = US_PER_DAY
 class Event:
     """One validated event. ``index`` (its place in a batch) takes no part in equality.
 
-    Treat it as immutable. It is not a frozen dataclass only because building
-    one of those costs five times as much, and the bulk import builds every
-    event twice (validation pass, import pass).
+    Treat it as immutable. It is not a frozen dataclass only because a frozen
+    one is slower to build, and the bulk import builds every event twice
+    (validation pass, import pass); docs/benchmarks.md has the figures.
     """
 
     org_id: str
@@ -97,8 +95,7 @@ class _Wire(
     forbid_unknown_fields=True,
     rename={
         "org_id": "orgId",
-        "api_key": "apiKey",
-        "file_type": "fileType",
+        **{dimension.name: dimension.field for dimension in DIMENSIONS},
         "request_count": "requestCount",
     },
 ):
@@ -357,9 +354,8 @@ def validate_one(index: int, raw: Any, latest_us: int, problems: list[Problem]) 
     if not _KNOWN.issuperset(raw):
         for name in raw:
             if name not in _KNOWN:
-                problems.append(
-                    Problem(index, name, f"Unknown field '{name}'." + suggestion_text(name, FIELDS))
-                )
+                hint = suggestion(name, FIELDS, listing="fields")
+                problems.append(Problem(index, name, f"Unknown field '{name}'.{hint}"))
     event_id = _string(index, raw, "id", True, problems)
     org_id = _string(index, raw, "orgId", True, problems)
     product = _string(index, raw, "product", True, problems)

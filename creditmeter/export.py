@@ -13,8 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal, NamedTuple
+from typing import Literal
 
+from creditmeter.dimensions import DEFAULT_GROUP_BY, FILTERS, GROUP_BY
 from creditmeter.directory import Directory, PersonalKey
 from creditmeter.errors import (
     DuplicateParameter,
@@ -22,25 +23,23 @@ from creditmeter.errors import (
     InvalidParameter,
     RangeTooLong,
 )
+from creditmeter.rendering import ExportRow
 from creditmeter.store import Store
 from creditmeter.store import usage as sql
 from creditmeter.strings import string_problem
-from creditmeter.suggest import did_you_mean, refuse_unknown
+from creditmeter.suggest import refuse_unknown, suggestion
 from creditmeter.timestamps import parse_date
 
-GROUP_BY = ("product", "feature", "api_key", "file_type")
 FORMATS = ("json", "csv")
-DEFAULT_GROUP_BY = "product"
 #: startDate defaults to endDate minus this many days.
 DEFAULT_SPAN_DAYS = 30
 
 # The parameter table, in the order its values are checked.
 SINGLE = ("startDate", "endDate", "groupBy", "orgId")
-FILTERS = {"product": "product", "feature": "feature", "apiKey": "api_key", "fileType": "file_type"}
 PARAMETERS = (*SINGLE, *FILTERS, "format")
 _SINGLE_VALUED = frozenset((*SINGLE, "format"))
 
-Format = Literal["json", "csv"]
+Format = Literal[FORMATS]  # type: ignore[valid-type]
 
 
 @dataclass(frozen=True)
@@ -56,22 +55,13 @@ class ExportQuery:
     format: Format | None = None
 
 
-class UsageRow(NamedTuple):
-    """One (day, group value) of an export; ``group`` None is the null group."""
-
-    date: date
-    group: str | None
-    credits_micro: int
-    request_count: int
-
-
 @dataclass(frozen=True)
 class ExportResult:
     org_id: str
     start_date: date
     end_date: date
     group_by: str
-    rows: list[UsageRow]
+    rows: list[ExportRow]
 
 
 def parse_query(
@@ -104,10 +94,9 @@ def parse_query(
 
     group_by = single("groupBy") or DEFAULT_GROUP_BY
     if group_by not in GROUP_BY:
-        guess = did_you_mean(group_by, GROUP_BY)
-        hint = f" Did you mean '{guess}'?" if guess else ""
         raise InvalidParameter(
-            f"'{group_by}' is not a groupBy value; use one of {', '.join(GROUP_BY)}.{hint}",
+            f"'{group_by}' is not a groupBy value; use one of {', '.join(GROUP_BY)}."
+            + suggestion(group_by, GROUP_BY),
             param="groupBy",
         )
 
@@ -199,7 +188,7 @@ def run_export(
     # The store answers in the export's order: by day, then group by UTF-8 bytes
     # with the null group ('' in the rollups) first.
     rows = [
-        UsageRow(day, value or None, credits, requests) for day, value, credits, requests in found
+        ExportRow(day, value or None, credits, requests) for day, value, credits, requests in found
     ]
     return ExportResult(
         org_id=org_id,

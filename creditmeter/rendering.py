@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from creditmeter.credits import format_micro
 
@@ -22,24 +22,35 @@ if TYPE_CHECKING:
 CSV_HEADER = "date,group,credits,requestCount\r\n"
 _CSV_SPECIAL = frozenset(',"\r\n')
 
-#: One row as the writers take it: (date, group or None, micro-credits, request count).
-Cells = tuple[date, str | None, int, int]
+
+class ExportRow(NamedTuple):
+    """One (day, group value) of an export, in exact micro-credits; ``group`` None is null.
+
+    What the export reads, the writers write and the dashboard sums. The Python
+    client gives its callers :class:`creditmeter.UsageRow` (credits as a Decimal)
+    and hands the writers these.
+    """
+
+    date: date
+    group: str | None
+    credits_micro: int
+    request_count: int
 
 
 def export_json(result: ExportResult) -> bytes:
     """The export document, exactly as the contract shows it."""
     return usage_json(
-        result.org_id, result.start_date, result.end_date, result.group_by, _cells(result)
+        result.org_id, result.start_date, result.end_date, result.group_by, result.rows
     )
 
 
 def export_csv(result: ExportResult) -> bytes:
     """RFC 4180 CSV: CRLF line ends, quoting only where needed, empty field for null."""
-    return usage_csv(_cells(result))
+    return usage_csv(result.rows)
 
 
 def usage_json(
-    org_id: str, start_date: date, end_date: date, group_by: str, rows: Iterable[Cells]
+    org_id: str, start_date: date, end_date: date, group_by: str, rows: Iterable[ExportRow]
 ) -> bytes:
     """The export document of ``rows``, compact, keys in the contract's order."""
     dump = json.dumps
@@ -59,7 +70,7 @@ def usage_json(
     return (head + data + "]}").encode("utf-8")
 
 
-def usage_csv(rows: Iterable[Cells]) -> bytes:
+def usage_csv(rows: Iterable[ExportRow]) -> bytes:
     """The CSV of ``rows``: the header, then one CRLF-ended line per row."""
     lines = [CSV_HEADER]
     for day, group, micro, requests in rows:
@@ -72,8 +83,3 @@ def _csv_field(value: str) -> str:
     if _CSV_SPECIAL.isdisjoint(value):
         return value
     return '"' + value.replace('"', '""') + '"'
-
-
-def _cells(result: ExportResult) -> Iterable[Cells]:
-    # UsageRow is a named tuple in Cells order already.
-    return result.rows

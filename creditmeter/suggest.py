@@ -1,4 +1,10 @@
-"""'Did you mean …?' for misspelt parameter and field names."""
+"""'Did you mean …?': the one wording for a misspelt parameter, field or value.
+
+:func:`suggestion` writes the sentence that follows an unknown name, for the
+export's parameters and ``groupBy`` values, the ingest body's fields and the
+command line alike; :func:`refuse_unknown` refuses unknown query parameters
+with it; :func:`spoken_list` writes a list of choices in prose.
+"""
 
 from __future__ import annotations
 
@@ -28,31 +34,42 @@ def did_you_mean(name: str, known: Iterable[str]) -> str | None:
     return by_folded[close[0]] if close else None
 
 
-def suggestion_text(name: str, known: Iterable[str]) -> str:
-    """`` Did you mean 'x'?`` or, with no close name, the list of known names."""
-    known = list(known)
-    guess = did_you_mean(name, known)
-    if guess is not None:
-        return f" Did you mean '{guess}'?"
-    return " Known names: " + ", ".join(f"'{k}'" for k in known) + "."
+def suggestion(
+    names: str | Sequence[str], known: Sequence[str], *, listing: str | None = None
+) -> str:
+    """The sentence after unknown ``names``, with a leading space, or ``""``.
+
+    `` Did you mean 'startDate'?`` (for several names, in their order: `` Did you
+    mean 'startDate' and 'endDate'?``). When a name has no known name close to
+    it and ``listing`` says what ``known`` holds, the known names follow:
+    `` Known parameters: 'startDate', 'endDate'.``
+    """
+    unknown = [names] if isinstance(names, str) else names
+    guesses = [f"'{guess}'" for name in unknown if (guess := did_you_mean(name, known))]
+    sentence = f" Did you mean {spoken_list(guesses, 'and')}?" if guesses else ""
+    if listing is not None and len(guesses) < len(unknown):
+        sentence += f" Known {listing}: " + ", ".join(f"'{k}'" for k in known) + "."
+    return sentence
 
 
 def refuse_unknown(names: Iterable[str], known: Sequence[str]) -> None:
     """Raise :class:`UnknownParameter` naming every query parameter of ``names`` not known."""
     unknown = list(dict.fromkeys(name for name in names if name not in known))
-    if unknown:
-        raise UnknownParameter(_unknown_message(unknown, known), param=unknown[0])
+    if not unknown:
+        return
+    listed = ", ".join(f"'{name}'" for name in unknown)
+    noun = "parameter" if len(unknown) == 1 else "parameters"
+    if known:
+        message = f"Unknown query {noun} {listed}." + suggestion(
+            unknown, known, listing="parameters"
+        )
+    else:
+        message = f"Unknown query {noun} {listed}; this operation takes no query parameters."
+    raise UnknownParameter(message, param=unknown[0])
 
 
-def _unknown_message(names: list[str], known: Sequence[str]) -> str:
-    if not known:
-        listed = ", ".join(f"'{name}'" for name in names)
-        noun = "parameter" if len(names) == 1 else "parameters"
-        return f"Unknown query {noun} {listed}; this operation takes no query parameters."
-    if len(names) == 1:
-        return f"Unknown query parameter '{names[0]}'.{suggestion_text(names[0], known)}"
-    parts = []
-    for name in names:
-        guess = did_you_mean(name, known)
-        parts.append(f"'{name}' (did you mean '{guess}'?)" if guess else f"'{name}'")
-    return f"Unknown query parameters {', '.join(parts)}. Known parameters: {', '.join(known)}."
+def spoken_list(names: Sequence[str], conjunction: str = "or") -> str:
+    """``a, b or c``: choices as a sentence says them."""
+    if len(names) <= 1:
+        return "".join(names)
+    return f"{', '.join(names[:-1])} {conjunction} {names[-1]}"

@@ -24,7 +24,8 @@ import pytest
 from creditmeter import demo
 from creditmeter.credits import to_micro
 from creditmeter.errors import DuplicateParameter, InvalidParameter
-from creditmeter.export import ExportResult, UsageRow
+from creditmeter.export import ExportResult
+from creditmeter.rendering import ExportRow
 from creditmeter.web.dashboard import STATIC, selection, summary
 from creditmeter.web.session import COOKIE, SECURE_COOKIE
 from tests.conftest import Service, Tenant
@@ -559,7 +560,7 @@ def test_selection_links_change_one_thing() -> None:
 
 
 def _result(rows: list[tuple[str, str | None, str, int]]) -> ExportResult:
-    usage = [UsageRow(date.fromisoformat(d), g, to_micro(Decimal(c)), n) for d, g, c, n in rows]
+    usage = [ExportRow(date.fromisoformat(d), g, to_micro(Decimal(c)), n) for d, g, c, n in rows]
     return ExportResult("org_a", date(2026, 5, 1), date(2026, 5, 3), "file_type", usage)
 
 

@@ -17,6 +17,8 @@ from creditmeter.cli.common import (
     warn,
 )
 from creditmeter.directory import PersonalKey, ServiceToken
+from creditmeter.roles import DEFAULT_ROLE, ROLES
+from creditmeter.scopes import SCOPES
 from creditmeter.timestamps import format_instant, parse_expiry
 from creditmeter.web.models import (
     KeyCreated,
@@ -40,15 +42,9 @@ token_app = typer.Typer(
 )
 
 
-class Role(StrEnum):
-    owner = "owner"
-    admin = "admin"
-    member = "member"
-
-
-class Scope(StrEnum):
-    usage_write = "usage:write"
-    admin = "admin"
+# Typer offers an enum's values as the option's choices.
+Role = StrEnum("Role", {role: role for role in ROLES})
+Scope = StrEnum("Scope", {scope: scope for scope in SCOPES})
 
 
 def _short(moment: datetime | None) -> str:
@@ -135,8 +131,8 @@ def member_add(
     role: Annotated[
         Role | None,
         typer.Option(
-            metavar="[owner|admin|member]",
-            help="The member's role [default: member for a new member; "
+            metavar=f"[{'|'.join(ROLES)}]",
+            help=f"The member's role [default: {DEFAULT_ROLE} for a new member; "
             "an existing member's role is kept]",
             show_default=False,
         ),

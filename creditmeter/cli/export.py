@@ -25,8 +25,9 @@ from creditmeter.client._base import (
     URL_ENV,
 )
 from creditmeter.credits import format_credits, to_micro
+from creditmeter.dimensions import DEFAULT_GROUP_BY, GROUP_BY
 from creditmeter.periods import BY_NAME, Period
-from creditmeter.suggest import did_you_mean
+from creditmeter.suggest import spoken_list, suggestion
 
 
 class OutputFormat(StrEnum):
@@ -56,10 +57,9 @@ def _period(name: str | None) -> Period | None:
     if name is None:
         return None
     if name not in BY_NAME:
-        guess = did_you_mean(name, BY_NAME)
-        hint = f" Did you mean '{guess}'?" if guess else ""
         raise typer.BadParameter(
-            f"'{name}' is not a period; use one of {', '.join(BY_NAME)}.{hint}",
+            f"'{name}' is not a period; use one of {', '.join(BY_NAME)}."
+            + suggestion(name, list(BY_NAME)),
             param_hint="'--period'",
         )
     return BY_NAME[name]
@@ -195,7 +195,7 @@ def export(
         typer.Option(
             "--group-by",
             metavar="DIMENSION",
-            help="product, feature, api_key or file_type [default: product]",
+            help=f"{spoken_list(GROUP_BY)} [default: {DEFAULT_GROUP_BY}]",
             show_default=False,
         ),
     ] = None,

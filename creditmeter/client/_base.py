@@ -28,6 +28,7 @@ from creditmeter.client._models import (
     parse_record_result,
 )
 from creditmeter.client._retry import RetryPolicy
+from creditmeter.dimensions import DIMENSIONS
 
 #: Where the client looks for the server and the key when they are not passed.
 URL_ENV = "CREDITMETER_URL"
@@ -108,14 +109,11 @@ class BaseClient:
         ):
             if value is not None:
                 params.append((name, value.isoformat() if isinstance(value, date) else value))
-        for name, values in (
-            ("product", products),
-            ("feature", features),
-            ("apiKey", api_keys),
-            ("fileType", file_types),
-        ):
+        filters = (products, features, api_keys, file_types)
+        for dimension, values in zip(DIMENSIONS, filters, strict=True):
             if values is not None:
-                params.extend((name, v) for v in ([values] if isinstance(values, str) else values))
+                given = [values] if isinstance(values, str) else values
+                params.extend((dimension.field, value) for value in given)
         return http.build_request(
             "GET",
             self.base_url + EXPORT_PATH,

@@ -15,7 +15,6 @@ from creditmeter.settings import Settings
 from creditmeter.store import Store, open_store
 from creditmeter.web import api_docs, errors, openapi
 from creditmeter.web.access_log import AccessLog
-from creditmeter.web.auth import authorize
 from creditmeter.web.dashboard import STATIC
 from creditmeter.web.limits import SMALL_BODY_BYTES, BodyLimit
 from creditmeter.web.ratelimit import RateLimiter
@@ -43,7 +42,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Everything built so far (the app, its routes, the libraries) lives as
         # long as the process: keep it out of the collector's full passes, which
-        # otherwise walk all of it every few large exports (tens of ms, at p99).
+        # would otherwise walk all of it every few large exports, in the tail
+        # latency (docs/benchmarks.md).
         gc.collect()
         gc.freeze()
         yield
@@ -62,7 +62,6 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.store = store
     app.state.directory = Directory(store)
     app.state.rate_limiter = RateLimiter(settings.export_rate_limit)
-    app.state.authenticate_request = authorize
     errors.install(app)
     for module in (export, events, admin, health, dashboard):
         app.include_router(module.router)

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -16,37 +17,26 @@ from creditmeter.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
-    RateLimited,
     ServiceError,
 )
+from creditmeter.web.auth import caller_first
 
 log = logging.getLogger("creditmeter.web")
 
 
 def error_response(error: ServiceError) -> JSONResponse:
-    headers = {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
-    return JSONResponse(error.body(), status_code=error.status, headers=headers)
+    return JSONResponse(error.body(), status_code=error.status, headers=dict(error.headers()))
 
 
-def _caller_first(request: Request) -> ServiceError | None:
-    """The 401 or 403 the request earns, for errors raised before the route's own checks.
-
-    FastAPI reads and validates a body before it runs the route's dependencies;
-    the caller must still be judged first.
-    """
-    authorize = getattr(request.app.state, "authenticate_request", None)
-    if authorize is None:
-        return None
-    try:
-        authorize(request)
-    except ServiceError as error:
-        return error
-    return None
+async def _judged_first(request: Request) -> ServiceError | None:
+    # A body is read (and refused) before the route checks its caller; who may
+    # call still comes first. The check reads the store: off the event loop.
+    return await run_in_threadpool(caller_first, request)
 
 
 async def _service_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ServiceError)
-    if isinstance(exc, PayloadTooLarge) and (earlier := _caller_first(request)) is not None:
+    if isinstance(exc, PayloadTooLarge) and (earlier := await _judged_first(request)) is not None:
         return error_response(earlier)
     if exc.status >= 500:
         log.warning("answered %s %s: %s", exc.status, exc.code, exc.message)
@@ -56,9 +46,9 @@ async def _service_error(request: Request, exc: Exception) -> JSONResponse:
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
-def _allowed_methods(request: Request) -> str:
+def _allowed_methods(request: Request) -> list[str]:
     """Every method some route answers on this path (Starlette names one route's only)."""
-    allowed = [
+    return [
         method
         for method in _METHODS
         if any(
@@ -66,7 +56,6 @@ def _allowed_methods(request: Request) -> str:
             for route in request.app.routes
         )
     ]
-    return ", ".join(allowed)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -76,14 +65,13 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         return await _service_error(request, exc.__cause__)
     if exc.status_code == 405:
         allowed = _allowed_methods(request)
-        error: ServiceError = MethodNotAllowed(
-            f"{request.method} is not allowed on {request.url.path}; "
-            f"use {allowed or 'another method'}."
+        return error_response(
+            MethodNotAllowed(
+                f"{request.method} is not allowed on {request.url.path}; "
+                f"use {', '.join(allowed) or 'another method'}.",
+                allowed=allowed,
+            )
         )
-        response = error_response(error)
-        if allowed:
-            response.headers["Allow"] = allowed
-        return response
     if exc.status_code == 404:
         return error_response(NotFound(f"There is nothing at {request.url.path}."))
     generic = ServiceError(str(exc.detail))
@@ -98,7 +86,7 @@ def _location(loc: tuple[Any, ...]) -> str | None:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    if (earlier := _caller_first(request)) is not None:
+    if (earlier := await _judged_first(request)) is not None:
         return error_response(earlier)
     errors = exc.errors()
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}

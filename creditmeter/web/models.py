@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
+from creditmeter.dimensions import GroupBy
+from creditmeter.roles import Role
+from creditmeter.scopes import Scope
 from creditmeter.timestamps import format_instant
 
 Instant = Annotated[
@@ -93,7 +96,7 @@ class ExportDocument(Model):
     org_id: str
     start_date: date
     end_date: date
-    group_by: Literal["product", "feature", "api_key", "file_type"]
+    group_by: GroupBy
     data: list[UsageRowOut]
 
 
@@ -160,7 +163,7 @@ class MembershipOut(MemberOut):
 
 
 class MembershipPut(Model):
-    role: Literal["owner", "admin", "member"] | None = None
+    role: Role | None = None
 
 
 class KeyCreate(Model):
@@ -190,7 +193,7 @@ class KeyCreated(KeyOut):
 
 class TokenCreate(Model):
     name: str
-    scopes: list[Literal["usage:write", "admin"]] = Field(min_length=1)
+    scopes: list[Scope] = Field(min_length=1)
 
 
 class TokenOut(Model):

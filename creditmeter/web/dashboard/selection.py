@@ -24,8 +24,9 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from urllib.parse import urlencode
 
+from creditmeter.dimensions import FILTERS
 from creditmeter.errors import DuplicateParameter, InvalidParameter
-from creditmeter.export import FILTERS, ExportQuery
+from creditmeter.export import ExportQuery
 from creditmeter.periods import BY_DASHBOARD_RANGE, PERIODS
 
 PAGE_PATH = "/dashboard"

@@ -13,15 +13,14 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+from creditmeter import dimensions
 from creditmeter.credits import MICRO, format_credits, format_micro
-from creditmeter.export import ExportResult, UsageRow
+from creditmeter.export import ExportResult
+from creditmeter.rendering import ExportRow
 
 #: groupBy value → its name on the page: as a heading, in a sentence, in the plural.
 DIMENSIONS = {
-    "product": ("Product", "product", "products"),
-    "feature": ("Feature", "feature", "features"),
-    "api_key": ("API key", "API key", "API keys"),
-    "file_type": ("File type", "file type", "file types"),
+    d.name: (d.noun[0].upper() + d.noun[1:], d.noun, f"{d.noun}s") for d in dimensions.DIMENSIONS
 }
 #: Most series the chart stacks; past it the smallest groups are drawn as one "Other".
 MAX_SERIES = 8
@@ -63,7 +62,7 @@ def _order(total: GroupTotal) -> tuple[int, int, bool, bytes]:
     return (-total.credits_micro, -total.request_count, group is not None, (group or "").encode())
 
 
-def totals_by_group(rows: Iterable[UsageRow]) -> list[GroupTotal]:
+def totals_by_group(rows: Iterable[ExportRow]) -> list[GroupTotal]:
     """Each group's credits and requests over the range, the largest first."""
     sums: dict[str | None, tuple[int, int]] = {}
     for row in rows:

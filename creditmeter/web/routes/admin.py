@@ -11,7 +11,7 @@ from creditmeter.directory import Directory, Member, PersonalKey, ServiceToken
 from creditmeter.errors import InvalidParameter
 from creditmeter.suggest import refuse_unknown
 from creditmeter.timestamps import parse_expiry
-from creditmeter.web.auth import administrator
+from creditmeter.web.auth import caller
 from creditmeter.web.models import (
     KeyCreate,
     KeyCreated,
@@ -32,7 +32,7 @@ from creditmeter.web.models import (
 router = APIRouter(
     prefix="/api/v1/admin",
     tags=["admin"],
-    dependencies=[Depends(administrator)],
+    dependencies=[Depends(caller)],
     responses=error_responses(401, 403, 503),
 )
 

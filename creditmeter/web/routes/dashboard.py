@@ -24,9 +24,10 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from creditmeter._version import __version__
+from creditmeter.dimensions import FILTERS, GROUP_BY
 from creditmeter.directory import OrgMembership, PersonalKey
 from creditmeter.errors import Forbidden, PayloadTooLarge, ServiceError, Unauthenticated
-from creditmeter.export import FILTERS, GROUP_BY, ExportResult, run_export
+from creditmeter.export import ExportResult, run_export
 from creditmeter.web.auth import count_export_request
 from creditmeter.web.dashboard import TEMPLATES, selection, summary
 from creditmeter.web.errors import error_response

@@ -6,11 +6,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from creditmeter.directory import ServiceToken
+from creditmeter.directory import Credential
 from creditmeter.errors import InvalidEvents, UnsupportedMediaType
 from creditmeter.events import BodyProblems, read_json_body, read_ndjson_body
 from creditmeter.ingest import now_us, record_batch
-from creditmeter.web.auth import usage_writer
+from creditmeter.web.auth import caller
 from creditmeter.web.models import EventBatch, RecordResultOut, error_responses, schema_ref
 
 router = APIRouter()
@@ -38,7 +38,7 @@ NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl
     },
     tags=["usage"],
 )
-async def record_events(request: Request, _: ServiceToken = Depends(usage_writer)) -> JSONResponse:
+async def record_events(request: Request, _: Credential = Depends(caller)) -> JSONResponse:
     """Record events idempotently on (orgId, id). The batch is atomic and durable before 200."""
     settings = request.app.state.settings
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()

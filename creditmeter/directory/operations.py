@@ -1,152 +1,47 @@
-"""The directory's rules: organizations, users, memberships, personal keys, service tokens.
+"""The directory's operations: :class:`Directory`, the one door to it.
 
-:class:`Directory` is the one door to them for the admin API, the command line
-and authentication. It raises :mod:`creditmeter.errors` exceptions with
-messages that say what to change.
+Creating, reading and removing organizations, users, memberships, personal
+keys and service tokens, each checked by the rules of the contract; and
+:meth:`Directory.authenticate`, which hands the secret to
+:mod:`~creditmeter.directory.authentication`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from creditmeter import credentials
-from creditmeter.errors import Conflict, InvalidParameter, NotFound, Unauthenticated
+from creditmeter.directory.authentication import authenticate
+from creditmeter.directory.names import display_name, normalise_email
+from creditmeter.directory.records import (
+    Credential,
+    Member,
+    Organization,
+    OrgMembership,
+    PersonalKey,
+    ServiceToken,
+    User,
+    key_of,
+    org_of,
+    token_of,
+    user_of,
+)
+from creditmeter.errors import Conflict, InvalidParameter, NotFound
+from creditmeter.roles import DEFAULT_ROLE, ROLES
+from creditmeter.scopes import SCOPES
 from creditmeter.store import Store
 from creditmeter.store import directory as sql
 from creditmeter.store.directory import AlreadyExists
 from creditmeter.strings import string_problem
-from creditmeter.timestamps import format_instant
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-ROLES = ("owner", "admin", "member")
-Role = Literal["owner", "admin", "member"]
-SCOPES = ("usage:write", "admin")
-#: ``lastUsedAt`` is written at most this often per credential.
-LAST_USED_RESOLUTION = timedelta(minutes=1)
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Organization:
-    id: str
-    name: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class User:
-    id: str
-    email: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class Member:
-    org_id: str
-    user_id: str
-    email: str
-    role: str
-
-
-@dataclass(frozen=True)
-class OrgMembership:
-    org_id: str
-    name: str
-    role: str
-
-
-@dataclass(frozen=True)
-class PersonalKey:
-    """A user's key for reading usage; ``org_id`` is the organization it was issued for."""
-
-    id: str
-    user_id: str
-    email: str
-    org_id: str
-    name: str
-    created_at: datetime
-    expires_at: datetime | None
-    last_used_at: datetime | None
-    revoked_at: datetime | None
-
-
-@dataclass(frozen=True)
-class ServiceToken:
-    """A machine's credential; ``scopes`` holds ``usage:write`` and/or ``admin``."""
-
-    id: str
-    name: str
-    scopes: tuple[str, ...]
-    created_at: datetime
-    last_used_at: datetime | None
-    revoked_at: datetime | None
-
-
-Credential = PersonalKey | ServiceToken
-
-
-def _org(row: dict[str, Any]) -> Organization:
-    return Organization(id=row["id"], name=row["name"], created_at=row["created_at"])
-
-
-def _user(row: dict[str, Any]) -> User:
-    return User(id=row["id"], email=row["email"], created_at=row["created_at"])
-
-
-def _key(row: dict[str, Any], email: str) -> PersonalKey:
-    return PersonalKey(
-        id=row["id"],
-        user_id=row["user_id"],
-        email=email,
-        org_id=row["org_id"],
-        name=row["name"],
-        created_at=row["created_at"],
-        expires_at=row["expires_at"],
-        last_used_at=row["last_used_at"],
-        revoked_at=row["revoked_at"],
-    )
-
-
-def _token(row: dict[str, Any]) -> ServiceToken:
-    return ServiceToken(
-        id=row["id"],
-        name=row["name"],
-        scopes=tuple(row["scopes"].split()),
-        created_at=row["created_at"],
-        last_used_at=row["last_used_at"],
-        revoked_at=row["revoked_at"],
-    )
-
-
-def display_name(name: str, what: str) -> str:
-    """A name people read (organization, key, token): 1 to 200 printable characters."""
-    cleaned = name.strip()
-    if not cleaned or len(cleaned) > 200 or not cleaned.isprintable():
-        raise InvalidParameter(
-            f"{what} needs a name of 1 to 200 printable characters.", param="name"
-        )
-    return cleaned
-
-
-def normalise_email(email: str) -> str:
-    """Emails are compared and stored lower-cased, without surrounding spaces."""
-    cleaned = email.strip().lower()
-    if len(cleaned) > 320 or not _EMAIL.fullmatch(cleaned) or not cleaned.isprintable():
-        raise InvalidParameter(
-            f"'{email}' is not an email address; give one such as ada@example.com.",
-            param="email",
-        )
-    return cleaned
 
 
 class Directory:
@@ -180,11 +75,11 @@ class Directory:
             row = sql.get_org(connection, org_id)
         if row is None:
             raise NotFound(f"No organization has the id '{org_id}'.", param="orgId")
-        return _org(row)
+        return org_of(row)
 
     def list_orgs(self) -> list[Organization]:
         with self.store.read() as connection:
-            return [_org(row) for row in sql.list_orgs(connection)]
+            return [org_of(row) for row in sql.list_orgs(connection)]
 
     # -- users -------------------------------------------------------------------------
 
@@ -206,7 +101,7 @@ class Directory:
             row = sql.get_user(connection, user_id)
         if row is None:
             raise NotFound(f"No user has the id '{user_id}'.", param="userId")
-        return _user(row)
+        return user_of(row)
 
     def find_user(self, email: str) -> User:
         """The user with this email; NotFound names the email."""
@@ -214,14 +109,14 @@ class Directory:
             row = sql.get_user_by_email(connection, normalise_email(email))
         if row is None:
             raise NotFound(f"No user has the email '{email}'.", param="email")
-        return _user(row)
+        return user_of(row)
 
     def list_users(self, email: str | None = None) -> list[User]:
         with self.store.read() as connection:
             if email is None:
-                return [_user(row) for row in sql.list_users(connection)]
+                return [user_of(row) for row in sql.list_users(connection)]
             row = sql.get_user_by_email(connection, normalise_email(email))
-        return [_user(row)] if row is not None else []
+        return [user_of(row)] if row is not None else []
 
     # -- memberships ---------------------------------------------------------------------
 
@@ -242,7 +137,7 @@ class Directory:
                 raise NotFound(f"No user has the id '{user_id}'.", param="userId")
             existing = sql.get_membership(connection, org_id, user_id)
             if existing is None:
-                role = role or "member"
+                role = role or DEFAULT_ROLE
                 sql.insert_membership(
                     connection,
                     {
@@ -327,11 +222,13 @@ class Directory:
                 "revoked_at": None,
             }
             sql.insert_personal_key(connection, row)
-        return _key(row, user["email"]), secret
+        return key_of(row, user["email"]), secret
 
     def list_keys(self, user_id: str | None = None) -> list[PersonalKey]:
         with self.store.read() as connection:
-            return [_key(row, row["email"]) for row in sql.list_personal_keys(connection, user_id)]
+            return [
+                key_of(row, row["email"]) for row in sql.list_personal_keys(connection, user_id)
+            ]
 
     def revoke_key(self, key_id: str) -> None:
         self._revoke("personal_key", key_id, "personal key", "keyId")
@@ -363,11 +260,11 @@ class Directory:
         }
         with self.store.write() as connection:
             sql.insert_service_token(connection, row)
-        return _token(row), secret
+        return token_of(row), secret
 
     def list_tokens(self) -> list[ServiceToken]:
         with self.store.read() as connection:
-            return [_token(row) for row in sql.list_service_tokens(connection)]
+            return [token_of(row) for row in sql.list_service_tokens(connection)]
 
     def revoke_token(self, token_id: str) -> None:
         self._revoke("service_token", token_id, "service token", "tokenId")
@@ -382,34 +279,4 @@ class Directory:
 
     def authenticate(self, secret: str) -> Credential:
         """The live credential whose secret this is; Unauthenticated otherwise."""
-        if secret.startswith(credentials.PERSONAL_KEY_PREFIX):
-            kind = "personal_key"
-        elif secret.startswith(credentials.SERVICE_TOKEN_PREFIX):
-            kind = "service_token"
-        else:
-            raise Unauthenticated(
-                "The bearer token is not a creditmeter key: personal keys start with "
-                "'cmk_' and service tokens with 'cmt_'."
-            )
-        presented = credentials.hash_secret(secret)
-        with self.store.read() as connection:
-            row = sql.get_credential_by_hash(connection, kind, presented)
-        if row is None or not credentials.hashes_match(row["secret_hash"], presented):
-            raise Unauthenticated("The API key is not valid; check that it was copied whole.")
-        now = self.clock()
-        noun = "API key" if kind == "personal_key" else "service token"
-        if row["revoked_at"] is not None:
-            raise Unauthenticated(f"This {noun} was revoked; create a new one.")
-        expires_at = row.get("expires_at")
-        if expires_at is not None and now >= expires_at:
-            raise Unauthenticated(
-                f"This {noun} expired at {format_instant(expires_at)}; create a new one."
-            )
-        last_used = row["last_used_at"]
-        if last_used is None or now - last_used >= LAST_USED_RESOLUTION:
-            with self.store.write() as connection:
-                sql.touch_credential(connection, kind, row["id"], now)
-            row = {**row, "last_used_at": now}
-        if kind == "personal_key":
-            return _key(row, row["email"])
-        return _token(row)
+        return authenticate(self.store, secret, self.clock())
