@@ -14,7 +14,9 @@ from fastapi import APIRouter, Request, Response
 
 from creditmeter.directory import PersonalKey
 from creditmeter.export import (
+    DEFAULT_GROUP_BY,
     FILTERS,
+    FORMATS,
     GROUP_BY,
     ExportQuery,
     ExportResult,
@@ -54,7 +56,7 @@ PARAMETERS = [
     _param(
         "groupBy",
         "Dimension each row is grouped by.",
-        {"type": "string", "enum": list(GROUP_BY), "default": "product"},
+        {"type": "string", "enum": list(GROUP_BY), "default": DEFAULT_GROUP_BY},
     ),
     _param("orgId", "Organization to read. Default: the one the key was issued for.", _TEXT),
     *(
@@ -64,7 +66,7 @@ PARAMETERS = [
     _param(
         "format",
         "`csv` answers text/csv (same as `Accept: text/csv`); default json.",
-        {"type": "string", "enum": ["json", "csv"]},
+        {"type": "string", "enum": list(FORMATS)},
     ),
 ]
 
