@@ -14,7 +14,8 @@ and WHAT says what fills it:
 - ``demo session``: a console session against the demo. The ``$`` lines of
   the region are the source: each command runs in bash, against a server
   holding the demo built on a fixed day, and its output replaces the lines
-  below it;
+  below it. The sessions run in one directory, holding the demo's database
+  and a copy of ``docs/examples/`` (shown as ``DOCUMENTED_DIRECTORY``);
 - ``python session``: the same for the ``>>>`` lines of a Python session,
   run in one interpreter with ``$CREDITMETER_URL`` and ``$CREDITMETER_API_KEY``
   set for the demo.
@@ -63,6 +64,10 @@ DEMO_NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 DOCUMENTED_BASE = "http://127.0.0.1:8000"
 PERSONAL_KEY = "cmk_EXAMPLE-personal-key-the-demo-printed"
 SERVICE_TOKEN = "cmt_EXAMPLE-service-token-the-demo-printed"
+#: Where the documented sessions seem to run (they run in a scratch directory).
+DOCUMENTED_DIRECTORY = "/home/you/creditmeter"
+#: Files the sessions read, copied into their directory (``usage.jsonl``, …).
+EXAMPLES = ROOT / "docs" / "examples"
 #: What a terminal looks like to the commands: fixed width, no colour.
 TERMINAL = {"COLUMNS": "80", "LINES": "40", "NO_COLOR": "1", "TERM": "dumb"}
 
@@ -205,7 +210,9 @@ def session(body: str, demo: Demo, directory: Path) -> str:
     if len(outputs) != len(commands):
         raise RuntimeError(f"the session stopped early: {answer.stderr}")
     text = "".join(
-        command + "\n" + readable(tidy(demo.placeholders(output)))
+        command
+        + "\n"
+        + readable(tidy(demo.placeholders(output).replace(str(directory), DOCUMENTED_DIRECTORY)))
         for command, output in zip(commands, outputs, strict=True)
     )
     return f"```console\n{text}```\n"
@@ -299,6 +306,8 @@ def generate(texts: dict[str, str]) -> dict[str, str]:
     with tempfile.TemporaryDirectory(prefix="creditmeter-docs-") as scratch:
         directory = Path(scratch)
         (directory / ".venv").symlink_to(BIN.parent)
+        for example in EXAMPLES.iterdir():
+            (directory / example.name).write_bytes(example.read_bytes())
         with served_demo(directory) if needs_demo else _nothing() as demo:
             return {
                 name: _REGION.sub(
