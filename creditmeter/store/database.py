@@ -184,6 +184,16 @@ class Store:
                     yield connection
 
     @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A connection on which each statement commits by itself, with no BEGIN or COMMIT.
+
+        For a counter kept by one atomic statement: one round trip, no transaction.
+        """
+        with self._translate_errors(), self.engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            yield connection
+
+    @contextmanager
     def _translate_errors(self) -> Iterator[None]:
         try:
             yield
