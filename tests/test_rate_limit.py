@@ -72,3 +72,19 @@ def test_the_shared_limiter_answers_as_the_per_process_one(
         assert None in answers and set(answers) != {None}  # some admitted, some refused
     finally:
         store.close()
+
+
+@pytest.mark.skipif("postgresql" not in STORES, reason="PostgreSQL not selected")
+def test_the_shared_count_is_not_written_to_the_postgresql_wal(
+    postgres_server: postgres.PostgresServer,
+) -> None:
+    """Every export writes it: a logged write would wait for the disk on each request."""
+    store = open_store(postgres_server.create_database())
+    try:
+        with store.read() as connection:
+            persistence = connection.exec_driver_sql(
+                "SELECT relpersistence FROM pg_class WHERE relname = 'export_rate_limits'"
+            ).scalar_one()
+    finally:
+        store.close()
+    assert persistence == "u"
