@@ -16,15 +16,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
 
 MINUTE_US = 60_000_000
-
-
-class Limiter(Protocol):
-    def acquire(self, key: str) -> int | None:
-        """Count one request of ``key``; None when allowed, else whole seconds to wait."""
-        ...
 
 
 @dataclass(frozen=True)
