@@ -39,7 +39,8 @@ class Settings(BaseSettings):
         600,
         ge=0,
         description=(
-            "Export requests a minute allowed per personal key (`0` turns the limit off)."
+            "Export requests a minute allowed per personal key (`0` turns the limit off): "
+            "across all servers on PostgreSQL, per server process on SQLite."
         ),
     )
     max_batch_events: int = Field(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -55,6 +59,65 @@ def test_sqlite_runs_in_wal_mode_with_full_sync(tmp_path: Path) -> None:
             assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
     finally:
         store.close()
+
+
+def test_a_store_opening_while_another_process_switches_a_new_file_to_wal_waits_its_turn(
+    tmp_path: Path,
+) -> None:
+    """Issue 12, item 8: a server starting beside another on a new SQLite file exited 1.
+
+    Switching a new file to WAL takes the write lock; a second switch that meets
+    it got "database is locked" at once, without waiting. Holding that lock here
+    is the state the other process is in for the moment its switch lasts.
+    """
+    path = tmp_path / "new.db"
+    switching = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    switching.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.5, lambda: switching.execute("COMMIT"))
+    release.start()
+    started = time.monotonic()
+    try:
+        store = open_store(f"sqlite:///{path}")
+    finally:
+        release.join()
+        switching.close()
+    try:
+        assert time.monotonic() - started >= 0.5
+        assert store.schema_revision() == head_revision()
+        with store.read() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        store.close()
+
+
+def _open_at(url: str, instant: float, failures: multiprocessing.Queue[str]) -> None:
+    while time.time() < instant:
+        pass
+    try:
+        open_store(url).close()
+    except Exception as exc:
+        failures.put(f"{type(exc).__name__}: {getattr(exc, 'detail', '') or exc}")
+
+
+def test_six_processes_opening_one_new_sqlite_file_at_once_all_succeed(tmp_path: Path) -> None:
+    """As the PostgreSQL test of servers starting together, on new SQLite files."""
+    fork = multiprocessing.get_context("fork")
+    for attempt in range(10):
+        url = f"sqlite:///{tmp_path / f'new-{attempt}.db'}"
+        failures: multiprocessing.Queue[str] = fork.Queue()
+        instant = time.time() + 0.3
+        openers = [fork.Process(target=_open_at, args=(url, instant, failures)) for _ in range(6)]
+        for opener in openers:
+            opener.start()
+        for opener in openers:
+            opener.join(timeout=60)
+        assert [opener.exitcode for opener in openers] == [0] * 6
+        assert failures.empty(), failures.get()
+        store = open_store(url)
+        try:
+            assert store.schema_revision() == head_revision()
+        finally:
+            store.close()
 
 
 ROLLUP_TABLES = ("usage_rollups", "usage_dimension_rollups", "usage_daily_totals")

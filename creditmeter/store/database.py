@@ -10,7 +10,9 @@ concurrently and ``synchronous_commit=on`` makes a commit durable.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -90,6 +92,27 @@ def head_revision() -> str:
     return head
 
 
+def _switch_to_wal(cursor: sqlite3.Cursor, busy_timeout_ms: int) -> None:
+    """Put the database in WAL mode, waiting while another process does the same.
+
+    On a new file the switch reads the header, then takes the write lock to
+    mark it WAL. When another process holds that lock for the same switch,
+    SQLite answers "database is locked" at once instead of calling the busy
+    handler (waiting while holding a read lock could deadlock). So a server
+    starting beside another on a new file failed; here it waits its turn, and
+    its retry finds the file in WAL mode already.
+    """
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.01)
+
+
 class Store:
     """A database, opened: connections for reading and writing usage and the directory."""
 
@@ -126,7 +149,7 @@ class Store:
             # Let SQLAlchemy's "begin" event below decide how a transaction starts.
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(cursor, busy_timeout_ms)
             cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             cursor.execute("PRAGMA foreign_keys=ON")
@@ -159,6 +182,16 @@ class Store:
                 connection.execution_options(**{_WRITE_OPTION: True})
                 with connection.begin():
                     yield connection
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A connection on which each statement commits by itself, with no BEGIN or COMMIT.
+
+        For a counter kept by one atomic statement: one round trip, no transaction.
+        """
+        with self._translate_errors(), self.engine.connect() as connection:
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+            yield connection
 
     @contextmanager
     def _translate_errors(self) -> Iterator[None]:

@@ -188,3 +188,13 @@ usage_daily_totals = Table(
     CheckConstraint(f"credits_micro <= {MAX_TOTAL_MICRO}", name="credits_limit"),
     sqlite_with_rowid=False,
 )
+
+# The export rate limit shared by the servers of one PostgreSQL database: per
+# personal key, the instant its bucket is full again (store/rate_limits.py).
+# SQLite keeps it in each server's memory instead; the table stays empty there.
+export_rate_limits = Table(
+    "export_rate_limits",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("full_at_us", BigInteger, nullable=False),
+)

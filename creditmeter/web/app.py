@@ -11,13 +11,14 @@ from fastapi.staticfiles import StaticFiles
 
 from creditmeter._version import __version__
 from creditmeter.directory import Directory
+from creditmeter.ratelimit import RateLimiter
 from creditmeter.settings import Settings
 from creditmeter.store import Store, open_store
+from creditmeter.store.rate_limits import SharedRateLimiter
 from creditmeter.web import api_docs, errors, openapi
 from creditmeter.web.access_log import AccessLog
 from creditmeter.web.dashboard import STATIC
 from creditmeter.web.limits import SMALL_BODY_BYTES, BodyLimit
-from creditmeter.web.ratelimit import RateLimiter
 from creditmeter.web.routes import admin, dashboard, events, export, health
 
 DESCRIPTION = """\
@@ -61,7 +62,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.state.settings = settings
     app.state.store = store
     app.state.directory = Directory(store)
-    app.state.rate_limiter = RateLimiter(settings.export_rate_limit)
+    # One machine serves a SQLite file: its count is the count (decision 0006).
+    app.state.rate_limiter = (
+        RateLimiter(settings.export_rate_limit)
+        if store.dialect == "sqlite"
+        else SharedRateLimiter(store, settings.export_rate_limit)
+    )
     errors.install(app)
     for module in (export, events, admin, health, dashboard):
         app.include_router(module.router)
