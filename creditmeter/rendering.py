@@ -12,12 +12,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import date
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from creditmeter.credits import format_micro
-
-if TYPE_CHECKING:
-    from creditmeter.export import ExportResult
 
 CSV_HEADER = "date,group,credits,requestCount\r\n"
 _CSV_SPECIAL = frozenset(',"\r\n')
@@ -35,18 +32,6 @@ class ExportRow(NamedTuple):
     group: str | None
     credits_micro: int
     request_count: int
-
-
-def export_json(result: ExportResult) -> bytes:
-    """The export document, exactly as the contract shows it."""
-    return usage_json(
-        result.org_id, result.start_date, result.end_date, result.group_by, result.rows
-    )
-
-
-def export_csv(result: ExportResult) -> bytes:
-    """RFC 4180 CSV: CRLF line ends, quoting only where needed, empty field for null."""
-    return usage_csv(result.rows)
 
 
 def usage_json(
@@ -71,7 +56,10 @@ def usage_json(
 
 
 def usage_csv(rows: Iterable[ExportRow]) -> bytes:
-    """The CSV of ``rows``: the header, then one CRLF-ended line per row."""
+    """The CSV of ``rows``: the header, then one CRLF-ended line per row.
+
+    RFC 4180: CRLF line ends, quoting only where needed, an empty field for null.
+    """
     lines = [CSV_HEADER]
     for day, group, micro, requests in rows:
         field = "" if group is None else _csv_field(group)

@@ -23,7 +23,7 @@ from creditmeter.export import (
     parse_query,
     run_export,
 )
-from creditmeter.rendering import export_csv, export_json
+from creditmeter.rendering import usage_csv, usage_json
 from creditmeter.web.auth import BEARER_REQUIRED, usage_reader
 from creditmeter.web.models import ExportDocument, error_responses
 from creditmeter.web.negotiation import wants_csv
@@ -116,8 +116,11 @@ def read_usage(
 def export_answer(request: Request, query: ExportQuery, result: ExportResult) -> Response:
     """An export's bytes, CSV when ``format`` or the Accept header asks for it, else JSON."""
     if query.format == "csv" or (query.format is None and wants_csv(request.headers.get("accept"))):
-        return Response(export_csv(result), media_type="text/csv; charset=utf-8")
-    return Response(export_json(result), media_type="application/json")
+        return Response(usage_csv(result.rows), media_type="text/csv; charset=utf-8")
+    body = usage_json(
+        result.org_id, result.start_date, result.end_date, result.group_by, result.rows
+    )
+    return Response(body, media_type="application/json")
 
 
 # HEAD answers like GET without a body; it is left out of the document, which
