@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,3 +83,14 @@ class ServerProcess:
         if self._temporary_log and self.log is not None:
             self.log.unlink(missing_ok=True)
             self.log, self._temporary_log = None, False
+
+
+def start_together(servers: list[ServerProcess]) -> None:
+    """Start every server at the same moment (on one database), then wait until each answers."""
+    starting = [threading.Thread(target=server.start) for server in servers]
+    for thread in starting:
+        thread.start()
+    for thread in starting:
+        thread.join()
+    for server in servers:
+        server.wait_healthy()

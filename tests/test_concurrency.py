@@ -22,7 +22,7 @@ from tests.fleet import (
     oracle,
     set_up_org,
 )
-from tests.processes import ServerProcess
+from tests.processes import ServerProcess, start_together
 
 
 def test_sixteen_writers_and_four_exporters_on_two_servers_count_every_event_once(
@@ -32,13 +32,7 @@ def test_sixteen_writers_and_four_exporters_on_two_servers_count_every_event_onc
     # Both servers start at once on the empty database: the schema is created once.
     both = [ServerProcess(database_url), ServerProcess(database_url)]
     servers.extend(both)
-    starting = [threading.Thread(target=server.start) for server in both]
-    for thread in starting:
-        thread.start()
-    for thread in starting:
-        thread.join()
-    for server in both:
-        server.wait_healthy()
+    start_together(both)
     access = set_up_org(database_url)
     events = make_events(access.org_id, 3000, seed=5)
     writers = 16

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import re
-import threading
 from collections.abc import Callable
 
 import pytest
@@ -15,7 +14,7 @@ from creditmeter.store.rate_limits import SharedRateLimiter
 from tests import postgres
 from tests.conftest import STORES
 from tests.fleet import export, set_up_org
-from tests.processes import ServerProcess
+from tests.processes import ServerProcess, start_together
 
 
 def test_two_servers_admit_the_limit_once_on_postgresql_and_each_on_sqlite(
@@ -26,13 +25,7 @@ def test_two_servers_admit_the_limit_once_on_postgresql_and_each_on_sqlite(
     access = set_up_org(database_url)
     both = [ServerProcess(database_url, settings={"export_rate_limit": str(limit)}) for _ in "ab"]
     servers.extend(both)
-    starting = [threading.Thread(target=server.start) for server in both]
-    for thread in starting:
-        thread.start()
-    for thread in starting:
-        thread.join()
-    for server in both:
-        server.wait_healthy()
+    start_together(both)
 
     answers = [export(both[n % 2].url, access) for n in range(4 * limit)]
 
