@@ -7,6 +7,7 @@ stores; a :class:`Dialect` supplies the few things that differ:
 - how a day is bound, read and made from a day number (SQLAlchemy's ``Date``
   keeps ``yyyy-mm-dd`` text on SQLite, a ``date`` on PostgreSQL);
 - the collation that orders text by its UTF-8 bytes, as the export is ordered;
+- how a temporary table (a batch's rows or sums) is made;
 - how a batch's new events are inserted and named for the rollup sums;
 - how a batch that passes the daily-total limit shows up as an error.
 
