@@ -66,9 +66,15 @@ _DAY_NUMBER = (
     "ELSE (timestamp_us + 1) / 86400000000 - 1 END"
 )
 
-_BATCH_ROLLUPS = (
-    "org_id TEXT, day DATE, product TEXT, feature TEXT, api_key TEXT, file_type TEXT, "
-    "credits_micro BIGINT, request_count BIGINT"
+# The columns of the temporary table of a batch's sums, keyed by _ROLLUP_KEY.
+_BATCH_ROLLUPS = ", ".join(
+    [
+        "org_id TEXT",
+        "day DATE",
+        *(f"{column} TEXT" for column in GROUP_COLUMNS),
+        "credits_micro BIGINT",
+        "request_count BIGINT",
+    ]
 )
 
 
