@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from creditmeter.store.dialects import dialect_of
 from creditmeter.store.schema import (
     memberships,
     organizations,
@@ -111,7 +112,7 @@ def is_member(connection: Connection, org_id: str, user_id: str) -> bool:
     """Whether the user is a member of the organization: on every export, so plain SQL."""
     if not _storable(org_id, user_id):
         return False
-    mark = "?" if connection.dialect.name == "sqlite" else "%s"
+    mark = dialect_of(connection).mark
     found = connection.exec_driver_sql(
         f"SELECT 1 FROM memberships WHERE org_id = {mark} AND user_id = {mark}",
         (org_id, user_id),
