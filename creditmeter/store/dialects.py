@@ -192,9 +192,8 @@ def _copy(
 ) -> None:
     """PostgreSQL: ``COPY`` the rows into ``table``.
 
-    COPY is PostgreSQL's bulk path, and psycopg formats its rows in C, where
-    binding them as arrays (``unnest``) had spent a quarter of a bulk import
-    converting lists in Python.
+    COPY is PostgreSQL's bulk path, and psycopg formats its rows in C rather
+    than binding them as arrays in Python (decision 0005 has the figures).
     """
     import psycopg  # only PostgreSQL stores get here
 
