@@ -3,6 +3,7 @@
     python -m bench                                   # 1M events, SQLite and PostgreSQL
     python -m bench --events 10000000 --stores sqlite --json bench-10m.json
     python -m bench --smoke --stores sqlite           # tiny: checks the program runs
+    python -m bench --order random --stores sqlite    # a backfill in random order
 
 See docs/benchmarks.md for what each figure means.
 """
@@ -22,7 +23,7 @@ from bench.alternatives import INDEX, DuckDBScan, RawGroupBy
 from bench.ingest import bulk, http
 from bench.report import table
 from bench.servers import databases, peak_memory_kib, serve
-from bench.workload import write_jsonl
+from bench.workload import ORDERS, write_jsonl
 from creditmeter.directory import Directory
 from creditmeter.store import open_store
 
@@ -117,6 +118,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     parser.add_argument("--smoke", action="store_true", help="a tiny run that checks the program")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--order", choices=ORDERS, default=ORDERS[0],
+        help="the events' order: time (a stream, day by day) or random (a backfill: "
+        "three organizations, every batch spread over the whole year)",
+    )  # fmt: skip
     parser.add_argument("--senders", type=int, default=4, help="concurrent HTTP ingest senders")
     parser.add_argument(
         "--http-events", type=int, default=1_000_000,
@@ -135,11 +141,15 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="creditmeter-bench-", dir=args.workdir) as tmp:
         args.workdir = Path(tmp)
-        source = write_jsonl(args.workdir / "events.jsonl", args.events, seed=args.seed)
+        source = write_jsonl(
+            args.workdir / "events.jsonl", args.events, seed=args.seed, order=args.order
+        )
         http_source = source
         if args.http_events < args.events:
-            http_source = write_jsonl(args.workdir / "http.jsonl", args.http_events, seed=args.seed)
-        print(f"workload written: {args.events:,} events", flush=True)
+            http_source = write_jsonl(
+                args.workdir / "http.jsonl", args.http_events, seed=args.seed, order=args.order
+            )
+        print(f"workload written: {args.events:,} events in {args.order} order", flush=True)
         duck = DuckDBScan(source)
         try:
             org_events = duck.connection.execute(
@@ -156,6 +166,7 @@ def main() -> None:
         results: dict[str, Any] = {
             "events": args.events,
             "seed": args.seed,
+            "order": args.order,
             "org_id": BIG_ORG,
             "org_events": org_events,
             "machine": _machine(),

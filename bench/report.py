@@ -48,7 +48,8 @@ def targets(store: dict[str, Any]) -> list[tuple[str, str, bool]]:
 def table(results: dict[str, Any]) -> str:
     """The whole run as text: one section per store."""
     out = [
-        f"creditmeter benchmark: {results['events']:,} events (seed {results['seed']}), "
+        f"creditmeter benchmark: {results['events']:,} events in {results['order']} order "
+        f"(seed {results['seed']}), "
         f"big organization {results['org_id']} with {results['org_events']:,} of them",
         f"machine: {results['machine']}",
         f"DuckDB load of the JSON lines: {results['duckdb_load_s']:.1f} s",

@@ -1,10 +1,14 @@
 """A realistic synthetic workload, the same for every run with the same seed.
 
 Organizations are skewed (a few big ones), products follow fixed weights, and
-weekdays carry four times the usage of weekend days. Events come day by day,
-in time order within the year (in random order inside a day), as a live
-stream or an export of one would: a batch touches a day or two, not the
-whole year.
+weekdays carry four times the usage of weekend days. Two orders:
+
+- ``time`` (the default): events come day by day, in time order within the
+  year (in random order inside a day), as a live stream or an export of one
+  would: a batch touches a day or two, not the whole year.
+- ``random``: a backfill in no order. Three organizations, each event on a
+  day drawn at random from the whole year (with the same weekday weights),
+  so every batch touches every day of the year.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ FILE_TYPES = [
     "md",
 ]
 ORGS = 20
+#: The organizations of the random-order workload.
+RANDOM_ORDER_ORGS = 3
 KEYS = 50
 DAYS = 365
 FIRST_DAY = date(2025, 1, 1)
@@ -42,9 +48,19 @@ def org_weights(count: int = ORGS) -> list[float]:
     return [1.0 / (n + 1) ** 1.2 for n in range(count)]
 
 
+#: The workload's orders (``--order``); the first is the default.
+ORDERS = ("time", "random")
+#: Events drawn at once in the random order (the draws, not the batches, are chunked).
+_CHUNK = 10_000
+
+
+def _day_weights() -> list[float]:
+    return [1.0 if (FIRST_DAY + timedelta(d)).weekday() < 5 else 0.25 for d in range(DAYS)]
+
+
 def events_per_day(count: int) -> list[int]:
     """How many of ``count`` events fall on each day: weekdays weigh 1, weekend days 0.25."""
-    weights = [1.0 if (FIRST_DAY + timedelta(d)).weekday() < 5 else 0.25 for d in range(DAYS)]
+    weights = _day_weights()
     total = sum(weights)
     counts = [int(count * w / total) for w in weights]
     for day in range(count - sum(counts)):  # the rounding remainder, one each from day 0
@@ -52,35 +68,54 @@ def events_per_day(count: int) -> list[int]:
     return counts
 
 
-def events(count: int, *, seed: int = 42) -> Iterator[dict[str, object]]:
-    """``count`` event dicts over DAYS days from FIRST_DAY, day by day."""
+def events(count: int, *, seed: int = 42, order: str = "time") -> Iterator[dict[str, object]]:
+    """``count`` event dicts over DAYS days from FIRST_DAY, in ``order`` (one of ORDERS)."""
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r}: use one of {', '.join(ORDERS)}")
     rng = random.Random(seed)
-    orgs = [f"org_{n:02d}" for n in range(ORGS)]
-    weights = org_weights()
     products, product_weights = list(PRODUCTS), list(PRODUCTS.values())
     start = datetime(FIRST_DAY.year, FIRST_DAY.month, FIRST_DAY.day, tzinfo=UTC)
     number = 0
+
+    def event(day: int, org: str, product: str) -> dict[str, object]:
+        moment = start + timedelta(days=day, seconds=rng.randrange(86_400))
+        return {
+            "id": f"ev{number:09d}",
+            "orgId": org,
+            "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "product": product,
+            "feature": FEATURES[rng.randrange(10)],
+            "apiKey": f"key_{rng.randrange(KEYS):02d}",
+            "fileType": FILE_TYPES[rng.randrange(12)],
+            "credits": rng.randrange(1, 40) / 4,
+        }
+
+    if order == "random":
+        orgs = [f"org_{n:02d}" for n in range(RANDOM_ORDER_ORGS)]
+        weights, day_weights = org_weights(RANDOM_ORDER_ORGS), _day_weights()
+        for first in range(0, count, _CHUNK):
+            size = min(_CHUNK, count - first)
+            chosen_days = rng.choices(range(DAYS), day_weights, k=size)
+            chosen_orgs = rng.choices(orgs, weights, k=size)
+            chosen_products = rng.choices(products, product_weights, k=size)
+            for n in range(size):
+                yield event(chosen_days[n], chosen_orgs[n], chosen_products[n])
+                number += 1
+        return
+
+    orgs = [f"org_{n:02d}" for n in range(ORGS)]
+    weights = org_weights()
     for day, size in enumerate(events_per_day(count)):
         chosen_orgs = rng.choices(orgs, weights, k=size)
         chosen_products = rng.choices(products, product_weights, k=size)
         for n in range(size):
-            moment = start + timedelta(days=day, seconds=rng.randrange(86_400))
-            yield {
-                "id": f"ev{number:09d}",
-                "orgId": chosen_orgs[n],
-                "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "product": chosen_products[n],
-                "feature": FEATURES[rng.randrange(10)],
-                "apiKey": f"key_{rng.randrange(KEYS):02d}",
-                "fileType": FILE_TYPES[rng.randrange(12)],
-                "credits": rng.randrange(1, 40) / 4,
-            }
+            yield event(day, chosen_orgs[n], chosen_products[n])
             number += 1
 
 
-def write_jsonl(path: Path, count: int, *, seed: int = 42) -> Path:
+def write_jsonl(path: Path, count: int, *, seed: int = 42, order: str = "time") -> Path:
     with path.open("w") as out:
-        for event in events(count, seed=seed):
+        for event in events(count, seed=seed, order=order):
             out.write(json.dumps(event, separators=(",", ":")))
             out.write("\n")
     return path

@@ -5,10 +5,13 @@ Benchmarks are not tests; this only keeps the program from rotting.
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+from bench.workload import DAYS, events
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,3 +34,14 @@ def test_the_benchmark_smoke_run_prints_its_table_and_writes_json(tmp_path: Path
     assert len(store["export"]) == 32
     assert all(row["requests"] >= 5 for row in store["export"])
     assert store["export_server_peak_kib"] > 0
+
+
+def test_the_random_order_workload_spreads_every_batch_over_the_year() -> None:
+    def first_batch(order: str) -> list[dict[str, object]]:
+        return list(itertools.islice(events(1_000_000, order=order), 10_000))
+
+    randomly = first_batch("random")
+    assert {event["orgId"] for event in randomly} == {"org_00", "org_01", "org_02"}
+    assert len({str(event["timestamp"])[:10] for event in randomly}) == DAYS
+    # The default, time order: a batch touches a few days at most.
+    assert len({str(event["timestamp"])[:10] for event in first_batch("time")}) <= 5
