@@ -88,6 +88,20 @@ def table(results: dict[str, Any]) -> str:
                 f"  {_case(row):<30}{row['p50_ms']:>8.2f}{row['p95_ms']:>8.2f}{row['p99_ms']:>8.2f}"
                 f"{row['requests']:>6}{row['rows']:>7}{ratios}"
             )
+        again = store.get("served_again")
+        if again:
+            ratio = again["export"]["p50_ms"] / again["noop"]["p50_ms"]
+            out.append(
+                f"  {'served again: no-op':<30}{again['noop']['p50_ms']:>8.2f}"
+                f"{again['noop']['p95_ms']:>8.2f}{again['noop']['p99_ms']:>8.2f}"
+                f"{again['noop']['requests']:>6}"
+            )
+            out.append(
+                f"  {'  ' + _case(again['export']):<30}{again['export']['p50_ms']:>8.2f}"
+                f"{again['export']['p95_ms']:>8.2f}{again['export']['p99_ms']:>8.2f}"
+                f"{again['export']['requests']:>6}{again['export']['rows']:>7}"
+                f"{again['export'].get('noop_p50_ms', 0):>7.2f}{ratio:>8.2f}"
+            )
         out += [
             "",
             f"{'alternatives, in process (median ms)':<44}{'raw GROUP BY':>14}{'DuckDB':>10}",
