@@ -34,6 +34,7 @@ def test_the_benchmark_smoke_run_prints_its_table_and_writes_json(tmp_path: Path
     assert len(store["export"]) == 32
     assert all(row["requests"] >= 5 for row in store["export"])
     assert store["export_server_peak_kib"] > 0
+    assert store["served_again"]["export"]["requests"] >= 5
 
 
 def test_the_random_order_workload_spreads_every_batch_over_the_year() -> None:
