@@ -35,6 +35,14 @@ class Settings(BaseSettings):
         ge=1,
         description="Longest export range, in days counted inclusively.",
     )
+    max_hourly_range_days: int = Field(
+        31,
+        ge=1,
+        description=(
+            "Longest export range in hour buckets, in local days counted inclusively "
+            "(instead of max_range_days)."
+        ),
+    )
     export_rate_limit: int = Field(
         600,
         ge=0,

@@ -9,7 +9,7 @@ with it; :func:`spoken_list` writes a list of choices in prose.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from creditmeter.errors import UnknownParameter
 
@@ -18,14 +18,21 @@ def _folded(name: str) -> str:
     return name.replace("_", "").replace("-", "").lower()
 
 
-def did_you_mean(name: str, known: Iterable[str]) -> str | None:
+def did_you_mean(
+    name: str, known: Iterable[str], aliases: Mapping[str, str] | None = None
+) -> str | None:
     """The known name ``name`` most likely meant, or None.
 
     Spelling styles are folded first, so ``start_date``, ``StartDate`` and
-    ``start-date`` all find ``startDate``; otherwise the closest spelling wins.
+    ``start-date`` all find ``startDate``; then ``aliases`` (another word for a
+    known name, folded: ``granularity`` → ``bucketWidth``); otherwise the
+    closest spelling wins.
     """
     known = list(known)
     folded = _folded(name)
+    for alias, meant in (aliases or {}).items():
+        if _folded(alias) == folded:
+            return meant
     for candidate in known:
         if _folded(candidate) == folded:
             return candidate
@@ -35,7 +42,11 @@ def did_you_mean(name: str, known: Iterable[str]) -> str | None:
 
 
 def suggestion(
-    names: str | Sequence[str], known: Sequence[str], *, listing: str | None = None
+    names: str | Sequence[str],
+    known: Sequence[str],
+    *,
+    listing: str | None = None,
+    aliases: Mapping[str, str] | None = None,
 ) -> str:
     """The sentence after unknown ``names``, with a leading space, or ``""``.
 
@@ -45,15 +56,22 @@ def suggestion(
     `` Known parameters: 'startDate', 'endDate'.``
     """
     unknown = [names] if isinstance(names, str) else names
-    guesses = [f"'{guess}'" for name in unknown if (guess := did_you_mean(name, known))]
+    guesses = [
+        f"'{guess}'" for name in unknown if (guess := did_you_mean(name, known, aliases))
+    ]
     sentence = f" Did you mean {spoken_list(guesses, 'and')}?" if guesses else ""
     if listing is not None and len(guesses) < len(unknown):
         sentence += f" Known {listing}: " + ", ".join(f"'{k}'" for k in known) + "."
     return sentence
 
 
-def refuse_unknown(names: Iterable[str], known: Sequence[str]) -> None:
-    """Raise :class:`UnknownParameter` naming every query parameter of ``names`` not known."""
+def refuse_unknown(
+    names: Iterable[str], known: Sequence[str], aliases: Mapping[str, str] | None = None
+) -> None:
+    """Raise :class:`UnknownParameter` naming every query parameter of ``names`` not known.
+
+    ``aliases``: other words people use for a known parameter (see :func:`did_you_mean`).
+    """
     unknown = list(dict.fromkeys(name for name in names if name not in known))
     if not unknown:
         return
@@ -61,7 +79,7 @@ def refuse_unknown(names: Iterable[str], known: Sequence[str]) -> None:
     noun = "parameter" if len(unknown) == 1 else "parameters"
     if known:
         message = f"Unknown query {noun} {listed}." + suggestion(
-            unknown, known, listing="parameters"
+            unknown, known, listing="parameters", aliases=aliases
         )
     else:
         message = f"Unknown query {noun} {listed}; this operation takes no query parameters."
