@@ -610,10 +610,11 @@ def test_a_bad_zone_is_the_apis_400_with_its_suggestion(service: Service, tenant
         assert page.status_code == api.status_code == 400
         assert api.json()["error"]["param"] == "timeZone"
         assert api.json()["error"]["message"] in html.unescape(page.text)
-    assert (
-        "Did you mean &#39;Europe/Berlin&#39;?"
-        in client.get("/dashboard?timeZone=europe/berlin").text
-    )
+    page = client.get("/dashboard?groupBy=feature&timeZone=europe/berlin")
+    assert "Did you mean &#39;Europe/Berlin&#39;?" in page.text
+    utc = re.search(r'<a class="button" href="([^"]*)" id="show-in-utc">', page.text)
+    assert utc is not None
+    assert html.unescape(utc[1]) == "/dashboard?groupBy=feature&timeZone=UTC"
 
 
 def test_the_split_table_equals_the_apis_rows_for_two_dimensions(

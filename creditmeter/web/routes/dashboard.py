@@ -261,6 +261,7 @@ def usage_page(request: Request) -> Response:
             "error_title": ERROR_TITLES.get(exc.status, "Something went wrong"),
             "reset_url": selection.PAGE_PATH,
             "by_day_url": _by_day(items) if isinstance(exc, RangeTooLong) else None,
+            "utc_url": _in_utc(items) if exc.param == "timeZone" else None,
         }
         return _page(request, "usage.html", context, exc.status)
 
@@ -271,6 +272,12 @@ def _by_day(items: list[tuple[str, str]]) -> str | None:
         return None
     changed = [(name, "day" if name == "bucketWidth" else value) for name, value in items]
     return f"{selection.PAGE_PATH}?{urlencode(changed)}"
+
+
+def _in_utc(items: list[tuple[str, str]]) -> str:
+    """The same URL in UTC, for a zone the export does not know (a browser's, perhaps)."""
+    changed = [(name, value) for name, value in items if name != "timeZone"]
+    return f"{selection.PAGE_PATH}?{urlencode([*changed, ('timeZone', 'UTC')])}"
 
 
 def _org_page(org_id: str) -> str:
