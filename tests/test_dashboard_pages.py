@@ -449,6 +449,43 @@ def test_download_is_the_export_apis_csv_byte_for_byte(service: Service, tenant:
     assert as_json.content == tenant.reader.get(EXPORT, params=as_json.request.url.params).content
 
 
+def test_a_large_download_is_the_apis_streamed_csv_byte_for_byte(
+    service: Service, tenant: Tenant
+) -> None:
+    # Two events an hour for 31 days, one per product: 1,486 hour rows, past the
+    # 1,000 rows after which the API streams its answer.
+    first = datetime(2026, 3, 1, tzinfo=UTC)
+    events = [
+        {
+            "id": f"h{n}",
+            "timestamp": (first + timedelta(minutes=30 * n)).isoformat(),
+            "product": ("parse", "extract")[n % 2],
+            "credits": 0.5,
+        }
+        for n in range(31 * 48)
+    ]
+    for batch in range(0, len(events), 500):
+        tenant.record(events[batch : batch + 500])
+    client = sign_in(service, tenant.key)
+    page = client.get(
+        "/dashboard?startDate=2026-03-01&endDate=2026-03-31&timeZone=Europe/London&bucketWidth=hour"
+    )
+    assert page.status_code == 200, page.text
+    # London's clocks went forward on 2026-03-29: 743 local hours, the last UTC hour
+    # (00:00 on 1 April there) outside.
+    assert page_rows(page.text) == {
+        "parse": (Decimal("371.5"), 743),
+        "extract": (Decimal("371.5"), 743),
+    }
+    link = html.unescape(re.search(r'id="download-csv" href="([^"]+)"', page.text).group(1))
+    api = tenant.reader.get(EXPORT + link.removeprefix("/dashboard/export"))
+    assert api.headers.get("transfer-encoding") == "chunked"  # the API streamed it
+    download = client.get(link)
+    assert download.status_code == 200
+    assert download.content == api.content
+    assert download.content.count(b"\r\n") == 1 + 743 * 2
+
+
 def test_download_without_a_session_is_the_apis_401(service: Service) -> None:
     answer = browser(service).get("/dashboard/export?format=csv")
     assert answer.status_code == 401
