@@ -324,6 +324,24 @@ def test_page_and_api_reject_the_same_parameters_with_the_same_message(
     assert bad.status_code == 400 and "is not a metric" in bad.text
 
 
+def test_the_page_shows_whole_ranges_and_refuses_the_apis_pages(
+    service: Service, tenant: Tenant
+) -> None:
+    client = sign_in(service, tenant.key)
+    for query, param in [("limit=10", "limit"), ("limit=10&page=abc", "page")]:
+        api = tenant.reader.get(f"{EXPORT}?{query}")
+        page = client.get(f"/dashboard?{query}&timeZone=UTC")
+        assert page.status_code == 400
+        if api.status_code == 400:  # a bad cursor: the API's own refusal comes first
+            assert api.json()["error"]["message"] in html.unescape(page.text)
+        else:
+            assert "the dashboard always shows the whole range" in page.text
+            assert param == "limit"
+    # The API's checks come first: a misspelt name is named before the page's own rule.
+    page = client.get("/dashboard?limit=10&start_date=2026-01-01&timeZone=UTC")
+    assert "Unknown query parameter &#39;start_date&#39;" in page.text
+
+
 def test_the_page_escapes_group_values_in_html_and_in_the_chart_data(
     service: Service, tenant: Tenant
 ) -> None:

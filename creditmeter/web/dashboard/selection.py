@@ -118,6 +118,18 @@ def read_url(items: Sequence[tuple[str, str]], *, now: datetime) -> Asked:
     return Asked(asked_range, metric, dates + [item for item in rest if item[0] not in _DATES])
 
 
+def refuse_pages(query: ExportQuery) -> None:
+    """The page always shows a whole range: ``limit`` and ``page``, which page the
+    API's JSON answer, are refused (after every check of the export's own)."""
+    for name, given in (("limit", query.limit), ("page", query.page)):
+        if given is not None:
+            raise InvalidParameter(
+                f"'{name}' pages the export API's JSON answer; the dashboard always shows "
+                "the whole range. Leave out limit and page.",
+                param=name,
+            )
+
+
 @dataclass(frozen=True)
 class Selection:
     """What the page shows, written out in full: every link on it changes one thing.

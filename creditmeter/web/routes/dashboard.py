@@ -325,6 +325,7 @@ def _usage(request: Request, key: PersonalKey, memberships: list[OrgMembership])
     count_export_request(request, key)
     asked = selection.read_url(request.query_params.multi_items(), now=now)
     query, result = read_usage(request, key, asked.export_items, today=now)
+    selection.refuse_pages(query)
     chosen = selection.Selection.of(asked, query, result.org_id)
     today = selection.today_in(chosen.time_zone, now)
     max_hourly = request.app.state.settings.max_hourly_range_days
