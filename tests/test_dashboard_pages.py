@@ -716,6 +716,22 @@ def test_the_split_table_equals_the_apis_rows_for_two_dimensions(
     assert "No feature" in page.text
 
 
+def test_a_url_grouping_by_three_dimensions_splits_by_the_other_two(
+    service: Service, tenant: Tenant
+) -> None:
+    fall_back(tenant)
+    client = sign_in(service, tenant.key)
+    group_by = "feature,product,api_key"
+    page = client.get(f"/dashboard?{BERLIN_DAY}&groupBy={group_by}")
+    assert page.status_code == 200, page.text
+    api = tenant.export(timeZone="Europe/Berlin", groupBy=group_by, **DAY).json()
+    combos = {(row["feature"], row["product"], row["apiKey"]) for row in api["data"]}
+    assert set(split_rows(page.text)) == combos
+    assert "Totals by feature, split by product and API key" in page.text
+    assert 'data-split-by="product" aria-current="true"' not in page.text
+    assert "No API key" in page.text
+
+
 def test_download_in_a_zone_by_hour_split_is_the_apis_csv_byte_for_byte(
     service: Service, tenant: Tenant
 ) -> None:
