@@ -334,6 +334,13 @@ def test_the_page_fits_a_phone(phone: BrowserContext, demo: Demo) -> None:
     settle(page)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert_page_matches_api(page, demo)
+    page.goto("/dashboard?range=7d&timeZone=UTC&bucketWidth=hour&groupBy=product,feature")
+    settle(page)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.click("#zone-menu summary")
+    panel = page.locator("#zone-menu .menu-panel").bounding_box()
+    assert panel is not None and panel["x"] >= 0 and panel["x"] + panel["width"] <= 390
+    shot(page, "15-phone-hours-split", full_page=True)
 
 
 def test_the_page_works_from_the_keyboard(laptop: BrowserContext, demo: Demo) -> None:
@@ -404,12 +411,14 @@ def test_the_page_opens_in_the_browsers_time_zone_without_showing_another(
     assert chosen["timeZone"] == zone and chosen["bucketWidth"] == "day"
     assert chosen["endDate"] == zone_today(zone).isoformat()
     assert_page_matches_api(page, demo)
-    expect(page.locator("#zone-browser")).to_be_hidden()  # already the browser's zone
     shot(page, "12-kolkata-by-feature")
 
     # The picker: another zone, then back to the browser's own.
     page.click("#zone-menu summary")
     expect(page.locator("#zone-input")).to_be_focused()
+    expect(page.locator("#zone-menu .menu-panel")).to_be_visible()
+    expect(page.locator("#zone-browser")).to_be_hidden()  # already the browser's zone
+    expect(page.locator("#zone-utc")).to_be_visible()
     page.fill("#zone-input", "America/Los_Angeles")
     page.click("#zone-menu button[type=submit]")
     settle(page)
