@@ -1,9 +1,9 @@
 """The usage dashboard: sign-in, the usage page, its CSV download, sign-out.
 
 Thin like the API's routes. The page and its CSV read usage with
-:func:`~creditmeter.web.routes.export.read_usage` and write it with
-:func:`~creditmeter.web.routes.export.export_answer`, the export API's own
-path, so the page, its download and the API cannot disagree. The page's own
+:func:`~creditmeter.web.routes.export.read_usage`, and the download is the
+export API's own answer (:func:`~creditmeter.web.routes.export.answer_export`,
+streamed when large), so the page, its download and the API cannot disagree. The page's own
 choices (range presets, the chart's metric) are read in
 :mod:`creditmeter.web.dashboard.selection`; totals and series are summed in
 :mod:`creditmeter.web.dashboard.summary`.
@@ -33,11 +33,11 @@ from creditmeter.errors import (
     ServiceError,
     Unauthenticated,
 )
-from creditmeter.export import ExportQuery, ExportResult, run_export
+from creditmeter.export import ExportQuery, run_export
 from creditmeter.web.auth import count_export_request
 from creditmeter.web.dashboard import TEMPLATES, selection, summary
 from creditmeter.web.errors import error_response
-from creditmeter.web.routes.export import export_answer, read_usage
+from creditmeter.web.routes.export import answer_export, read_usage
 from creditmeter.web.session import (
     forget,
     from_this_site,
@@ -198,22 +198,21 @@ def download(request: Request) -> Response:
         forget(response, request)
         return response
     count_export_request(request, key)
-    query, result = read_usage(request, key, request.query_params.multi_items())
-    response = export_answer(request, query, result)
+    # The API's own answer: whole when small, streamed when large.
+    query, response = answer_export(request, key, request.query_params.multi_items())
     if response.media_type and response.media_type.startswith("text/csv"):
-        response.headers["Content-Disposition"] = (
-            f'attachment; filename="{_filename(query, result)}"'
-        )
+        name = _filename(query, query.org_id or key.org_id)
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
 
-def _filename(query: ExportQuery, result: ExportResult) -> str:
+def _filename(query: ExportQuery, org_id: str) -> str:
     """``usage-ORG-START-END-GROUPBY-WIDTH-ZONE.csv``, safe in any file system."""
     parts = [
-        result.org_id,
-        result.start_date.isoformat(),
-        result.end_date.isoformat(),
-        "+".join(result.group_by),
+        org_id,
+        query.start_date.isoformat(),
+        query.end_date.isoformat(),
+        "+".join(query.group_by),
         query.width,
         query.zone_name,
     ]

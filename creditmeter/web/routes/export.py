@@ -142,7 +142,15 @@ def export_usage(request: Request) -> Response:
     ANDed. An answer without `limit` of more than 1,000 rows is streamed.
     """
     key = usage_reader(request)
-    items = request.query_params.multi_items()
+    _, response = answer_export(request, key, request.query_params.multi_items())
+    return response
+
+
+def answer_export(
+    request: Request, key: PersonalKey, items: Sequence[tuple[str, str]]
+) -> tuple[ExportQuery, Response]:
+    """The export's answer to query ``items`` read as ``key``: whole when small, else
+    streamed. The API and the dashboard's download both answer with this."""
     csv = _wants_csv(request, items)
     query = _parse(request, items, csv=csv, now=datetime.now(UTC))
     state = request.app.state
@@ -153,13 +161,15 @@ def export_usage(request: Request) -> Response:
         # which stays open until its last row is written.
         first = list(islice(rows, STREAM_AFTER_ROWS + 1))
         if len(first) <= STREAM_AFTER_ROWS:
-            return _whole(query, ExportResult(result.layout, first, result.next_page), csv)
+            whole = ExportResult(result.layout, first, result.next_page)
+            return query, _whole(query, whole, csv)
         chunks = (
             usage_csv_chunks(result.layout, chain(first, rows))
             if csv
             else usage_json_chunks(result.layout, chain(first, rows), result.next_page)
         )
-        return StreamingResponse(_closing(chunks, stack.pop_all()), media_type=_media(csv))
+        streamed = StreamingResponse(_closing(chunks, stack.pop_all()), media_type=_media(csv))
+        return query, streamed
 
 
 #: Answers of more rows than this are streamed (edge case 19).
@@ -217,11 +227,6 @@ def read_usage(
     query = _parse(request, items, csv=_wants_csv(request, items), now=today or datetime.now(UTC))
     state = request.app.state
     return query, run_export(state.store, state.directory, key, query)
-
-
-def export_answer(request: Request, query: ExportQuery, result: ExportResult) -> Response:
-    """An export's bytes, CSV when ``format`` or the Accept header asks for it, else JSON."""
-    return _whole(query, result, _wants_csv(request, request.query_params.multi_items()))
 
 
 # HEAD answers like GET without a body; it is left out of the document, which
