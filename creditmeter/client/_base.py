@@ -169,8 +169,7 @@ class BaseClient:
                 else "in time"
             )
             error: APIConnectionError = APITimeoutError(f"{self.base_url} did not answer {within}.")
-        elif isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
-            # A streamed answer that stopped before its end (edge case 19): never a short one.
+        elif broke_off(exc):
             error = APIConnectionError(f"The answer from {self.base_url} broke off: {exc}")
         else:
             error = APIConnectionError(f"Could not connect to {self.base_url}: {exc}")
@@ -198,6 +197,16 @@ class BaseClient:
             for detail in error.details:
                 if isinstance(detail.get("index"), int):
                     detail["index"] += first
+
+
+def broke_off(exc: BaseException | None) -> bool:
+    """Whether the server answered but the answer stopped before its end.
+
+    A streamed export that fails after its first byte ends the connection
+    without the last chunk (the contract's edge case 19): the client sees this
+    error, never a shorter answer, and retries the request like a lost connection.
+    """
+    return isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError)
 
 
 NOTHING_RECORDED = RecordResult(accepted=0, duplicates=0, conflicts=[], batches=0)
