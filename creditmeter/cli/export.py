@@ -168,6 +168,14 @@ def summary_heading(export: Export, *, per_bucket: bool = False) -> str:
     )
 
 
+def clock(start: datetime) -> str:
+    """An hour row's start for the table, beside its date: the local time and the
+    offset (``02:00+01:00``); seconds only where there are some."""
+    written = start.isoformat()  # yyyy-mm-ddThh:mm:ss±hh:mm[:ss], as the API writes it
+    time, offset = written[11:19], written[19:]
+    return (time[:5] if time.endswith(":00") else time) + offset
+
+
 def _cell(value: str | None) -> str | Text:
     return NONE_GROUP if value is None else Text(value)  # never read as markup
 
@@ -178,7 +186,7 @@ def usage_table(export: Export, *, per_bucket: bool = False) -> Table:
     By default each combination of grouped values' totals over the range, one
     column per grouped dimension. ``per_bucket`` (the command was given
     ``--bucket-width``): a row per bucket and combination, in the API's order,
-    after a ``date`` column and, for hours, a ``start`` column.
+    after a ``date`` column and, for hours, a ``start`` column (:func:`clock`).
     """
     if per_bucket:
         rows = [
@@ -204,7 +212,7 @@ def usage_table(export: Export, *, per_bucket: bool = False) -> Table:
         for row, values, micro, requests in rows:
             when = [row.date.isoformat()]
             if row.start is not None:
-                when.append(row.start.isoformat())
+                when.append(clock(row.start))
             table.add_row(*when, *map(_cell, values), format_credits(micro), f"{requests:,}")
     else:
         for total in totals:
