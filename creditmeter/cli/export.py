@@ -382,7 +382,7 @@ def export(
         ),
     ] = DEFAULT_MAX_RETRIES,
 ) -> None:
-    """Export usage per day (or hour, or month) and group from a server: a table, JSON or CSV."""
+    """Export usage from a server: a table, JSON or CSV, per day, hour or month and group."""
     chosen_period = _period(period)
     if chosen_period is not None:
         if start is not None or end is not None:
