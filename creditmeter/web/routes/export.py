@@ -19,9 +19,7 @@ from creditmeter.directory import PersonalKey
 from creditmeter.export import ExportResult, open_export, run_export
 from creditmeter.export_query import (
     BUCKET_WIDTHS,
-    DEFAULT_BUCKET_WIDTH,
     DEFAULT_GROUP_BY,
-    DEFAULT_TIME_ZONE,
     FILTERS,
     FORMATS,
     GROUP_BY,
@@ -95,14 +93,16 @@ PARAMETERS = [
         "timeZone",
         "IANA time zone name (exact case, e.g. `Europe/Berlin`) whose local calendar the "
         f"dates and buckets follow. Default: UTC. Zone data: tzdata {TZ_DATABASE_VERSION}.",
-        {"type": "string", "default": DEFAULT_TIME_ZONE, "example": "Europe/Berlin"},
+        # No schema default: a generated client would send it, and the answer says
+        # timeZone and bucketWidth only when the request gives one of them.
+        {"type": "string", "example": "Europe/Berlin"},
     ),
     _param(
         "bucketWidth",
         "The time span of each row: a local clock hour (ranges up to the server's "
         "hourly maximum, 31 days by default), a local day, or a local month (clipped "
-        "to the range).",
-        {"type": "string", "enum": list(BUCKET_WIDTHS), "default": DEFAULT_BUCKET_WIDTH},
+        "to the range). Default: day.",
+        {"type": "string", "enum": list(BUCKET_WIDTHS)},
     ),
     _param(
         "limit",
@@ -189,7 +189,7 @@ def _parse(
     settings = request.app.state.settings
     return parse_query(
         items,
-        now=now,
+        today=now,
         max_range_days=settings.max_range_days,
         max_hourly_range_days=settings.max_hourly_range_days,
         csv=csv,
