@@ -195,18 +195,24 @@ def parse_export(content: bytes) -> Export:
     fields = tuple(_field(name) for name in group_by.split(","))
     single = len(fields) == 1
     hourly = document.get("bucketWidth") == "hour"
+    # Many rows share a day or an hour: read each once.
     days: dict[str, date] = {}
+    starts: dict[str, datetime] = {}
     data = []
     for row in document["data"]:
         values = (row["group"],) if single else tuple(row[key] for key in fields)
         day = row["date"]
+        start = None
+        if hourly:
+            text = row["start"]
+            start = starts.get(text) or starts.setdefault(text, datetime.fromisoformat(text))
         data.append(
             UsageRow(
                 date=days.get(day) or days.setdefault(day, date.fromisoformat(day)),
                 group=values[0] if single else None,
                 credits=Decimal(row["credits"]),
                 request_count=int(row["requestCount"]),
-                start=datetime.fromisoformat(row["start"]) if hourly else None,
+                start=start,
                 dimensions=dict(zip(fields, values, strict=True)),
             )
         )
