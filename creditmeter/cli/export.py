@@ -124,11 +124,6 @@ class GroupTotal:
     credits_micro: int
     request_count: int
 
-    @property
-    def group(self) -> str | None:
-        """The value of the one grouped dimension (None: null, or several are grouped)."""
-        return self.values[0] if len(self.values) == 1 else None
-
 
 def _grouped_values(row: UsageRow) -> tuple[str | None, ...]:
     return tuple(row.dimensions.values())
@@ -188,39 +183,37 @@ def usage_table(export: Export, *, per_bucket: bool = False) -> Table:
     ``--bucket-width``): a row per bucket and combination, in the API's order,
     after a ``date`` column and, for hours, a ``start`` column (:func:`clock`).
     """
+    lines: list[tuple[list[str | Text], int, int]]
     if per_bucket:
-        rows = [
-            (row, _grouped_values(row), to_micro(row.credits), row.request_count)
+        lines = [
+            (
+                [
+                    row.date.isoformat(),
+                    *([] if row.start is None else [clock(row.start)]),
+                    *map(_cell, _grouped_values(row)),
+                ],
+                to_micro(row.credits),
+                row.request_count,
+            )
             for row in export.data
         ]
-        credits_micro = sum(row[2] for row in rows)
-        request_count = sum(row[3] for row in rows)
     else:
-        totals = group_totals(export)
-        credits_micro = sum(t.credits_micro for t in totals)
-        request_count = sum(t.request_count for t in totals)
-    empty = not export.data
-    table = Table(show_footer=True, caption="No usage in this range." if empty else None)
+        lines = [
+            (list(map(_cell, total.values)), total.credits_micro, total.request_count)
+            for total in group_totals(export)
+        ]
+    table = Table(show_footer=True, caption=None if lines else "No usage in this range.")
     leading: list[str] = []
     if per_bucket:
         leading = ["date", "start"] if export.bucket_width == "hour" else ["date"]
     for index, name in enumerate((*leading, *export.grouped_by)):
         table.add_column(name, footer="total" if index == 0 else "")
-    table.add_column("credits", justify="right", footer=format_credits(credits_micro))
-    table.add_column("requests", justify="right", footer=f"{request_count:,}")
-    if per_bucket:
-        for row, values, micro, requests in rows:
-            when = [row.date.isoformat()]
-            if row.start is not None:
-                when.append(clock(row.start))
-            table.add_row(*when, *map(_cell, values), format_credits(micro), f"{requests:,}")
-    else:
-        for total in totals:
-            table.add_row(
-                *map(_cell, total.values),
-                format_credits(total.credits_micro),
-                f"{total.request_count:,}",
-            )
+    table.add_column(
+        "credits", justify="right", footer=format_credits(sum(line[1] for line in lines))
+    )
+    table.add_column("requests", justify="right", footer=f"{sum(line[2] for line in lines):,}")
+    for cells, credits_micro, request_count in lines:
+        table.add_row(*cells, format_credits(credits_micro), f"{request_count:,}")
     return table
 
 
