@@ -452,6 +452,13 @@ def test_the_repeated_hour_of_a_fall_back_day_is_two_rows_the_earlier_first(
     assert second.start and first.start and second.start - first.start == timedelta(hours=1)
     assert [row.dimensions for row in result] == [{"product": "parse", "feature": None}] * 2
     assert [row.credits for row in result] == [Decimal("1.5"), Decimal("0.5")]
+    pandas = pytest.importorskip("pandas")
+    starts = result.to_dataframe()["start"]
+    assert starts.tolist() == [
+        pandas.Timestamp("2026-10-25T02:00:00+02:00"),
+        pandas.Timestamp("2026-10-25T02:00:00+01:00"),
+    ]
+    assert starts.dt.hour.tolist() == [2, 2] and starts.is_unique
 
 
 def test_month_rows_are_dated_the_first_of_the_month_clipped_to_the_range(reader: Client) -> None:
@@ -667,6 +674,22 @@ def test_edge_14_an_empty_export_is_one_empty_last_page(reader: Client) -> None:
     pages = list(reader.export_pages(start_date="2020-01-01", end_date="2020-01-31"))
     assert len(pages) == 1 and pages[0].data == [] and pages[0].next_page is None
     assert pages[0].to_json().endswith('"data":[],"nextPage":null}')
+
+
+def test_edge_15_16_a_cursor_changed_or_for_another_query_raises_naming_page(
+    reader: Client,
+) -> None:
+    cursor = next(reader.export_pages(**PAGED, limit=2)).next_page
+    assert cursor is not None
+    changed = cursor[:-1] + ("A" if cursor[-1] != "A" else "B")
+    other = {**PAGED, "group_by": ["feature", "product"]}
+    for asked, page in ((PAGED, changed), (other, cursor)):
+        with pytest.raises(InvalidRequestError) as caught:
+            next(reader.export_pages(**asked, limit=2, page=page))
+        assert caught.value.param == "page", asked
+    with pytest.raises(InvalidRequestError) as other_limit:
+        next(reader.export_pages(**PAGED, limit=3, page=cursor))
+    assert other_limit.value.param == "page"
 
 
 def test_export_pages_with_a_limit_out_of_bounds_raises_the_servers_error(
