@@ -18,7 +18,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from itertools import islice
 from typing import Any
 
@@ -207,20 +207,30 @@ def _utc_days(
     if after is not None:
         ordinal = after[0] // DAY + _EPOCH_DAY
         start = max(start, date.fromordinal(min(max(ordinal, _FIRST_DAY), _LAST_DAY)))
-    found = sql.usage_by_day(
-        connection,
-        org_id=org_id,
-        start=start,
-        end=query.end_date,
-        group_by=query.group_by,
-        filters=query.filters,
-    )
-    for day, stored, credits, requests, _events in found:
-        values = tuple(value or None for value in stored)
-        first = epoch_seconds(day)
-        if after is not None and not _after(after, first, values):
-            continue
-        yield first, ExportRow(day, values, credits, requests)
+    # A few weeks at a time, so that a streamed answer holds few of its rows at once:
+    # a dimension's own rollup has a row per day and value, the full one a row per
+    # combination (the default 31 days of one dimension stay one query).
+    one_dimension = len(query.group_by) == 1 and set(query.filters) <= set(query.group_by)
+    span = 31 if one_dimension else 7
+    while start <= query.end_date:
+        stop = date.fromordinal(min(start.toordinal() + span - 1, query.end_date.toordinal()))
+        found = sql.usage_by_day(
+            connection,
+            org_id=org_id,
+            start=start,
+            end=stop,
+            group_by=query.group_by,
+            filters=query.filters,
+        )
+        for day, stored, credits, requests, _events in found:
+            values = tuple(value or None for value in stored)
+            first = epoch_seconds(day)
+            if after is not None and not _after(after, first, values):
+                continue
+            yield first, ExportRow(day, values, credits, requests)
+        if stop == query.end_date:
+            return
+        start = stop + timedelta(days=1)
 
 
 def _chunks(chosen: Sequence[Bucket], query: ExportQuery) -> Iterator[Sequence[Bucket]]:
