@@ -53,7 +53,7 @@ def footprint(database_url: str) -> dict[str, Any]:
             else:
                 sizes = {
                     name: connection.exec_driver_sql(
-                        "SELECT pg_total_relation_size(%s)", (name,)
+                        "SELECT pg_total_relation_size(CAST(%s AS regclass))", (name,)
                     ).scalar_one()
                     for name in tables
                 }
