@@ -42,6 +42,8 @@ class Duck:
     figures: list[dict[str, Any]]
     speed: list[dict[str, Any]]
     answers: dict[latency.Case, latency.Answer]
+    #: The rows of the streamed export's answer.
+    streamed_rows: int
 
 
 def _machine() -> str:
@@ -112,6 +114,7 @@ def _store(kind: str, args: argparse.Namespace, source: Path, http_source: Path,
             figures["streamed"] = streaming.stream(
                 base, secret, BIG_ORG, latency.STREAMED, process.pid
             )
+            figures["streamed"]["duckdb_rows"] = duck.streamed_rows
             print(f"{kind}: streamed {figures['streamed']['rows']:,} rows, server memory "
                   f"+{figures['streamed']['growth_kib'] / 1024:.1f} MiB", flush=True)  # fmt: skip
         # The same database served again by a new server, the headline case only:
@@ -216,6 +219,7 @@ def main() -> None:
                     for c in latency.SPEED_CASES
                 ],
                 answers={c: duck.answer(BIG_ORG, c) for c in latency.SPEED_CASES},
+                streamed_rows=duck.count(BIG_ORG, latency.STREAMED),
             )  # fmt: skip
             duck_load_s = duck.load_s
         finally:

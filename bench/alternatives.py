@@ -171,6 +171,12 @@ class DuckDBScan:
 
         return median_ms(run, runs=runs, budget_s=budget_s)
 
+    def count(self, org_id: str, case: Case) -> int:
+        """How many rows the case's answer has."""
+        sql, params = self.query(org_id, case)
+        found = self.connection.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()
+        return int(found[0]) if found else 0
+
     def answer(self, org_id: str, case: Case) -> Answer:
         """The case's answer keyed as :func:`bench.latency.answer` keys the export's."""
         sql, params = self.query(org_id, case)

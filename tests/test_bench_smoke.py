@@ -54,6 +54,7 @@ def test_the_benchmark_smoke_run_prints_its_table_and_writes_json(tmp_path: Path
     assert "DIFFERS" not in done.stdout
     # The streamed export's rows, counted in the stream, are the workload's.
     assert store["streamed"]["rows"] == _hours_by_every_dimension(written["org_id"])
+    assert store["streamed"]["duckdb_rows"] == store["streamed"]["rows"]
     assert store["streamed"]["peak_kib"] >= store["streamed"]["rss_before_kib"] > 0
     stored = {row["table"]: row for row in store["footprint"]["tables"]}
     assert stored["usage_events"]["rows"] == store["footprint"]["events"] == 2_000
