@@ -119,7 +119,7 @@ def test_the_dashboard_offers_each_dimension_to_group_and_filter_by(
         "/dashboard/sign-in", data={"key": tenant.key}, headers={"Origin": service.url}
     )
     assert signed_in.status_code == 303, signed_in.text
-    page = browser.get("/dashboard").text
+    page = browser.get("/dashboard?timeZone=UTC").text
     browser.close()
     assert re.findall(r'data-group-by="([^"]+)"', page) == list(GROUP_BY)
     assert re.findall(r'data-filter="([^"]+)"', page) == list(FILTERS)
