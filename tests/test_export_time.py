@@ -13,9 +13,11 @@ import csv
 import io
 import json
 import re
+import socket
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -424,9 +426,11 @@ def test_edge_02_start_is_hh_mm_plus_00_00_for_utc_never_z_nor_fractions(tenant:
         "2026-05-19T12:00:00+00:00",
         "2026-05-19T13:00:00+00:00",
     ]
-    assert b"Z" not in get(reader(tenant), [*ONE_DAY, ("bucketWidth", "hour")]).content.replace(
-        tenant.org_id.encode(), b""
-    )
+    raw = get(reader(tenant), [*ONE_DAY, ("bucketWidth", "hour")]).content
+    assert re.findall(rb'"start":"([^"]*)"', raw) == [
+        b"2026-05-19T12:00:00+00:00",
+        b"2026-05-19T13:00:00+00:00",
+    ]
 
 
 def test_edge_03_days_without_a_midnight(tenant: Tenant) -> None:
@@ -1710,3 +1714,167 @@ def test_no_new_parameter_answers_as_before(tenant: Tenant) -> None:
     # A single groupBy error keeps the seed's status, code and param.
     assert_error(get(reader(tenant), {"groupBy": "nope"}), 400, "invalid_parameter", "groupBy")
     assert_error(get(reader(tenant), {"start_date": DAY}), 400, "unknown_parameter", "start_date")
+
+
+# -- edge case 19 over a raw socket: the snapshot, and a failure mid-stream ------------------
+#
+# The client's receive buffer is kept small and the client stops reading after
+# the first bytes, so the server is held mid-answer (its writes wait) while the
+# test changes the data or breaks the database connection under it.
+
+_STREAMED_DAYS = 31
+_STREAMED_PRODUCTS = 20
+_STREAMED = [
+    ("startDate", "2026-05-01"),
+    ("endDate", "2026-05-31"),
+    ("bucketWidth", "hour"),
+]
+
+
+def _record_streamed(tenant: Tenant) -> None:
+    """31 days x 24 hours x 20 products: 14,880 hour rows (about 1.4 MB of JSON)."""
+    events = [
+        at(
+            f"{date(2026, 5, 1) + timedelta(days=d)}T{h:02d}:00:00Z",
+            f"s{d}-{h}-{p}",
+            product=f"p{p:02d}",
+        )
+        for d in range(_STREAMED_DAYS)
+        for h in range(24)
+        for p in range(_STREAMED_PRODUCTS)
+    ]
+    for at_most in range(0, len(events), 10_000):
+        send(tenant, events[at_most : at_most + 10_000])
+
+
+def _open_slow_reader(tenant: Tenant, params: Params) -> socket.socket:
+    """A GET whose client reads slowly: a 4 KiB receive buffer, nothing read yet."""
+    url = httpx.URL(tenant.service.url)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(30)
+    sock.connect((url.host, url.port))
+    target = f"{EXPORT}?{urlencode(params)}"
+    sock.sendall(
+        (
+            f"GET {target} HTTP/1.1\r\nHost: {url.host}:{url.port}\r\n"
+            f"Authorization: Bearer {tenant.key}\r\nConnection: close\r\n\r\n"
+        ).encode("ascii")
+    )
+    return sock
+
+
+def _read_at_least(sock: socket.socket, buffer: bytearray, size: int) -> None:
+    while len(buffer) < size:
+        data = sock.recv(4096)
+        if not data:
+            return
+        buffer += data
+
+
+def _read_to_end(sock: socket.socket, buffer: bytearray) -> None:
+    while data := sock.recv(65536):
+        buffer += data
+
+
+def _dechunked(raw: bytes) -> tuple[bytes, bool]:
+    """The body of a chunked HTTP answer, and whether its final (empty) chunk came."""
+    body = bytearray()
+    at_ = 0
+    while True:
+        line_end = raw.find(b"\r\n", at_)
+        if line_end < 0:
+            return bytes(body), False
+        size = int(raw[at_:line_end].split(b";")[0], 16)
+        if size == 0:
+            return bytes(body), raw[line_end + 2 : line_end + 4] == b"\r\n"
+        start = line_end + 2
+        if len(raw) < start + size + 2:
+            body += raw[start : start + size]
+            return bytes(body), False
+        body += raw[start : start + size]
+        at_ = start + size + 2
+
+
+def _head_and_rest(buffer: bytes) -> tuple[str, bytes]:
+    head, _, rest = buffer.partition(b"\r\n\r\n")
+    return head.decode("latin-1").lower(), rest
+
+
+def test_edge_19_a_streamed_answer_is_one_snapshot(tenant: Tenant) -> None:
+    _record_streamed(tenant)
+    sock = _open_slow_reader(tenant, _STREAMED)
+    try:
+        buffer = bytearray()
+        _read_at_least(sock, buffer, 16_384)
+        head, _ = _head_and_rest(bytes(buffer))
+        assert head.startswith("http/1.1 200"), head
+        assert "transfer-encoding: chunked" in head
+        assert "content-length" not in head
+        # One batch (one transaction) into the first row and the last one, and a
+        # new row at the end: the answer has all of it or none.
+        send(
+            tenant,
+            [
+                at("2026-05-01T00:30:00Z", "late-first", product="p00", credits=100),
+                at("2026-05-31T23:30:00Z", "late-last", product="p00", credits=100),
+                at("2026-05-31T23:30:00Z", "late-new", product="q", credits=100),
+            ],
+        )
+        _read_to_end(sock, buffer)
+    finally:
+        sock.close()
+    body, complete = _dechunked(_head_and_rest(bytes(buffer))[1])
+    assert complete
+    rows = json.loads(body, parse_float=str)["data"]
+    first, last = rows[0], rows[-_STREAMED_PRODUCTS]
+    assert (first["start"], first["group"], first["credits"]) == (
+        "2026-05-01T00:00:00+00:00",
+        "p00",
+        "1.0",
+    )
+    assert "q" not in {row["group"] for row in rows[-_STREAMED_PRODUCTS - 1 :]}
+    assert (last["start"], last["group"], last["credits"]) == (
+        "2026-05-31T23:00:00+00:00",
+        "p00",
+        "1.0",
+    ), "rows read after the batch landed must not see it"
+    assert len(rows) == _STREAMED_DAYS * 24 * _STREAMED_PRODUCTS
+    # The batch did land: a new answer has it.
+    after = rows_of(tenant, _STREAMED)
+    assert len(after) == len(rows) + 1
+    assert (after[0]["credits"], after[-_STREAMED_PRODUCTS - 1]["credits"]) == ("101.0", "101.0")
+
+
+def test_edge_19_a_failure_after_the_first_byte_aborts_the_connection(
+    store_kind: str, tenant: Tenant
+) -> None:
+    if store_kind != "postgresql":
+        pytest.skip(
+            "breaking a SQLite read mid-stream needs a mock; on PostgreSQL the test ends "
+            "the export's own database session"
+        )
+    _record_streamed(tenant)
+    sock = _open_slow_reader(tenant, _STREAMED)
+    try:
+        buffer = bytearray()
+        _read_at_least(sock, buffer, 16_384)
+        head, _ = _head_and_rest(bytes(buffer))
+        assert head.startswith("http/1.1 200"), head
+        # The export's read transaction is the one session idle in a transaction.
+        with tenant.service.store.engine.connect() as connection:
+            ended = connection.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND state = 'idle in transaction'"
+            ).all()
+        assert len(ended) == 1
+        _read_to_end(sock, buffer)
+    finally:
+        sock.close()
+    body, complete = _dechunked(_head_and_rest(bytes(buffer))[1])
+    assert not complete, "a broken answer must not end like a whole one"
+    with pytest.raises(ValueError):
+        json.loads(body)
+    # The server still answers.
+    assert len(rows_of(tenant, [*ONE_DAY, ("limit", "1")])) == 1
