@@ -22,7 +22,9 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
+from creditmeter import cursors
 from creditmeter.events import Event
+from creditmeter.export_query import ExportQuery, query_fingerprint
 from creditmeter.ingest import record
 from creditmeter.timestamps import parse_instant_us
 from tests.conftest import Service, Tenant
@@ -1091,6 +1093,48 @@ def test_edge_16_same_query_variants_that_continue(service: Service, paged: Tena
         )
         assert [row["group"] for row in follow["data"]] == ["p2"]
         assert follow["nextPage"] is None
+
+
+@pytest.mark.parametrize(("zone", "hours"), [(None, 0), ("Pacific/Kiritimati", 14)])
+def test_edge_16_a_range_that_ended_today_still_ends_on_that_day(
+    tenant: Tenant, zone: str | None, hours: int
+) -> None:
+    # A first page asked three days ago, dates defaulted. Cursors carry no secret
+    # (a cursor grants nothing), so the test writes that page's cursor as the server
+    # would have: the clock cannot be turned back over HTTP.
+    end = now_in(hours) - timedelta(days=3)
+    start = end - timedelta(days=30)
+    send(tenant, [at(f"{end}T00:00:00Z", f"e{i}", product=f"p{i}") for i in range(3)])
+    asked = ExportQuery(
+        start_date=start,
+        end_date=end,
+        time_zone=zone,
+        limit=2,
+        defaulted_start=True,
+        defaulted_end=True,
+    )
+    local_end = datetime(end.year, end.month, end.day, tzinfo=UTC) - timedelta(hours=hours)
+    cursor = cursors.encode(
+        cursors.Cursor(
+            query=query_fingerprint(asked, tenant.org_id),
+            default_start=start,
+            default_end=end,
+            after_instant_us=int(local_end.timestamp()) * 1_000_000,
+            after_values=("p0",),
+        )
+    )
+    params: Params = [("limit", "2"), ("page", cursor)]
+    if zone is not None:
+        params.append(("timeZone", zone))
+    document = json_document(get(reader(tenant), params))
+    assert (document["startDate"], document["endDate"]) == (start.isoformat(), end.isoformat())
+    assert [row["group"] for row in document["data"]] == ["p1", "p2"]
+    assert document["nextPage"] is None
+    # The same cursor with the dates spelt out is the same query; other dates are not.
+    spelt = [("startDate", start.isoformat()), ("endDate", end.isoformat()), *params]
+    assert json_document(get(reader(tenant), spelt))["data"] == document["data"]
+    today = [("endDate", now_in(hours).isoformat()), *params]
+    assert_error(get(reader(tenant), today), 400, "invalid_parameter", "page")
 
 
 def test_edge_16_same_query_anything_else_is_400_naming_page(
