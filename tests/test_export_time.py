@@ -27,6 +27,7 @@ from creditmeter.events import Event
 from creditmeter.export_query import ExportQuery, query_fingerprint
 from creditmeter.ingest import record
 from creditmeter.timestamps import parse_instant_us
+from creditmeter.zones import closest_zone, zone_names
 from tests.conftest import Service, Tenant
 from tests.test_export_api import (
     CSV_TYPE,
@@ -354,6 +355,14 @@ def test_edge_01_zone_names_anything_else_is_400_naming_time_zone(
         ("Kolkata", "Asia/Kolkata"),
         ("Europe/Berln", "Europe/Berlin"),
         ("utc", "UTC"),
+        ("Lord Howe", "Australia/Lord_Howe"),
+        ("Kolkatta", "Asia/Kolkata"),
+        ("/usr/share/zoneinfo/Europe/Berlin", "Europe/Berlin"),
+        ("etc/gmt", "Etc/GMT"),
+        ("Etc/GMT+05", "Etc/GMT+5"),
+        # An offset written as a name: Etc/GMT-5 is five hours *ahead* of UTC.
+        ("UTC+5", "Etc/GMT-5"),
+        ("GMT-03:00", "Etc/GMT+3"),
     ],
 )
 def test_edge_01_zone_names_suggest_the_closest_real_name(
@@ -363,6 +372,13 @@ def test_edge_01_zone_names_suggest_the_closest_real_name(
         get(reader(tenant), {"timeZone": value}), 400, "invalid_parameter", "timeZone"
     )
     assert f"Did you mean '{meant}'?" in error["message"]
+
+
+def test_edge_01_every_zone_name_misspelt_by_case_or_spaces_suggests_itself() -> None:
+    for name in zone_names():
+        for variant in (name.lower(), name.upper(), name.replace("_", " ")):
+            if variant != name:
+                assert closest_zone(variant) == name, variant
 
 
 def test_edge_02_offsets_to_the_second(tenant: Tenant) -> None:
