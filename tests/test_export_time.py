@@ -14,6 +14,7 @@ import io
 import json
 import re
 import socket
+import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -1938,3 +1939,27 @@ def test_edge_19_a_failure_after_the_first_byte_aborts_the_connection(
         json.loads(body)
     # The server still answers.
     assert len(rows_of(tenant, [*ONE_DAY, ("limit", "1")])) == 1
+
+
+def test_edge_19_a_client_that_goes_away_mid_stream_frees_its_snapshot(
+    make_service: Callable[..., Service],
+) -> None:
+    # The server runs in this process, so its connection pool can be looked at:
+    # the stream holds one connection (its read transaction) while it lasts, and
+    # must give it back when the client leaves, not at some later garbage collection.
+    server = make_service(export_rate_limit=0)
+    tenant = server.tenant()
+    _record_streamed(tenant)
+    pool = server.store.engine.pool
+    sock = _open_slow_reader(tenant, _STREAMED)
+    try:
+        buffer = bytearray()
+        _read_at_least(sock, buffer, 16_384)
+        assert _head_and_rest(bytes(buffer))[0].startswith("http/1.1 200")
+        assert pool.checkedout() == 1
+    finally:
+        sock.close()
+    deadline = time.monotonic() + 5
+    while pool.checkedout() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pool.checkedout() == 0, "the stream's read transaction outlived its client"
