@@ -15,6 +15,7 @@ import json
 import re
 import socket
 import time
+import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -1963,3 +1964,45 @@ def test_edge_19_a_client_that_goes_away_mid_stream_frees_its_snapshot(
     while pool.checkedout() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert pool.checkedout() == 0, "the stream's read transaction outlived its client"
+
+
+def _peak_bytes_while_streaming(client: httpx.Client, params: Params) -> tuple[int, int]:
+    """(answer bytes, peak memory traced in this process, the server included, while
+    the answer is read and thrown away)."""
+    tracemalloc.start()
+    try:
+        size = 0
+        with client.stream("GET", EXPORT, params=params) as response:
+            assert response.status_code == 200
+            assert "content-length" not in response.headers
+            for chunk in response.iter_raw():
+                size += len(chunk)
+        return size, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("zone", [None, "Europe/Berlin"])
+def test_edge_19_the_server_never_holds_the_whole_answer(tenant: Tenant, zone: str | None) -> None:
+    # 336 days x 150 products. The server runs in this process, so its memory is
+    # traced: reading twelve times the rows must not take about twelve times the
+    # memory (a whole answer read into a list does).
+    products, days = 150, 336
+    first = date(2025, 6, 1)
+    events = [
+        at(f"{first + timedelta(days=d)}T12:00:00Z", f"m{d}-{p}", product=f"p{p:03d}")
+        for d in range(days)
+        for p in range(products)
+    ]
+    for at_most in range(0, len(events), 10_000):
+        send(tenant, events[at_most : at_most + 10_000])
+    zoned: Params = [("timeZone", zone)] if zone else []
+    short: Params = [("startDate", str(first)), ("endDate", str(first + timedelta(days=27)))]
+    whole: Params = [("startDate", str(first)), ("endDate", str(first + timedelta(days=days - 1)))]
+    small_size, small_peak = _peak_bytes_while_streaming(reader(tenant), [*short, *zoned])
+    large_size, large_peak = _peak_bytes_while_streaming(reader(tenant), [*whole, *zoned])
+    assert large_size > 10 * small_size
+    assert large_peak < 3 * small_peak, (
+        f"{large_size:,} bytes took {large_peak:,} bytes of memory; "
+        f"{small_size:,} bytes took {small_peak:,}"
+    )
