@@ -19,9 +19,7 @@ from creditmeter.directory import PersonalKey
 from creditmeter.export import ExportResult, open_export, run_export
 from creditmeter.export_query import (
     BUCKET_WIDTHS,
-    DEFAULT_BUCKET_WIDTH,
     DEFAULT_GROUP_BY,
-    DEFAULT_TIME_ZONE,
     FILTERS,
     FORMATS,
     GROUP_BY,
@@ -95,14 +93,16 @@ PARAMETERS = [
         "timeZone",
         "IANA time zone name (exact case, e.g. `Europe/Berlin`) whose local calendar the "
         f"dates and buckets follow. Default: UTC. Zone data: tzdata {TZ_DATABASE_VERSION}.",
-        {"type": "string", "default": DEFAULT_TIME_ZONE, "example": "Europe/Berlin"},
+        # No schema default: a generated client would send it, and the answer says
+        # timeZone and bucketWidth only when the request gives one of them.
+        {"type": "string", "example": "Europe/Berlin"},
     ),
     _param(
         "bucketWidth",
         "The time span of each row: a local clock hour (ranges up to the server's "
         "hourly maximum, 31 days by default), a local day, or a local month (clipped "
-        "to the range).",
-        {"type": "string", "enum": list(BUCKET_WIDTHS), "default": DEFAULT_BUCKET_WIDTH},
+        "to the range). Default: day.",
+        {"type": "string", "enum": list(BUCKET_WIDTHS)},
     ),
     _param(
         "limit",
@@ -142,7 +142,15 @@ def export_usage(request: Request) -> Response:
     ANDed. An answer without `limit` of more than 1,000 rows is streamed.
     """
     key = usage_reader(request)
-    items = request.query_params.multi_items()
+    _, response = answer_export(request, key, request.query_params.multi_items())
+    return response
+
+
+def answer_export(
+    request: Request, key: PersonalKey, items: Sequence[tuple[str, str]]
+) -> tuple[ExportQuery, Response]:
+    """The export's answer to query ``items`` read as ``key``: whole when small, else
+    streamed. The API and the dashboard's download both answer with this."""
     csv = _wants_csv(request, items)
     query = _parse(request, items, csv=csv, now=datetime.now(UTC))
     state = request.app.state
@@ -153,13 +161,15 @@ def export_usage(request: Request) -> Response:
         # which stays open until its last row is written.
         first = list(islice(rows, STREAM_AFTER_ROWS + 1))
         if len(first) <= STREAM_AFTER_ROWS:
-            return _whole(query, ExportResult(result.layout, first, result.next_page), csv)
+            whole = ExportResult(result.layout, first, result.next_page)
+            return query, _whole(query, whole, csv)
         chunks = (
             usage_csv_chunks(result.layout, chain(first, rows))
             if csv
             else usage_json_chunks(result.layout, chain(first, rows), result.next_page)
         )
-        return StreamingResponse(_closing(chunks, stack.pop_all()), media_type=_media(csv))
+        streamed = StreamingResponse(_closing(chunks, stack.pop_all()), media_type=_media(csv))
+        return query, streamed
 
 
 #: Answers of more rows than this are streamed (edge case 19).
@@ -189,7 +199,7 @@ def _parse(
     settings = request.app.state.settings
     return parse_query(
         items,
-        now=now,
+        today=now,
         max_range_days=settings.max_range_days,
         max_hourly_range_days=settings.max_hourly_range_days,
         csv=csv,
@@ -217,11 +227,6 @@ def read_usage(
     query = _parse(request, items, csv=_wants_csv(request, items), now=today or datetime.now(UTC))
     state = request.app.state
     return query, run_export(state.store, state.directory, key, query)
-
-
-def export_answer(request: Request, query: ExportQuery, result: ExportResult) -> Response:
-    """An export's bytes, CSV when ``format`` or the Accept header asks for it, else JSON."""
-    return _whole(query, result, _wants_csv(request, request.query_params.multi_items()))
 
 
 # HEAD answers like GET without a body; it is left out of the document, which
