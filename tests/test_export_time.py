@@ -12,14 +12,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
 import re
 import socket
 import time
 import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from importlib import resources
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -280,6 +283,119 @@ def test_hour_buckets_at_quarter_hour_offsets(tenant: Tenant) -> None:
         rows_of(tenant, params),
         [r("2026-05-19", "2.0", 2, start="2026-05-19T00:00:00+05:45", group="parse")],
     )
+
+
+def _pinned_zone(name: str) -> ZoneInfo:
+    """The zone from the pinned tzdata package (not the host's files), read here directly."""
+    with resources.files("tzdata.zoneinfo").joinpath(*name.split("/")).open("rb") as data:
+        return ZoneInfo.from_file(data, key=name)
+
+
+def _transitions(zone: ZoneInfo, start: datetime, stop: datetime) -> list[datetime]:
+    """The instants in [start, stop) where the zone's offset changes, to the second."""
+    found = []
+    step = timedelta(minutes=15)
+    at_ = start
+    while at_ < stop:
+        if (at_ + step).astimezone(zone).utcoffset() != at_.astimezone(zone).utcoffset():
+            low, high = at_, at_ + step
+            while high - low > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                middle = middle.replace(microsecond=0)
+                if middle.astimezone(zone).utcoffset() == low.astimezone(zone).utcoffset():
+                    low = middle
+                else:
+                    high = middle
+            found.append(high)
+        at_ += step
+    return found
+
+
+# (zone, first day, last day): windows around offset changes, pre-1980 odd offsets
+# included (Monrovia), a 15-minute shift (Kathmandu 1986), two-hour DST (Troll), a
+# skipped day (Apia 2011-12-30), :45 offsets (Chatham), negative DST (Dublin).
+ORACLE_WINDOWS = [
+    ("Africa/Monrovia", "1971-12-25", "1972-01-20"),
+    ("Asia/Kathmandu", "1985-12-20", "1986-01-15"),
+    ("Australia/Lord_Howe", "2025-03-25", "2025-04-20"),
+    ("America/Sao_Paulo", "2018-10-25", "2018-11-20"),
+    ("Europe/Berlin", "2026-10-10", "2026-11-05"),
+    ("Antarctica/Troll", "2026-03-20", "2026-04-10"),
+    ("Pacific/Chatham", "2026-03-25", "2026-04-20"),
+    ("America/St_Johns", "2026-10-20", "2026-11-15"),
+    ("Pacific/Apia", "2011-12-20", "2012-01-10"),
+    ("Europe/Dublin", "2026-10-15", "2026-11-05"),
+]
+
+
+@pytest.mark.parametrize(("zone_name", "first", "last"), ORACLE_WINDOWS)
+def test_buckets_equal_an_oracle_over_the_tz_database(
+    service: Service, zone_name: str, first: str, last: str
+) -> None:
+    """Events at every offset change (and a second, a quarter and half an hour either
+    side) and at random instants: each export row equals the events whose local time
+    in the zone falls in it, computed here with zoneinfo."""
+    tenant = service.tenant()
+    zone = _pinned_zone(zone_name)
+    start_day, end_day = date.fromisoformat(first), date.fromisoformat(last)
+    window_start = datetime(start_day.year, start_day.month, start_day.day, tzinfo=UTC) - timedelta(
+        days=1
+    )
+    window_stop = datetime(end_day.year, end_day.month, end_day.day, tzinfo=UTC) + timedelta(days=2)
+    instants = set()
+    for change in _transitions(zone, window_start, window_stop):
+        for seconds in (0, 1, -1, 900, -900, 1800, -1800, 3599, -3600):
+            instants.add(change + timedelta(seconds=seconds))
+    chance = random.Random(zone_name)
+    span = int((window_stop - window_start).total_seconds())
+    instants.update(window_start + timedelta(seconds=chance.randrange(span)) for _ in range(300))
+    events = []
+    for n, instant in enumerate(sorted(instants)):
+        text = instant.strftime("%Y-%m-%dT%H:%M:%SZ")
+        events.append(at(text, f"o{n}", product=("a", "b")[n % 2], credits=1 + n % 5))
+    send(tenant, events)
+
+    def expected(width: str) -> dict[tuple[Any, ...], tuple[int, int]]:
+        sums: dict[tuple[Any, ...], tuple[int, int]] = {}
+        for item in events:
+            instant = datetime.fromisoformat(item["timestamp"].replace("Z", "+00:00"))
+            local = instant.astimezone(zone)
+            if not start_day <= local.date() <= end_day:
+                continue
+            if width == "hour":
+                offset = local.utcoffset()
+                assert offset is not None
+                key: tuple[Any, ...] = (local.date(), local.hour, int(offset.total_seconds()))
+            elif width == "day":
+                key = (local.date(),)
+            else:
+                key = (max(local.date().replace(day=1), start_day),)
+            key = (*key, item["product"])
+            credits, count = sums.get(key, (0, 0))
+            sums[key] = (credits + item["credits"], count + 1)
+        return sums
+
+    for width in ("hour", "day", "month"):
+        params = {"startDate": first, "endDate": last, "timeZone": zone_name, "bucketWidth": width}
+        rows = rows_of(tenant, params)
+        found: dict[tuple[Any, ...], tuple[int, int]] = {}
+        starts = []
+        for row in rows:
+            day = date.fromisoformat(row["date"])
+            if width == "hour":
+                start = datetime.fromisoformat(row["start"])
+                offset = start.utcoffset()
+                assert offset is not None
+                assert start.date() == day
+                starts.append(start)
+                key = (day, start.hour, int(offset.total_seconds()), row["group"])
+            else:
+                key = (day, row["group"])
+            assert key not in found, key
+            assert row["credits"].endswith(".0")
+            found[key] = (int(row["credits"][:-2]), row["requestCount"])
+        assert found == expected(width), width
+        assert starts == sorted(starts)
 
 
 # -- edge cases, decided -----------------------------------------------------------------
