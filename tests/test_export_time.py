@@ -325,6 +325,8 @@ ORACLE_WINDOWS = [
     ("America/St_Johns", "2026-10-20", "2026-11-15"),
     ("Pacific/Apia", "2011-12-20", "2012-01-10"),
     ("Europe/Dublin", "2026-10-15", "2026-11-05"),
+    ("UTC", "2026-02-15", "2026-03-15"),
+    ("Etc/GMT-14", "2026-02-15", "2026-03-15"),
 ]
 
 
@@ -352,12 +354,16 @@ def test_buckets_equal_an_oracle_over_the_tz_database(
     events = []
     for n, instant in enumerate(sorted(instants)):
         text = instant.strftime("%Y-%m-%dT%H:%M:%SZ")
-        events.append(at(text, f"o{n}", product=("a", "b")[n % 2], credits=1 + n % 5))
+        feature = {} if n % 3 == 0 else {"feature": ("x", "y")[n % 3 - 1]}
+        events.append(at(text, f"o{n}", product=("a", "b")[n % 2], credits=1 + n % 5, **feature))
     send(tenant, events)
 
-    def expected(width: str) -> dict[tuple[Any, ...], tuple[int, int]]:
+    def expected(width: str, split: bool = False) -> dict[tuple[Any, ...], tuple[int, int]]:
+        """By product; or (``split``) by feature and product, product a only."""
         sums: dict[tuple[Any, ...], tuple[int, int]] = {}
         for item in events:
+            if split and item["product"] != "a":
+                continue
             instant = datetime.fromisoformat(item["timestamp"].replace("Z", "+00:00"))
             local = instant.astimezone(zone)
             if not start_day <= local.date() <= end_day:
@@ -370,7 +376,7 @@ def test_buckets_equal_an_oracle_over_the_tz_database(
                 key = (local.date(),)
             else:
                 key = (max(local.date().replace(day=1), start_day),)
-            key = (*key, item["product"])
+            key = (*key, item.get("feature"), item["product"]) if split else (*key, item["product"])
             credits, count = sums.get(key, (0, 0))
             sums[key] = (credits + item["credits"], count + 1)
         return sums
@@ -396,6 +402,22 @@ def test_buckets_equal_an_oracle_over_the_tz_database(
             found[key] = (int(row["credits"][:-2]), row["requestCount"])
         assert found == expected(width), width
         assert starts == sorted(starts)
+
+        # Two dimensions and a filter, read from the same rollups.
+        split = [*params.items(), ("groupBy", "feature,product"), ("product", "a")]
+        found = {}
+        for row in rows_of(tenant, split):
+            key = (date.fromisoformat(row["date"]),)
+            if width == "hour":
+                start = datetime.fromisoformat(row["start"])
+                offset = start.utcoffset()
+                assert offset is not None
+                key = (*key, start.hour, int(offset.total_seconds()))
+            found[(*key, row["feature"], row["product"])] = (
+                int(row["credits"][:-2]),
+                row["requestCount"],
+            )
+        assert found == expected(width, split=True), width
 
 
 # -- edge cases, decided -----------------------------------------------------------------
