@@ -1441,6 +1441,43 @@ def test_edge_17_data_that_changes_between_pages(tenant: Tenant) -> None:
     )
 
 
+def test_edge_17_data_that_changes_between_pages_of_local_hours(tenant: Tenant) -> None:
+    # Asia/Kolkata hours: 01:10Z is in 06:00+05:30, 02:10Z in 07:00+05:30.
+    send(
+        tenant,
+        [
+            at(f"{DAY}T01:10:00Z", "a", product="a"),
+            at(f"{DAY}T01:10:00Z", "c", product="c"),
+            at(f"{DAY}T02:10:00Z", "a2", product="a"),
+        ],
+    )
+    params: Params = [*ONE_DAY, ("timeZone", "Asia/Kolkata"), ("bucketWidth", "hour")]
+    six, seven = f"{DAY}T06:00:00+05:30", f"{DAY}T07:00:00+05:30"
+    first = first_page(reader(tenant), params, 2)
+    assert_rows(
+        first["data"],
+        [r(DAY, "1.0", 1, start=six, group="a"), r(DAY, "1.0", 1, start=six, group="c")],
+    )
+    send(
+        tenant,
+        [
+            at(f"{DAY}T01:20:00Z", "a-more", product="a", credits=10),  # a returned row
+            at(f"{DAY}T01:20:00Z", "b-new", product="b", credits=10),  # before the position
+            at(f"{DAY}T00:20:00Z", "earlier", product="z", credits=10),  # an earlier bucket
+            at(f"{DAY}T01:20:00Z", "d-new", product="d", credits=2),  # after it
+            at(f"{DAY}T02:20:00Z", "a2-more", product="a", credits=2),  # after it
+        ],
+    )
+    second = json_document(
+        get(reader(tenant), [*params, ("limit", "2"), ("page", first["nextPage"])])
+    )
+    assert_rows(
+        second["data"],
+        [r(DAY, "2.0", 1, start=six, group="d"), r(DAY, "3.0", 2, start=seven, group="a")],
+    )
+    assert second["nextPage"] is None
+
+
 def test_edge_18_csv_and_pages(paged: Tenant) -> None:
     client = reader(paged)
     cursor = first_page(client, ONE_DAY, 2)["nextPage"]
