@@ -2092,20 +2092,25 @@ def test_edge_19_a_failure_after_the_first_byte_aborts_the_connection(
             "the export's own database session"
         )
     _record_streamed(tenant)
+    idle = (
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND state = 'idle in transaction'"
+    )
+    with tenant.service.store.engine.connect() as connection:
+        before = {pid for (pid,) in connection.exec_driver_sql(idle)}
     sock = _open_slow_reader(tenant, _STREAMED)
     try:
         buffer = bytearray()
         _read_at_least(sock, buffer, 16_384)
         head, _ = _head_and_rest(bytes(buffer))
         assert head.startswith("http/1.1 200"), head
-        # The export's read transaction is the one session idle in a transaction.
+        # The export's read transaction is the one new session idle in a transaction.
         with tenant.service.store.engine.connect() as connection:
-            ended = connection.exec_driver_sql(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
-                "AND state = 'idle in transaction'"
+            export_session = {pid for (pid,) in connection.exec_driver_sql(idle)} - before
+            assert len(export_session) == 1
+            connection.exec_driver_sql(
+                "SELECT pg_terminate_backend(%s)", (export_session.pop(),)
             ).all()
-        assert len(ended) == 1
         _read_to_end(sock, buffer)
     finally:
         sock.close()
