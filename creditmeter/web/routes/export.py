@@ -6,7 +6,7 @@ dashboard shares, so that the page, its CSV and the API can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import ExitStack
 from datetime import UTC, date, datetime
 from itertools import chain, islice
@@ -14,6 +14,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from creditmeter.directory import PersonalKey
 from creditmeter.export import ExportResult, open_export, run_export
@@ -168,7 +170,7 @@ def answer_export(
             if csv
             else usage_json_chunks(result.layout, chain(first, rows), result.next_page)
         )
-        streamed = StreamingResponse(_closing(chunks, stack.pop_all()), media_type=_media(csv))
+        streamed = _Streamed(_closing(chunks, stack.pop_all()), media_type=_media(csv))
         return query, streamed
 
 
@@ -176,7 +178,23 @@ def answer_export(
 STREAM_AFTER_ROWS = 1000
 
 
-def _closing(chunks: Iterator[bytes], resources: ExitStack) -> Iterator[bytes]:
+class _Streamed(StreamingResponse):
+    """A streamed answer whose read transaction ends with the response, also when the
+    client goes away mid-way (the generator would otherwise wait for a garbage
+    collection, holding its connection and snapshot)."""
+
+    def __init__(self, chunks: Generator[bytes, None, None], media_type: str) -> None:
+        super().__init__(chunks, media_type=media_type)
+        self._chunks = chunks
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await run_in_threadpool(self._chunks.close)
+
+
+def _closing(chunks: Iterator[bytes], resources: ExitStack) -> Generator[bytes, None, None]:
     """``chunks``, then ``resources`` closed (also when the client goes away)."""
     with resources:
         yield from chunks
