@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 from itertools import islice
 from typing import Any
 
@@ -292,6 +293,22 @@ def _plan(chunk: Sequence[Bucket], one_dimension: bool) -> _Plan:
 def _cover(low: int, high: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]], int]:
     """Quarters [low, high) as whole pieces where they fit, else single quarters;
     and what reading them costs."""
+    day = low // _PER_DAY
+    start = day * _PER_DAY
+    pieces, quarters, cost = _cover_in_day(low - start, high - start)
+    return (
+        [(a + start, b + start) for a, b in pieces],
+        [(a + start, b + start) for a, b in quarters],
+        cost,
+    )
+
+
+@lru_cache(maxsize=4096)
+def _cover_in_day(
+    low: int, high: int
+) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...], int]:
+    """:func:`_cover` of quarters [low, high) counted from a day's first quarter
+    (``high`` may pass the day's end: the pieces repeat every day)."""
     pieces: list[tuple[int, int]] = []
     quarters: list[tuple[int, int]] = []
     at = low
@@ -308,7 +325,11 @@ def _cover(low: int, high: int) -> tuple[list[tuple[int, int]], list[tuple[int, 
                 continue
         quarters.append((at, at + 1))
         at += 1
-    return pieces, quarters, len(pieces) + _QUARTER_COST * len(quarters)
+    return (
+        tuple(_merged(pieces)),
+        tuple(_merged(quarters)),
+        len(pieces) + _QUARTER_COST * len(quarters),
+    )
 
 
 def _plan_span(plan: _Plan, low: int, high: int, index: int) -> None:
@@ -320,6 +341,12 @@ def _plan_span(plan: _Plan, low: int, high: int, index: int) -> None:
     options: list[tuple[int, list[tuple[str, int, int, int]]]] = []
     _, _, whole_cost = _cover(low, high)
     options.append((whole_cost, [("cover", low, high, 1)]))
+    if high - low < _PER_DAY // 2:
+        # Under half a day (an hour): a day taken whole and most of it subtracted
+        # never reads less.
+        options.clear()
+        _emit(plan, [("cover", low, high, 1)], index)
+        return
     inner_first, outer_first = -(-low // _PER_DAY), low // _PER_DAY
     inner_last, outer_last = high // _PER_DAY, -(-high // _PER_DAY)
     for first, start_sign in ((inner_first, 1), (outer_first, -1)):
@@ -340,13 +367,17 @@ def _plan_span(plan: _Plan, low: int, high: int, index: int) -> None:
             )
             options.append((cost, parts))
     _, chosen = min(options, key=lambda option: option[0])
+    _emit(plan, chosen, index)
+
+
+def _emit(plan: _Plan, chosen: Sequence[tuple[str, int, int, int]], index: int) -> None:
     for kind, a, b, sign in chosen:
         if kind == "days":
             plan.days.append((a, b, index, sign))
             continue
         pieces, quarters, _ = _cover(a, b)
-        plan.pieces.extend((p, q, index, sign) for p, q in _merged(pieces))
-        plan.quarters.extend((p, q, index, sign) for p, q in _merged(quarters))
+        plan.pieces.extend((p, q, index, sign) for p, q in pieces)
+        plan.quarters.extend((p, q, index, sign) for p, q in quarters)
 
 
 def _merged(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -90,11 +90,18 @@ def _single(items: Sequence[tuple[str, str]], name: str) -> str | None:
     return values[0] if values else None
 
 
-def read_url(items: Sequence[tuple[str, str]], *, now: datetime) -> Asked:
+def read_url(items: Sequence[tuple[str, str]], *, today: datetime | date) -> Asked:
     """Split the page's query items; InvalidParameter for a bad ``range`` or ``metric``.
 
-    A preset range becomes the dates it means today in the URL's ``timeZone``.
+    A preset range becomes the dates it means today in the URL's ``timeZone``;
+    ``today`` is the moment of the request (a date stands for its UTC midnight),
+    as for :func:`creditmeter.export_query.parse_query`.
     """
+    now = (
+        today
+        if isinstance(today, datetime)
+        else datetime(today.year, today.month, today.day, tzinfo=UTC)
+    )
     metric = _single(items, "metric") or DEFAULT_METRIC
     if metric not in METRICS:
         raise InvalidParameter(

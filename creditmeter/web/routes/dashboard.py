@@ -322,7 +322,7 @@ def _filter_options(
 def _usage(request: Request, key: PersonalKey, memberships: list[OrgMembership]) -> Response:
     now = datetime.now(UTC)
     count_export_request(request, key)
-    asked = selection.read_url(request.query_params.multi_items(), now=now)
+    asked = selection.read_url(request.query_params.multi_items(), today=now)
     query, result = read_usage(request, key, asked.export_items, today=now)
     selection.refuse_pages(query)
     chosen = selection.Selection.of(asked, query, result.org_id)
