@@ -8,7 +8,7 @@ where an offset changes by half an hour an hour bucket may begin off the hour
 (``export-time-and-dimensions.md``, edge cases 3 and 4).
 
 Instants here are integer seconds since 1970-01-01 UTC, so days far outside
-the years 1–9999 in UTC (the first day of year 1 in ``Pacific/Kiritimati``)
+the years 1-9999 in UTC (the first day of year 1 in ``Pacific/Kiritimati``)
 are plain numbers. Offsets come from the zone's own data, probed and bisected
 to the second: :func:`transitions`.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 DAY = 86_400
@@ -25,7 +26,7 @@ HOUR = 3_600
 #: date.toordinal() of 1970-01-01.
 _EPOCH_ORDINAL = 719_163
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Instants whose offset the zone data can be asked for (datetime's years 1–9999,
+# Instants whose offset the zone data can be asked for (datetime's years 1-9999,
 # a day inside each end); offsets beyond are those at the nearer end.
 _FIRST = (date(1, 1, 2).toordinal() - _EPOCH_ORDINAL) * DAY
 _LAST = (date(9999, 12, 30).toordinal() - _EPOCH_ORDINAL) * DAY
@@ -64,7 +65,7 @@ def offset_at(zone: ZoneInfo, instant: int) -> int:
 
 @lru_cache(maxsize=4096)
 def _block_transitions(zone: ZoneInfo, block: int) -> tuple[int, ...]:
-    """The instants in [block × _BLOCK, (block + 1) × _BLOCK) where the offset changes."""
+    """The instants in [block * _BLOCK, (block + 1) * _BLOCK) where the offset changes."""
     found: list[int] = []
     low = block * _BLOCK
     before = offset_at(zone, low - 1)
@@ -72,7 +73,7 @@ def _block_transitions(zone: ZoneInfo, block: int) -> tuple[int, ...]:
         here = offset_at(zone, probe)
         if here == before:
             continue
-        # The first second after probe − PROBE_STEP whose offset is not `before`.
+        # The first second after probe - PROBE_STEP whose offset is not `before`.
         lo, hi = max(probe - PROBE_STEP, low - 1), probe
         while hi - lo > 1:
             middle = (lo + hi) // 2
@@ -130,7 +131,7 @@ def buckets(zone: ZoneInfo, width: str, start: date, end: date) -> tuple[Bucket,
 
     # (key, from, to, offset) runs of one key, in time order.
     runs: list[tuple[object, int, int, int]] = []
-    for low, high in zip(cuts, cuts[1:], strict=False):
+    for low, high in pairwise(cuts):
         offset = offset_at(zone, low)
         local = low + offset
         while local < high + offset:

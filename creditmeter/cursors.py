@@ -48,13 +48,11 @@ def fingerprint(parts: object) -> str:
 
 
 def _checksum(payload: bytes) -> bytes:
-    return hashlib.blake2b(
-        payload, digest_size=_CHECKSUM_BYTES, person=_PERSONALIZATION
-    ).digest()
+    return hashlib.blake2b(payload, digest_size=_CHECKSUM_BYTES, person=_PERSONALIZATION).digest()
 
 
 def encode(cursor: Cursor) -> str:
-    """The cursor as text: only ``A–Z a–z 0–9 - _``."""
+    """The cursor as text: only ``A-Z a-z 0-9 - _``."""
     body = [
         _VERSION,
         cursor.query,

@@ -188,7 +188,9 @@ def parse_query(
         if page is not None and page.default_end is not None:
             end = page.default_end
         else:
-            moment = now if isinstance(now, datetime) else datetime(*now.timetuple()[:3], tzinfo=UTC)
+            moment = (
+                now if isinstance(now, datetime) else datetime(*now.timetuple()[:3], tzinfo=UTC)
+            )
             end = moment.astimezone(zone).date()
     if start is None:
         if page is not None and page.default_start is not None:
@@ -274,8 +276,7 @@ def _group_by(text: str) -> tuple[str, ...]:
         )
     if len(names) > MAX_GROUP_BY:
         raise InvalidParameter(
-            f"groupBy '{text}' names {len(names)} dimensions; group by at most "
-            f"{MAX_GROUP_BY}.",
+            f"groupBy '{text}' names {len(names)} dimensions; group by at most {MAX_GROUP_BY}.",
             param="groupBy",
         )
     return tuple(names)

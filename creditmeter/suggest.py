@@ -56,9 +56,7 @@ def suggestion(
     `` Known parameters: 'startDate', 'endDate'.``
     """
     unknown = [names] if isinstance(names, str) else names
-    guesses = [
-        f"'{guess}'" for name in unknown if (guess := did_you_mean(name, known, aliases))
-    ]
+    guesses = [f"'{guess}'" for name in unknown if (guess := did_you_mean(name, known, aliases))]
     sentence = f" Did you mean {spoken_list(guesses, 'and')}?" if guesses else ""
     if listing is not None and len(guesses) < len(unknown):
         sentence += f" Known {listing}: " + ", ".join(f"'{k}'" for k in known) + "."

@@ -71,10 +71,10 @@ def test_migration_0003_backfills_the_dimension_rollups_of_an_older_database(
                     "start": DAY0,
                     "end": DAY0 + timedelta(days=30),
                 }
-                full = sql.usage_by_day(connection, group_by=dimension, filters={}, **arguments)
-                own = sql.usage_by_day_of_dimension(
-                    connection, dimension=dimension, values=None, **arguments
+                full = sql.usage_by_day(
+                    connection, group_by=(dimension,), filters={}, full=True, **arguments
                 )
+                own = sql.usage_by_day(connection, group_by=(dimension,), filters={}, **arguments)
                 assert sorted(own) == sorted(full) and full
     finally:
         store.close()
@@ -109,16 +109,16 @@ def test_an_export_filtered_only_on_its_own_dimension_equals_the_full_rollups_an
         query = ExportQuery(
             start_date=date(2026, 1, 1),
             end_date=date(2026, 12, 31),
-            group_by="file_type",
+            group_by=("file_type",),
             filters={"file_type": ("pdf", "png")},
         )
         with store.read() as connection:
             arguments = {"org_id": access.org_id, "start": query.start_date, "end": query.end_date}
-            own = sql.usage_by_day_of_dimension(
-                connection, dimension="file_type", values=("pdf", "png"), **arguments
+            own = sql.usage_by_day(
+                connection, group_by=("file_type",), filters=query.filters, **arguments
             )
             full = sql.usage_by_day(
-                connection, group_by="file_type", filters=query.filters, **arguments
+                connection, group_by=("file_type",), filters=query.filters, full=True, **arguments
             )
     finally:
         store.close()

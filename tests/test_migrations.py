@@ -166,7 +166,9 @@ def test_migration_0004_clusters_the_sqlite_rollups_by_key_keeping_every_row(
             assert _clustered(connection) == dict.fromkeys(ROLLUP_TABLES, True)
             for table, table_rows in rows.items():
                 stored = connection.exec_driver_sql(f"SELECT * FROM {table}").all()
-                assert sorted(map(tuple, stored)) == sorted(table_rows), table
+                # Later migrations add columns after these (0006: event_count).
+                width = len(table_rows[0])
+                assert sorted(tuple(row)[:width] for row in stored) == sorted(table_rows), table
         # The daily totals keep their CHECK: the guard of every export sum.
         with pytest.raises(sa.exc.IntegrityError), store.write() as connection:
             connection.exec_driver_sql(

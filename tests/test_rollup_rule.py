@@ -28,7 +28,12 @@ from creditmeter.errors import InvalidEvents
 from creditmeter.events import Event
 from creditmeter.ingest import record
 from creditmeter.store import Store, open_store
-from creditmeter.store.schema import usage_daily_totals, usage_dimension_rollups, usage_rollups
+from creditmeter.store.schema import (
+    usage_daily_totals,
+    usage_dimension_rollups,
+    usage_quarter_rollups,
+    usage_rollups,
+)
 from tests.conftest import STORES
 
 US_PER_DAY = 86_400_000_000
@@ -123,16 +128,23 @@ def _kept(sent: list[list[Event]]) -> tuple[dict[tuple[str, str], Event], list[b
 
 
 def _expected(sent: list[list[Event]], prefix: str) -> dict[str, set[tuple[Any, ...]]]:
-    """The three tables, summed from the events kept."""
+    """The four tables, summed from the events kept (totals count no events)."""
     kept, _ = _kept(sent)
     sums: dict[str, dict[tuple[Any, ...], list[int]]] = {
-        name: defaultdict(lambda: [0, 0]) for name in ("totals", "rollups", "dimensions")
+        name: defaultdict(lambda: [0, 0, 0])
+        for name in ("totals", "rollups", "dimensions", "quarters")
     }
     for event in kept.values():
         org, day = prefix + event.org_id, _day(event.timestamp_us)
+        # Quarter hours since the epoch, rounded down (Python's // floors).
+        quarter = event.timestamp_us // 900_000_000
         values = [event.product, event.feature, event.api_key, event.file_type]
         values = [value if value is not None else "" for value in values]
-        keys = [("totals", (org, day)), ("rollups", (org, day, *values))]
+        keys = [
+            ("totals", (org, day)),
+            ("rollups", (org, day, *values)),
+            ("quarters", (org, quarter, *values)),
+        ]
         keys += [
             ("dimensions", (org, dimension, day, value))
             for dimension, value in zip(DIMENSIONS, values, strict=True)
@@ -140,8 +152,13 @@ def _expected(sent: list[list[Event]], prefix: str) -> dict[str, set[tuple[Any, 
         for name, key in keys:
             sums[name][key][0] += event.credits_micro
             sums[name][key][1] += event.request_count
+            sums[name][key][2] += 1
     return {
-        name: {(*key, *amounts) for key, amounts in table.items()} for name, table in sums.items()
+        name: {
+            (*key, *(amounts[:2] if name == "totals" else amounts))
+            for key, amounts in table.items()
+        }
+        for name, table in sums.items()
     }
 
 
@@ -150,6 +167,7 @@ def _stored(store: Store, prefix: str) -> dict[str, set[tuple[Any, ...]]]:
         "totals": usage_daily_totals,
         "rollups": usage_rollups,
         "dimensions": usage_dimension_rollups,
+        "quarters": usage_quarter_rollups,
     }
     with store.read() as connection:
         return {

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from creditmeter.credits import to_micro
 from creditmeter.record_result import RecordResult
-from creditmeter.rendering import ExportRow, usage_csv, usage_json
+from creditmeter.rendering import ExportLayout, ExportRow, usage_csv, usage_json
 
 if TYPE_CHECKING:
     import pandas
@@ -70,14 +70,16 @@ class Export:
 
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         """The API's JSON document, byte-identical (as UTF-8); also written to ``path``."""
-        return _written(
-            usage_json(self.org_id, self.start_date, self.end_date, self.group_by, self._rows()),
-            path,
-        )
+        return _written(usage_json(self._layout(), self._rows()), path)
 
     def to_csv(self, path: str | os.PathLike[str] | None = None) -> str:
         """The API's CSV, byte-identical (as UTF-8); also written to ``path``."""
-        return _written(usage_csv(self._rows()), path)
+        return _written(usage_csv(self._layout(), self._rows()), path)
+
+    def _layout(self) -> ExportLayout:
+        return ExportLayout(
+            self.org_id, self.start_date, self.end_date, tuple(self.group_by.split(","))
+        )
 
     def to_dataframe(self) -> pandas.DataFrame:
         """A pandas DataFrame: ``date`` (datetime64), ``group`` (string), ``credits``
@@ -102,7 +104,7 @@ class Export:
 
     def _rows(self) -> Iterator[ExportRow]:
         for row in self.data:
-            yield ExportRow(row.date, row.group, to_micro(row.credits), row.request_count)
+            yield ExportRow(row.date, (row.group,), to_micro(row.credits), row.request_count)
 
 
 def _written(content: bytes, path: str | os.PathLike[str] | None) -> str:

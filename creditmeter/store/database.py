@@ -166,9 +166,17 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        """A connection in a read transaction (a consistent snapshot)."""
-        with self._translate_errors(), self.engine.connect() as connection, connection.begin():
-            yield connection
+        """A connection in a read transaction: every statement sees one snapshot.
+
+        SQLite's read transaction is one snapshot in WAL mode; PostgreSQL's needs
+        REPEATABLE READ (its default gives each statement a snapshot of its own),
+        so that a streamed export read in many statements is one consistent answer.
+        """
+        with self._translate_errors(), self.engine.connect() as connection:
+            if self.dialect != "sqlite":
+                connection.execution_options(isolation_level="REPEATABLE READ")
+            with connection.begin():
+                yield connection
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

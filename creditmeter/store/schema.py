@@ -151,6 +151,9 @@ usage_rollups = Table(
     Column("file_type", String(NAME_LENGTH), nullable=False),
     Column("credits_micro", BigInteger, nullable=False),
     Column("request_count", BigInteger, nullable=False),
+    # How many events the row sums: a row of zero credits and requests still has
+    # events, and a part subtracted from a larger one leaves a row only if some remain.
+    Column("event_count", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("org_id", "day", "product", "feature", "api_key", "file_type"),
     # Clustered by the key on SQLite (migration 0004): rows are read in key ranges.
     sqlite_with_rowid=False,
@@ -170,7 +173,30 @@ usage_dimension_rollups = Table(
     Column("value", String(NAME_LENGTH), nullable=False),
     Column("credits_micro", BigInteger, nullable=False),
     Column("request_count", BigInteger, nullable=False),
+    Column("event_count", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("org_id", "dimension", "day", "value"),
+    sqlite_with_rowid=False,
+)
+
+# Totals per (org, UTC quarter hour, product, feature, apiKey, fileType): the full
+# rollups at the finest step any zone's local day or hour needs since 1980 (every
+# offset since then is a whole number of quarter hours). ``quarter`` is
+# floor(timestamp_us / 900,000,000): quarter hours since the epoch. Exports in a
+# zone other than UTC, or in hour buckets, read these where a bucket does not
+# cover whole UTC days (docs/decisions/0008-local-time-rollups.md).
+usage_quarter_rollups = Table(
+    "usage_quarter_rollups",
+    metadata,
+    Column("org_id", String(NAME_LENGTH), nullable=False),
+    Column("quarter", BigInteger, nullable=False),
+    Column("product", String(NAME_LENGTH), nullable=False),
+    Column("feature", String(NAME_LENGTH), nullable=False),
+    Column("api_key", String(NAME_LENGTH), nullable=False),
+    Column("file_type", String(NAME_LENGTH), nullable=False),
+    Column("credits_micro", BigInteger, nullable=False),
+    Column("request_count", BigInteger, nullable=False),
+    Column("event_count", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "quarter", "product", "feature", "api_key", "file_type"),
     sqlite_with_rowid=False,
 )
 

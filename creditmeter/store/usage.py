@@ -17,12 +17,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select, tuple_
+from sqlalchemy import Connection, select, tuple_
 from sqlalchemy.exc import DBAPIError
 
 from creditmeter.dimensions import GROUP_BY
 from creditmeter.store.dialects import EventKey, dialect_of
-from creditmeter.store.schema import usage_daily_totals, usage_events, usage_rollups
+from creditmeter.store.schema import usage_daily_totals, usage_events
 
 #: (org_id, day)
 DayKey = tuple[str, date]
@@ -54,59 +54,83 @@ EVENT_COLUMNS = (
 
 # -- the rollup rule ----------------------------------------------------------------
 #
-# What a batch of new events adds, in three steps of plain SQL that both stores
-# run as written: the batch is summed once by the full rollup key into a
-# temporary table, and each target adds its own sums of that table (a total and a
-# per-dimension rollup are the full rollup summed over the other columns).
+# What a batch of new events adds, in plain SQL that both stores run as written:
+# the batch is summed once by (org, UTC quarter hour, dimensions) into a temporary
+# table, and each target adds its own sums of that table (a day's rollup is its
+# quarters summed, a total or a per-dimension rollup the full rollup summed over
+# the other columns).
 
 _ROLLUP_KEY = ("org_id", "day", *GROUP_COLUMNS)
+_QUARTER_KEY = ("org_id", "quarter", *GROUP_COLUMNS)
+_AMOUNTS = ("credits_micro", "request_count", "event_count")
+#: Microseconds in a quarter hour, and quarter hours in a day.
+QUARTER_US = 900_000_000
+QUARTERS_PER_DAY = 96
 
-# The UTC day number (days since 1970-01-01) of timestamp_us, rounded down also
-# before 1970: both stores' integer division rounds toward zero.
-_DAY_NUMBER = (
-    "CASE WHEN timestamp_us >= 0 THEN timestamp_us / 86400000000 "
-    "ELSE (timestamp_us + 1) / 86400000000 - 1 END"
-)
 
-# The columns of the temporary table of a batch's sums, keyed by _ROLLUP_KEY.
+def _floor_division(column: str, divisor: int) -> str:
+    """SQL of floor(column / divisor), also below zero: both stores' integer
+    division rounds toward zero."""
+    return (
+        f"CASE WHEN {column} >= 0 THEN {column} / {divisor} ELSE ({column} + 1) / {divisor} - 1 END"
+    )
+
+
+_QUARTER_NUMBER = _floor_division("timestamp_us", QUARTER_US)
+# The UTC day number (days since 1970-01-01) of a quarter.
+_DAY_NUMBER = _floor_division("quarter", QUARTERS_PER_DAY)
+
+# The columns of the temporary table of a batch's sums, keyed by _QUARTER_KEY.
 _BATCH_ROLLUPS = ", ".join(
     [
         "org_id TEXT",
+        "quarter BIGINT",
         "day DATE",
         *(f"{column} TEXT" for column in GROUP_COLUMNS),
         "credits_micro BIGINT",
         "request_count BIGINT",
+        "event_count BIGINT",
     ]
 )
 
 
 def _batch_sums(day: str, new_events: str) -> str:
-    """The new events summed by the full rollup key: ``day`` is the SQL of the
-    stored day of ``_DAY_NUMBER``, and an absent dimension is ''.
+    """The new events summed by (org, quarter, dimensions): ``day`` is the SQL of
+    the stored day of ``_DAY_NUMBER``, and an absent dimension is ''.
 
     A sum past 64 bits fails here (SQLite: "integer overflow"; PostgreSQL: the
     bigint column refuses it): the batch alone passes the limit.
     """
     values = ", ".join(f"coalesce({column}, '')" for column in GROUP_COLUMNS)
+    named = ", ".join(f"coalesce({column}, '') AS {column}" for column in GROUP_COLUMNS)
     return (
-        f"INSERT INTO batch_rollups SELECT org_id, {day}, {values}, sum(credits_micro), "
-        f"sum(request_count) FROM {new_events} AS new GROUP BY org_id, {_DAY_NUMBER}, {values}"
+        f"INSERT INTO batch_rollups SELECT org_id, quarter, {day}, {', '.join(GROUP_COLUMNS)}, "
+        "credits_micro, request_count, event_count FROM ("
+        f"SELECT org_id, {_QUARTER_NUMBER} AS quarter, {named}, sum(credits_micro) "
+        f"AS credits_micro, sum(request_count) AS request_count, count(*) AS event_count "
+        f"FROM {new_events} AS new GROUP BY org_id, {_QUARTER_NUMBER}, {values}) AS sums"
     )
 
 
-def _adding(table: str, key: Sequence[str], sums: str) -> str:
-    """Add ``sums`` (rows of ``key``, credits, requests) to ``table``, in key order.
+def _adding(table: str, key: Sequence[str], sums: str, amounts: Sequence[str] = _AMOUNTS) -> str:
+    """Add ``sums`` (rows of ``key``, then ``amounts``) to ``table``, in key order.
 
     "WHERE true": SQLite's rule for an upsert fed by a SELECT (a parsing ambiguity).
     """
-    columns = ", ".join([*key, "credits_micro", "request_count"])
+    columns = ", ".join([*key, *amounts])
     positions = ", ".join(str(n) for n in range(1, len(key) + 1))
+    added = ", ".join(f"{amount} = {table}.{amount} + excluded.{amount}" for amount in amounts)
     return (
         f"INSERT INTO {table} ({columns}) SELECT * FROM ({sums}) AS sums WHERE true "
-        f"ORDER BY {positions} ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
-        f"credits_micro = {table}.credits_micro + excluded.credits_micro, "
-        f"request_count = {table}.request_count + excluded.request_count"
+        f"ORDER BY {positions} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {added}"
     )
+
+
+def _summed(key: Sequence[str], amounts: Sequence[str] = _AMOUNTS) -> str:
+    """The batch's sums by ``key`` (columns of batch_rollups)."""
+    listed = ", ".join(key)
+    totals = ", ".join(f"sum({amount})" for amount in amounts)
+    return f"SELECT {listed}, {totals} FROM batch_rollups GROUP BY {listed}"
 
 
 # The totals first: their CHECK is the limit, and a rollup is part of its day's
@@ -114,20 +138,22 @@ def _adding(table: str, key: Sequence[str], sums: str) -> str:
 _ADD_TO_TOTALS = _adding(
     "usage_daily_totals",
     ("org_id", "day"),
-    "SELECT org_id, day, sum(credits_micro), sum(request_count) FROM batch_rollups "
-    "GROUP BY org_id, day",
+    _summed(("org_id", "day"), _AMOUNTS[:2]),
+    _AMOUNTS[:2],
 )
-_ADD_TO_ROLLUPS = _adding(
-    "usage_rollups",
-    _ROLLUP_KEY,
-    f"SELECT {', '.join(_ROLLUP_KEY)}, credits_micro, request_count FROM batch_rollups",
+_ADD_TO_QUARTERS = _adding(
+    "usage_quarter_rollups",
+    _QUARTER_KEY,
+    f"SELECT {', '.join(_QUARTER_KEY)}, {', '.join(_AMOUNTS)} FROM batch_rollups",
 )
+_ADD_TO_ROLLUPS = _adding("usage_rollups", _ROLLUP_KEY, _summed(_ROLLUP_KEY))
 _ADD_TO_DIMENSION_ROLLUPS = _adding(
     "usage_dimension_rollups",
     ("org_id", "dimension", "day", "value"),
     " UNION ALL ".join(
         f"SELECT org_id, '{dimension}', day, {dimension}, sum(credits_micro), "
-        f"sum(request_count) FROM batch_rollups GROUP BY org_id, day, {dimension}"
+        f"sum(request_count), sum(event_count) FROM batch_rollups "
+        f"GROUP BY org_id, day, {dimension}"
         for dimension in GROUP_COLUMNS
     ),
 )
@@ -150,7 +176,7 @@ def insert_events(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> se
     if not inserted:
         return inserted
     run = connection.exec_driver_sql
-    dialect.temporary_table(connection, "batch_rollups", _BATCH_ROLLUPS, _ROLLUP_KEY)
+    dialect.temporary_table(connection, "batch_rollups", _BATCH_ROLLUPS, _QUARTER_KEY)
     try:
         run(
             _batch_sums(dialect.day_of_number(_DAY_NUMBER), new_events.relation),
@@ -161,6 +187,7 @@ def insert_events(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> se
         if dialect.passes_limit(exc):
             raise TotalLimitExceeded(str(exc.orig)) from exc
         raise
+    run(_ADD_TO_QUARTERS)
     run(_ADD_TO_ROLLUPS)
     run(_ADD_TO_DIMENSION_ROLLUPS)
     return inserted
@@ -218,74 +245,169 @@ def daily_totals(connection: Connection, keys: Iterable[DayKey]) -> dict[DayKey,
     return found
 
 
+def _bytewise(column: str, bytewise: str) -> str:
+    return f'{column} COLLATE "{bytewise}"'
+
+
+def _filtered(
+    filters: Mapping[str, Sequence[str]], mark: str, params: list[Any], alias: str = ""
+) -> str:
+    """`` AND column IN (…)`` for each filtered column, its values added to ``params``."""
+    sql = ""
+    for column, values in filters.items():
+        if column not in GROUP_COLUMNS:
+            raise ValueError(f"not a rollup column: {column}")
+        sql += f" AND {alias}{column} IN ({', '.join([mark] * len(values))})"
+        params.extend(values)
+    return sql
+
+
+def _one_dimension(group_by: Sequence[str], filters: Mapping[str, Sequence[str]]) -> bool:
+    """Whether the per-dimension rollup answers: one dimension grouped, no other filtered."""
+    return len(group_by) == 1 and set(filters) <= set(group_by)
+
+
 def usage_by_day(
     connection: Connection,
     *,
     org_id: str,
     start: date,
     end: date,
-    group_by: str,
+    group_by: Sequence[str],
     filters: Mapping[str, Sequence[str]],
-) -> list[tuple[date, str, int, int]]:
-    """(day, group value, credits_micro, request_count) per day and group.
+    full: bool = False,
+) -> list[tuple[date, tuple[str, ...], int, int, int]]:
+    """(day, grouped values, credits_micro, request_count, event_count) per UTC day and
+    combination of ``group_by``'s values, days ``start`` … ``end``.
 
     ``group_by`` and the keys of ``filters`` are rollup columns (``GROUP_COLUMNS``);
-    a group value of ``''`` means the dimension had no value. Rows come in the
-    export's order: by day, then by the value's UTF-8 bytes (so ``''`` first).
+    a value of ``''`` means the dimension had no value. Rows come in the export's
+    order: by day, then by each value's UTF-8 bytes in ``group_by`` order (so ``''``
+    first). One dimension with no other filtered is read from its own rollup (one
+    stored row per day and value, nothing summed); anything else, or everything
+    when ``full``, from the full one.
     """
-    if group_by not in GROUP_COLUMNS:
-        raise ValueError(f"not a rollup column: {group_by}")
-    columns = usage_rollups.c
-    # Grouped and ordered by the values' UTF-8 bytes, as the export is ordered (on
-    # SQLite that is the key's own order: GROUP BY and ORDER BY need no sort).
-    group = columns[group_by].collate(dialect_of(connection).bytewise)
-    conditions = [columns.org_id == org_id, columns.day >= start, columns.day <= end]
-    for column_name, values in filters.items():
-        conditions.append(columns[column_name].in_(list(values)))
-    query = (
-        select(
-            columns.day,
-            group,
-            func.sum(columns.credits_micro),
-            func.sum(columns.request_count),
+    for column in group_by:
+        if column not in GROUP_COLUMNS:
+            raise ValueError(f"not a rollup column: {column}")
+    dialect = dialect_of(connection)
+    mark = dialect.mark
+    params: list[Any] = [org_id]
+    if not full and _one_dimension(group_by, filters):
+        (dimension,) = group_by
+        statement = (
+            "SELECT day, value, credits_micro, request_count, event_count "
+            f"FROM usage_dimension_rollups WHERE org_id = {mark} AND dimension = {mark} "
+            f"AND day >= {mark} AND day <= {mark}"
         )
-        .where(and_(*conditions))
-        .group_by(columns.day, group)
-        .order_by(columns.day, group)
+        params += [dimension, dialect.bind_day(start), dialect.bind_day(end)]
+        if dimension in filters:
+            values = filters[dimension]
+            statement += f" AND value IN ({', '.join([mark] * len(values))})"
+            params.extend(values)
+        statement += f" ORDER BY day, {_bytewise('value', dialect.bytewise)}"
+        rows = connection.exec_driver_sql(statement, tuple(params)).all()
+        return [
+            (day, (value,), credits, requests, events)
+            for day, value, credits, requests, events in dialect.read_days(rows)
+        ]
+    # Grouped and ordered by the values' UTF-8 bytes, as the export is ordered (on
+    # SQLite that is the key's own order when the columns lead the key).
+    grouped = ", ".join(_bytewise(column, dialect.bytewise) for column in group_by)
+    statement = (
+        f"SELECT day, {grouped}, sum(credits_micro), sum(request_count), sum(event_count) "
+        f"FROM usage_rollups WHERE org_id = {mark} AND day >= {mark} AND day <= {mark}"
     )
+    params += [dialect.bind_day(start), dialect.bind_day(end)]
+    statement += _filtered(filters, mark, params)
+    statement += f" GROUP BY day, {grouped} ORDER BY day, {grouped}"
+    width = len(group_by)
     return [
-        (day, value, int(credits), int(requests))
-        for day, value, credits, requests in connection.execute(query)
+        (
+            row[0],
+            tuple(row[1 : 1 + width]),
+            int(row[1 + width]),
+            int(row[2 + width]),
+            int(row[3 + width]),
+        )
+        for row in dialect.read_days(connection.exec_driver_sql(statement, tuple(params)).all())
     ]
 
 
-def usage_by_day_of_dimension(
+def usage_by_quarter(
     connection: Connection,
     *,
     org_id: str,
-    start: date,
-    end: date,
-    dimension: str,
-    values: Sequence[str] | None,
-) -> list[tuple[date, str, int, int]]:
-    """What :func:`usage_by_day` answers for ``group_by=dimension``, from that
-    dimension's own rollup; ``values`` keeps only those group values (None: all).
+    ranges: Sequence[tuple[int, int]],
+    group_by: Sequence[str],
+    filters: Mapping[str, Sequence[str]],
+) -> list[tuple[int, tuple[str, ...], int, int, int]]:
+    """(quarter, grouped values, credits_micro, request_count, event_count) per UTC
+    quarter hour in ``ranges`` ([from, to) quarter numbers) and combination of values.
 
-    One row per (day, value) is stored, so nothing is summed. The export's hot
-    path: plain SQL, as building and caching a Core statement costs more than
-    reading these few rows.
+    In no particular order; values as in :func:`usage_by_day`.
     """
-    if dimension not in GROUP_COLUMNS:
-        raise ValueError(f"not a rollup column: {dimension}")
-    dialect = dialect_of(connection)
-    mark = dialect.mark
+    if not ranges:
+        return []
+    for column in group_by:
+        if column not in GROUP_COLUMNS:
+            raise ValueError(f"not a rollup column: {column}")
+    mark = dialect_of(connection).mark
+    params: list[Any] = [org_id]
+    within = " OR ".join(f"(quarter >= {mark} AND quarter < {mark})" for _ in ranges)
+    for low, high in ranges:
+        params += [low, high]
+    grouped = ", ".join(group_by)
     statement = (
-        "SELECT day, value, credits_micro, request_count FROM usage_dimension_rollups "
-        f"WHERE org_id = {mark} AND dimension = {mark} AND day >= {mark} AND day <= {mark}"
+        f"SELECT quarter, {grouped}, sum(credits_micro), sum(request_count), sum(event_count) "
+        f"FROM usage_quarter_rollups WHERE org_id = {mark} AND ({within})"
+        + _filtered(filters, mark, params)
+        + f" GROUP BY quarter, {grouped}"
     )
-    params: list[Any] = [org_id, dimension, dialect.bind_day(start), dialect.bind_day(end)]
-    if values is not None:
-        statement += f" AND value IN ({', '.join([mark] * len(values))})"
-        params.extend(values)
-    statement += f' ORDER BY day, value COLLATE "{dialect.bytewise}"'
-    return dialect.read_days(connection.exec_driver_sql(statement, tuple(params)).all())
+    width = len(group_by)
+    return [
+        (
+            int(row[0]),
+            tuple(row[1 : 1 + width]),
+            int(row[1 + width]),
+            int(row[2 + width]),
+            int(row[3 + width]),
+        )
+        for row in connection.exec_driver_sql(statement, tuple(params))
+    ]
+
+
+def usage_by_instant(
+    connection: Connection,
+    *,
+    org_id: str,
+    ranges: Sequence[tuple[int, int]],
+    group_by: Sequence[str],
+    filters: Mapping[str, Sequence[str]],
+) -> list[tuple[int, tuple[str, ...], int, int, int]]:
+    """(timestamp_us, grouped values, credits_micro, request_count, 1) per stored event
+    whose instant is in ``ranges`` ([from, to) microseconds).
+
+    For the rare bucket that does not begin and end on a quarter hour (offsets
+    before 1980): the events are read, as no rollup is that fine.
+    """
+    if not ranges:
+        return []
+    for column in group_by:
+        if column not in GROUP_COLUMNS:
+            raise ValueError(f"not a rollup column: {column}")
+    mark = dialect_of(connection).mark
+    params: list[Any] = [org_id]
+    within = " OR ".join(f"(timestamp_us >= {mark} AND timestamp_us < {mark})" for _ in ranges)
+    for low, high in ranges:
+        params += [low, high]
+    values = ", ".join(f"coalesce({column}, '')" for column in group_by)
+    statement = (
+        f"SELECT timestamp_us, {values}, credits_micro, request_count FROM usage_events "
+        f"WHERE org_id = {mark} AND ({within})" + _filtered(filters, mark, params)
+    )
+    width = len(group_by)
+    return [
+        (int(row[0]), tuple(row[1 : 1 + width]), int(row[1 + width]), int(row[2 + width]), 1)
+        for row in connection.exec_driver_sql(statement, tuple(params))
+    ]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 from pydantic.alias_generators import to_camel
 
-from creditmeter.dimensions import GroupBy
 from creditmeter.roles import Role
 from creditmeter.scopes import Scope
 from creditmeter.timestamps import format_instant
@@ -86,8 +85,28 @@ def schema_ref(model: type[BaseModel]) -> dict[str, str]:
 
 
 class UsageRowOut(Model):
+    """One bucket and one combination of grouped values.
+
+    Keys come in this order: ``date``, ``start`` (hour buckets only), the grouped
+    dimension(s), ``credits``, ``requestCount``. ``date`` is the local date of the
+    bucket's first instant; for months, the first day of the month, or startDate
+    when the month began before it.
+    """
+
     date: date
-    group: str | None = Field(description="The group value; null when events had none.")
+    start: datetime | None = Field(
+        None,
+        description="Hour buckets only: the bucket's first instant, RFC 3339 in local time "
+        "with the offset in force then (e.g. 2026-10-25T02:00:00+01:00).",
+    )
+    group: str | None = Field(
+        None,
+        description="When groupBy names one dimension: its value; null when events had none.",
+    )
+    product: str | None = Field(None, description="When groupBy names several dimensions.")
+    feature: str | None = Field(None, description="When groupBy names several dimensions.")
+    api_key: str | None = Field(None, description="When groupBy names several dimensions.")
+    file_type: str | None = Field(None, description="When groupBy names several dimensions.")
     credits: float = Field(description="Exact decimal sum, e.g. 150.0 or 2.000125.")
     request_count: int
 
@@ -96,8 +115,19 @@ class ExportDocument(Model):
     org_id: str
     start_date: date
     end_date: date
-    group_by: GroupBy
+    group_by: str = Field(description="The groupBy list as given, e.g. product,feature.")
+    time_zone: str | None = Field(
+        None, description="Present, with bucketWidth, when the request gave either."
+    )
+    bucket_width: Literal["hour", "day", "month"] | None = Field(
+        None, description="Present, with timeZone, when the request gave either."
+    )
     data: list[UsageRowOut]
+    next_page: str | None = Field(
+        None,
+        description="Present exactly when limit was given: the next page's cursor, or null "
+        "on the last page.",
+    )
 
 
 class EventIn(Model):

@@ -116,7 +116,7 @@ class Selection:
             range=asked.range,
             start_date=query.start_date,
             end_date=query.end_date,
-            group_by=query.group_by,
+            group_by=query.group_by[0],
             metric=asked.metric,
             filters=filters,
         )

@@ -178,9 +178,9 @@ def chart_data(result: ExportResult, totals: list[GroupTotal], metric: str) -> d
         credits[n][day] += row.credits_micro
         requests[n][day] += row.request_count
     palette = colours(totals)
-    labels = [group_label(total.group, result.group_by) for total in shown]
+    labels = [group_label(total.group, result.group_by[0]) for total in shown]
     if folded:
-        labels.append(f"Other ({len(totals) - len(shown)} {DIMENSIONS[result.group_by][2]})")
+        labels.append(f"Other ({len(totals) - len(shown)} {DIMENSIONS[result.group_by[0]][2]})")
     series = [
         {
             "label": label,
@@ -206,7 +206,7 @@ def usage_view(result: ExportResult, *, metric: str) -> dict[str, Any]:
     palette = colours(totals)
     peak = peak_day(result)
     days = (result.end_date - result.start_date).days + 1
-    heading, noun, plural = DIMENSIONS[result.group_by]
+    heading, noun, plural = DIMENSIONS[result.group_by[0]]
     return {
         "heading": heading,
         "noun": noun,
@@ -215,7 +215,7 @@ def usage_view(result: ExportResult, *, metric: str) -> dict[str, Any]:
         "rows": [
             {
                 "group": total.group,
-                "label": group_label(total.group, result.group_by),
+                "label": group_label(total.group, result.group_by[0]),
                 "colour": palette[total.group],
                 "credits": total.credits,
                 "credits_text": format_credits(total.credits_micro),

@@ -204,7 +204,7 @@ def download(request: Request) -> Response:
 
 def _filename(result: ExportResult) -> str:
     org = re.sub(r"[^A-Za-z0-9._-]", "_", result.org_id)
-    return f"usage-{org}-{result.start_date}-{result.end_date}-{result.group_by}.csv"
+    return f"usage-{org}-{result.start_date}-{result.end_date}-{'-'.join(result.group_by)}.csv"
 
 
 @router.get(selection.PAGE_PATH)
@@ -269,7 +269,7 @@ def _usage(request: Request, key: PersonalKey, memberships: list[OrgMembership])
     options: dict[str, list[dict[str, Any]]] = {}
     for name, column in FILTERS.items():
         # The values present in the range, whatever the filters: a run of the same export.
-        present = run_export(store, directory, key, replace(query, group_by=column, filters={}))
+        present = run_export(store, directory, key, replace(query, group_by=(column,), filters={}))
         values = {row.group for row in present.rows if row.group is not None}
         chosen_values = set(chosen.filters.get(name, ()))
         options[name] = [

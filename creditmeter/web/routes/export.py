@@ -6,27 +6,35 @@ dashboard shares, so that the page, its CSV and the API can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from datetime import UTC, date, datetime
+from itertools import chain, islice
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
 
 from creditmeter.directory import PersonalKey
-from creditmeter.export import (
+from creditmeter.export import ExportResult, open_export, run_export
+from creditmeter.export_query import (
+    BUCKET_WIDTHS,
+    DEFAULT_BUCKET_WIDTH,
     DEFAULT_GROUP_BY,
+    DEFAULT_TIME_ZONE,
     FILTERS,
     FORMATS,
     GROUP_BY,
+    MAX_GROUP_BY,
+    MAX_LIMIT,
     ExportQuery,
-    ExportResult,
     parse_query,
-    run_export,
 )
-from creditmeter.rendering import usage_csv, usage_json
+from creditmeter.rendering import usage_csv, usage_csv_chunks, usage_json, usage_json_chunks
 from creditmeter.web.auth import BEARER_REQUIRED, usage_reader
 from creditmeter.web.models import ExportDocument, error_responses
 from creditmeter.web.negotiation import wants_csv
+from creditmeter.zones import TZ_DATABASE_VERSION
 
 router = APIRouter()
 
@@ -50,14 +58,29 @@ _DAY = {"type": "string", "format": "date"}
 _TEXT = {"type": "string", "minLength": 1, "maxLength": 128}
 PARAMETERS = [
     _param(
-        "startDate", "First day, inclusive (yyyy-mm-dd, UTC). Default: endDate - 30 days.", _DAY
+        "startDate",
+        "First local date in timeZone, inclusive (yyyy-mm-dd). Default: endDate - 30 days.",
+        _DAY,
     ),
-    _param("endDate", "Last day, inclusive (yyyy-mm-dd, UTC). Default: today (UTC).", _DAY),
-    _param(
-        "groupBy",
-        "Dimension each row is grouped by.",
-        {"type": "string", "enum": list(GROUP_BY), "default": DEFAULT_GROUP_BY},
-    ),
+    _param("endDate", "Last local date in timeZone, inclusive (yyyy-mm-dd). Default: today.", _DAY),
+    {
+        **_param(
+            "groupBy",
+            f"1 to {MAX_GROUP_BY} distinct dimensions, comma-separated (`product,feature`); "
+            "rows are grouped by each. One dimension gives rows a `group` field; several give "
+            "one field per dimension (`product`, `feature`, `apiKey`, `fileType`).",
+            {
+                "type": "array",
+                "items": {"type": "string", "enum": list(GROUP_BY)},
+                "minItems": 1,
+                "maxItems": MAX_GROUP_BY,
+                "uniqueItems": True,
+                "default": [DEFAULT_GROUP_BY],
+            },
+        ),
+        "style": "form",
+        "explode": False,
+    },
     _param("orgId", "Organization to read. Default: the one the key was issued for.", _TEXT),
     *(
         _param(name, f"Keep only these {name} values (repeat for OR).", _TEXT, repeatable=True)
@@ -68,6 +91,31 @@ PARAMETERS = [
         "`csv` answers text/csv (same as `Accept: text/csv`); default json.",
         {"type": "string", "enum": list(FORMATS)},
     ),
+    _param(
+        "timeZone",
+        "IANA time zone name (exact case, e.g. `Europe/Berlin`) whose local calendar the "
+        f"dates and buckets follow. Default: UTC. Zone data: tzdata {TZ_DATABASE_VERSION}.",
+        {"type": "string", "default": DEFAULT_TIME_ZONE, "example": "Europe/Berlin"},
+    ),
+    _param(
+        "bucketWidth",
+        "The time span of each row: a local clock hour (ranges up to the server's "
+        "hourly maximum, 31 days by default), a local day, or a local month (clipped "
+        "to the range).",
+        {"type": "string", "enum": list(BUCKET_WIDTHS), "default": DEFAULT_BUCKET_WIDTH},
+    ),
+    _param(
+        "limit",
+        f"Answer at most this many rows (1 to {MAX_LIMIT:,}) with a `nextPage` cursor for "
+        "the rest. JSON only. Without it the whole answer comes at once, streamed.",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+    ),
+    _param(
+        "page",
+        "The `nextPage` cursor of the previous page; the other parameters must be the "
+        "first page's.",
+        {"type": "string", "pattern": "^[A-Za-z0-9_-]+$"},
+    ),
 ]
 
 
@@ -77,7 +125,7 @@ EXPORT_PATH = "/api/v1/usage/export"
 @router.get(
     EXPORT_PATH,
     operation_id="exportUsage",
-    summary="Export usage per day and group",
+    summary="Export usage per bucket of local time and group",
     response_model=ExportDocument,
     responses={
         200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
@@ -87,14 +135,72 @@ EXPORT_PATH = "/api/v1/usage/export"
     tags=["usage"],
 )
 def export_usage(request: Request) -> Response:
-    """Usage of one organization per UTC day and group value, over a date range.
+    """Usage of one organization per bucket (local hour, day or month) and group.
 
-    Rows are ordered by date, then group (byte order, the null group first).
-    Filters of the same dimension are ORed; different dimensions are ANDed.
+    Rows are ordered by bucket, then by each grouped value (byte order, null
+    first). Filters of the same dimension are ORed; different dimensions are
+    ANDed. An answer without `limit` of more than 1,000 rows is streamed.
     """
     key = usage_reader(request)
-    query, result = read_usage(request, key, request.query_params.multi_items())
-    return export_answer(request, query, result)
+    items = request.query_params.multi_items()
+    csv = _wants_csv(request, items)
+    query = _parse(request, items, csv=csv, now=datetime.now(UTC))
+    state = request.app.state
+    with ExitStack() as stack:
+        result = stack.enter_context(open_export(state.store, state.directory, key, query))
+        rows = iter(result.rows)
+        # A small answer is sent whole; a larger one streams from the same snapshot,
+        # which stays open until its last row is written.
+        first = list(islice(rows, STREAM_AFTER_ROWS + 1))
+        if len(first) <= STREAM_AFTER_ROWS:
+            return _whole(query, ExportResult(result.layout, first, result.next_page), csv)
+        chunks = (
+            usage_csv_chunks(result.layout, chain(first, rows))
+            if csv
+            else usage_json_chunks(result.layout, chain(first, rows), result.next_page)
+        )
+        return StreamingResponse(_closing(chunks, stack.pop_all()), media_type=_media(csv))
+
+
+#: Answers of more rows than this are streamed (edge case 19).
+STREAM_AFTER_ROWS = 1000
+
+
+def _closing(chunks: Iterator[bytes], resources: ExitStack) -> Iterator[bytes]:
+    """``chunks``, then ``resources`` closed (also when the client goes away)."""
+    with resources:
+        yield from chunks
+
+
+def _media(csv: bool) -> str:
+    return "text/csv; charset=utf-8" if csv else "application/json"
+
+
+def _wants_csv(request: Request, items: Sequence[tuple[str, str]]) -> bool:
+    """Whether the Accept header chooses CSV (``format``, when given, decides instead)."""
+    if any(name == "format" for name, _ in items):
+        return any(name == "format" and value == "csv" for name, value in items)
+    return wants_csv(request.headers.get("accept"))
+
+
+def _parse(
+    request: Request, items: Sequence[tuple[str, str]], *, csv: bool, now: datetime | date
+) -> ExportQuery:
+    settings = request.app.state.settings
+    return parse_query(
+        items,
+        now=now,
+        max_range_days=settings.max_range_days,
+        max_hourly_range_days=settings.max_hourly_range_days,
+        csv=csv,
+    )
+
+
+def _whole(query: ExportQuery, result: ExportResult, csv: bool) -> Response:
+    if csv:
+        return Response(usage_csv(result.layout, result.rows), media_type=_media(csv))
+    body = usage_json(result.layout, result.rows, result.next_page)
+    return Response(body, media_type=_media(csv))
 
 
 def read_usage(
@@ -104,23 +210,18 @@ def read_usage(
     *,
     today: date | None = None,
 ) -> tuple[ExportQuery, ExportResult]:
-    """Parse export query ``items`` and run them for ``key``; today defaults to now's UTC date."""
-    query = parse_query(
-        items,
-        today=today or datetime.now(UTC).date(),
-        max_range_days=request.app.state.settings.max_range_days,
-    )
-    return query, run_export(request.app.state.store, request.app.state.directory, key, query)
+    """Parse export query ``items`` and run them for ``key``, all rows read.
+
+    ``today`` stands for the moment of the request (its UTC midnight); default now.
+    """
+    query = _parse(request, items, csv=_wants_csv(request, items), now=today or datetime.now(UTC))
+    state = request.app.state
+    return query, run_export(state.store, state.directory, key, query)
 
 
 def export_answer(request: Request, query: ExportQuery, result: ExportResult) -> Response:
     """An export's bytes, CSV when ``format`` or the Accept header asks for it, else JSON."""
-    if query.format == "csv" or (query.format is None and wants_csv(request.headers.get("accept"))):
-        return Response(usage_csv(result.rows), media_type="text/csv; charset=utf-8")
-    body = usage_json(
-        result.org_id, result.start_date, result.end_date, result.group_by, result.rows
-    )
-    return Response(body, media_type="application/json")
+    return _whole(query, result, _wants_csv(request, request.query_params.multi_items()))
 
 
 # HEAD answers like GET without a body; it is left out of the document, which
