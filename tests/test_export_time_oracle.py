@@ -530,3 +530,33 @@ def test_edge_19_streamed_answer_matches_the_oracle(service: Service) -> None:
                 assert "content-length" not in answer.headers
                 assert answer.headers.get("transfer-encoding") == "chunked"
         check_ask(http, events, Ask(params, 400), tenant.org_id)
+
+
+def test_edge_7_first_day_of_the_calendar_east_of_utc(service: Service) -> None:
+    """0001-01-01 in Asia/Tokyo (local mean time, +09:18:59) begins before year 1 in UTC:
+    usage of that day is still found, and ``start`` writes the offset's seconds. Worked
+    out by hand: zoneinfo cannot name these instants."""
+    tenant = service.tenant()
+    tenant.record(
+        [
+            {"id": "a", "timestamp": "0001-01-01T00:00:00Z", "credits": 1, "product": "p"},
+            {"id": "b", "timestamp": "0001-01-01T14:40:59Z", "credits": 2, "product": "p"},
+            {"id": "c", "timestamp": "0001-01-01T14:41:01Z", "credits": 4, "product": "p"},
+        ]
+    )
+    day = {"timeZone": "Asia/Tokyo", "startDate": "0001-01-01", "endDate": "0001-01-01"}
+    hours = tenant.export(**day, bucketWidth="hour")
+    assert hours.status_code == 200, hours.text
+    assert [(row["start"], row["credits"]) for row in hours.json()["data"]] == [
+        ("0001-01-01T09:00:00+09:18:59", 1.0),  # 09:18:59 local
+        ("0001-01-01T23:00:00+09:18:59", 2.0),  # 23:59:58 local
+    ]
+    days = tenant.export(**day, bucketWidth="day")
+    assert [(row["date"], row["credits"]) for row in days.json()["data"]] == [("0001-01-01", 3.0)]
+    both = tenant.export(**{**day, "endDate": "0001-01-02"}, bucketWidth="month")
+    assert [(row["date"], row["credits"]) for row in both.json()["data"]] == [("0001-01-01", 7.0)]
+    last = tenant.export(
+        timeZone="Etc/GMT+12", startDate="9999-12-31", endDate="9999-12-31", bucketWidth="hour"
+    )
+    assert last.status_code == 200, last.text
+    assert last.json()["data"] == []
