@@ -387,7 +387,12 @@ def ranges(draw: st.DrawFn) -> tuple[str, str, date, date]:
         instant = draw(st.sampled_from(near))
         start = date(1970, 1, 1) + timedelta(days=instant // DAY + draw(st.integers(-3, 1)))
     else:
-        start = draw(st.dates(date(1800, 1, 1), date(2200, 12, 31)))
+        start = draw(
+            st.one_of(
+                st.dates(date(1800, 1, 1), date(2200, 12, 31)),
+                st.dates(date(2, 1, 1), date(9998, 12, 31)),
+            )
+        )
     end = start + timedelta(days=draw(st.integers(0, LONGEST[width])))
     return name, width, start, end
 
@@ -470,3 +475,24 @@ def test_edge_7_calendar_edges() -> None:
         assert last.spans == (
             (epoch(date(9999, 12, 31)) - offset, epoch(date(9999, 12, 31)) + DAY - offset),
         )
+
+
+def split_days() -> list[tuple[str, int]]:
+    """Every change of the database (to 2100) that sets the clock back over a midnight, to
+    a time that is not midnight: the day before it then has two spans of instants."""
+    found = []
+    for name in sorted(zone_names()):
+        for instant, before, after in offset_changes(name, 2100):
+            earlier, later = instant + before, instant + after
+            if later // DAY < earlier // DAY and earlier % DAY and later % DAY:
+                found.append((name, instant))
+    return found
+
+
+def test_days_split_by_a_clock_going_back_over_midnight() -> None:
+    cases = split_days()
+    assert len(cases) > 50  # Alaska's 1867 day, Goose Bay's 00:01 changes, ...
+    for name, instant in cases:
+        day = date(1970, 1, 1) + timedelta(days=instant // DAY)
+        for width in ("hour", "day"):
+            check_buckets(name, width, day - timedelta(days=1), day + timedelta(days=1), 293)
