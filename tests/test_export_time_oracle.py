@@ -446,15 +446,24 @@ def test_export_in_local_time_matches_the_oracle(
     run_case(service, *case)
 
 
-# Older offsets: not whole quarter hours before 1980 (edge case 2), and the change of
-# Kathmandu from +05:30 to +05:45.
+# Buckets that do not begin and end on a quarter hour: offsets before 1980 (edge case 2),
+# and Goose Bay's changes at 00:01, the one going back splitting a day in two.
 OLD_ANCHORS = [
     utc("1893-03-31T23:06:32"),  # Berlin LMT +00:53:28 → +01:00
     utc("1972-01-07T00:44:30"),  # Monrovia -00:44:30 → +00:00
     utc("1942-08-31T18:30:00"),  # Kolkata +05:30 → +06:30
     utc("1985-12-31T18:30:00"),  # Kathmandu +05:30 → +05:45
+    utc("2006-10-29T03:01:00"),  # Goose Bay 10-29 00:01 -03:00 → 10-28 23:01 -04:00
+    utc("2007-03-11T04:01:00"),  # Goose Bay 00:01 -04:00 → 01:01 -03:00
 ]
-OLD_ZONES = ["UTC", "Europe/Berlin", "Africa/Monrovia", "Asia/Kolkata", "Asia/Kathmandu"]
+OLD_ZONES = [
+    "UTC",
+    "Europe/Berlin",
+    "Africa/Monrovia",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+    "America/Goose_Bay",
+]
 
 
 @settings(
@@ -463,7 +472,7 @@ OLD_ZONES = ["UTC", "Europe/Berlin", "Africa/Monrovia", "Asia/Kolkata", "Asia/Ka
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(case=cases(OLD_ANCHORS, OLD_ZONES))
-def test_edge_2_offsets_to_the_second_match_the_oracle(
+def test_edge_2_buckets_off_the_quarter_hour_match_the_oracle(
     service: Service, case: tuple[list[RawEvent], int, list[Ask]]
 ) -> None:
     run_case(service, *case)
