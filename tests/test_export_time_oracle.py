@@ -141,9 +141,9 @@ def instants(draw: st.DrawFn, anchors: Sequence[datetime]) -> datetime:
 
 
 @st.composite
-def raw_events(draw: st.DrawFn, anchors: Sequence[datetime]) -> list[RawEvent]:
+def raw_events(draw: st.DrawFn, anchors: Sequence[datetime], least: int = 1) -> list[RawEvent]:
     events = []
-    for _ in range(draw(st.integers(1, 30))):
+    for _ in range(draw(st.integers(least, 30))):
         instant = draw(instants(anchors))
         written = draw(st.sampled_from([0, 0, 120, -300, 345, 630, -570]))
         local = instant.astimezone(timezone(timedelta(minutes=written)))
@@ -254,6 +254,14 @@ def expected_answer(
     events: list[RawEvent], params: list[tuple[str, str]], org_id: str, today: date
 ) -> tuple[list[tuple[str, Any]], list[list[tuple[str, Any]]]]:
     """The document's head (key, value) pairs and its rows (each as (key, value) pairs)."""
+    head, placed = expected_rows(events, params, org_id, today)
+    return head, [row for _, row in placed]
+
+
+def expected_rows(
+    events: list[RawEvent], params: list[tuple[str, str]], org_id: str, today: date
+) -> tuple[list[tuple[str, Any]], list[tuple[Any, list[tuple[str, Any]]]]]:
+    """The document's head, and its rows each with its position in the answer's order."""
     given_: dict[str, list[str]] = defaultdict(list)
     for name, value in params:
         given_[name].append(value)
@@ -293,7 +301,7 @@ def expected_answer(
         sums[1] += 1 if raw.request_count is None else raw.request_count
 
     rows = []
-    for (_, day, start_text, values), (amount, requests) in sorted(
+    for (order, day, start_text, values), (amount, requests) in sorted(
         totals.items(), key=lambda item: (item[0][0], value_order(item[0][3]))
     ):
         row: list[tuple[str, Any]] = [("date", day.isoformat())]
@@ -304,7 +312,7 @@ def expected_answer(
         else:
             row.extend(zip(fields, values, strict=True))
         row += [("credits", credits_text(amount)), ("requestCount", requests)]
-        rows.append(row)
+        rows.append(((order, value_order(values)), row))
 
     head: list[tuple[str, Any]] = [
         ("orgId", org_id),
@@ -569,3 +577,58 @@ def test_edge_7_first_day_of_the_calendar_east_of_utc(service: Service) -> None:
     )
     assert last.status_code == 200, last.text
     assert last.json()["data"] == []
+
+
+@st.composite
+def paging_cases(draw: st.DrawFn) -> tuple[list[RawEvent], Ask, list[RawEvent]]:
+    """Events, a question asked in small pages, and events recorded after its first page,
+    near the same anchors."""
+    chosen = draw(st.lists(st.sampled_from(ANCHORS), min_size=1, max_size=2, unique=True))
+    events = draw(raw_events(chosen, least=10))
+    ask = draw(asks(chosen, ZONES))
+    later = draw(raw_events(chosen))
+    return events, Ask(ask.params, draw(st.integers(1, 3))), later
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(case=paging_cases())
+def test_edge_17_pages_continue_after_their_position_when_usage_changes(
+    service: Service, case: tuple[list[RawEvent], Ask, list[RawEvent]]
+) -> None:
+    """Usage recorded between two pages: the next page starts after the last row's
+    (bucket, values); rows after it have their totals as of the page that returns them,
+    rows before it (old or new) are not revisited, and none comes twice."""
+    events, ask, later = case
+    tenant = service.tenant()
+    with httpx.Client(base_url=service.url, timeout=30) as http:
+        send(http, tenant, events)
+        http.headers["Authorization"] = f"Bearer {tenant.key}"
+        paged = [*ask.params, ("limit", str(ask.limit))]
+        first = dict(pairs(http.get(EXPORT, params=paged).text))
+        today = date.fromisoformat(first["endDate"])  # used only when endDate is left out
+        _, before = expected_rows(events, ask.params, tenant.org_id, today)
+        assert first["data"] == [row for _, row in before[: ask.limit]]
+        cursor = first["nextPage"]
+        event("one page" if cursor is None else "more pages")
+        if cursor is None:
+            return
+        position = before[ask.limit - 1][0]
+        send(http, tenant, later)
+        _, after = expected_rows([*events, *later], ask.params, tenant.org_id, today)
+        expected = [row for at, row in after if at > position]
+        changed = expected != [row for at, row in before if at > position]
+        event("usage changed after the position" if changed else "no change after the position")
+        gathered: list[Any] = []
+        for _ in range(len(expected) // ask.limit + 2):
+            page = dict(pairs(http.get(EXPORT, params=[*paged, ("page", cursor)]).text))
+            gathered += page["data"]
+            cursor = page["nextPage"]
+            if cursor is None:
+                break
+            assert len(page["data"]) == ask.limit
+        assert cursor is None
+        assert gathered == expected
