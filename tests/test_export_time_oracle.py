@@ -31,6 +31,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import Service, Tenant
+from tests.test_buckets import offset_changes
 
 EXPORT = "/api/v1/usage/export"
 ZONES = [
@@ -481,6 +482,43 @@ OLD_ZONES = [
 )
 @given(case=cases(OLD_ANCHORS, OLD_ZONES))
 def test_edge_2_buckets_off_the_quarter_hour_match_the_oracle(
+    service: Service, case: tuple[list[RawEvent], int, list[Ask]]
+) -> None:
+    run_case(service, *case)
+
+
+def all_zone_names() -> list[str]:
+    """Every zone and link name of the pinned tzdata package, from its own list."""
+    listing = resources.files("tzdata").joinpath("zones").read_text("utf-8")
+    return sorted(line.strip() for line in listing.splitlines() if line.strip())
+
+
+@st.composite
+def any_zone_cases(draw: st.DrawFn) -> tuple[list[RawEvent], int, list[Ask]]:
+    """A zone of the whole database, and events around its changes of offset since 1900."""
+    name = draw(st.sampled_from(all_zone_names()))
+    low, high = seconds_of(utc("1900-01-01T00:00:00")), seconds_of(LAST_RANDOM)
+    changes = [
+        datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=instant)
+        for instant, _, _ in offset_changes(name, 2026)
+        if low <= instant < high
+    ]
+    span = high - low
+    chosen = draw(st.lists(st.sampled_from(changes), min_size=1, max_size=2)) if changes else []
+    chosen.append(utc("1900-01-01T00:00:00") + timedelta(seconds=draw(st.integers(0, span))))
+    events = draw(raw_events(chosen))
+    split = draw(st.integers(0, len(events)))
+    questions = draw(st.lists(asks(chosen, [name]), min_size=1, max_size=2))
+    return events, split, questions
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(case=any_zone_cases())
+def test_any_zone_matches_the_oracle(
     service: Service, case: tuple[list[RawEvent], int, list[Ask]]
 ) -> None:
     run_case(service, *case)
