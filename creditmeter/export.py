@@ -18,7 +18,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from itertools import islice
 from typing import Any
 
@@ -66,6 +66,7 @@ __all__ = [
 ]
 
 _QUARTER = 900
+_PER_DAY = sql.QUARTERS_PER_DAY
 _FIRST_DAY, _LAST_DAY = date.min.toordinal(), date.max.toordinal()
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
 #: (first instant, grouped values): a row's place in the export's order.
@@ -206,20 +207,30 @@ def _utc_days(
     if after is not None:
         ordinal = after[0] // DAY + _EPOCH_DAY
         start = max(start, date.fromordinal(min(max(ordinal, _FIRST_DAY), _LAST_DAY)))
-    found = sql.usage_by_day(
-        connection,
-        org_id=org_id,
-        start=start,
-        end=query.end_date,
-        group_by=query.group_by,
-        filters=query.filters,
-    )
-    for day, stored, credits, requests, _events in found:
-        values = tuple(value or None for value in stored)
-        first = epoch_seconds(day)
-        if after is not None and not _after(after, first, values):
-            continue
-        yield first, ExportRow(day, values, credits, requests)
+    # A few weeks at a time, so that a streamed answer holds few of its rows at once:
+    # a dimension's own rollup has a row per day and value, the full one a row per
+    # combination (the default 31 days of one dimension stay one query).
+    one_dimension = len(query.group_by) == 1 and set(query.filters) <= set(query.group_by)
+    span = 31 if one_dimension else 7
+    while start <= query.end_date:
+        stop = date.fromordinal(min(start.toordinal() + span - 1, query.end_date.toordinal()))
+        found = sql.usage_by_day(
+            connection,
+            org_id=org_id,
+            start=start,
+            end=stop,
+            group_by=query.group_by,
+            filters=query.filters,
+        )
+        for day, stored, credits, requests, _events in found:
+            values = tuple(value or None for value in stored)
+            first = epoch_seconds(day)
+            if after is not None and not _after(after, first, values):
+                continue
+            yield first, ExportRow(day, values, credits, requests)
+        if stop == query.end_date:
+            return
+        start = stop + timedelta(days=1)
 
 
 def _chunks(chosen: Sequence[Bucket], query: ExportQuery) -> Iterator[Sequence[Bucket]]:
@@ -233,45 +244,141 @@ def _chunks(chosen: Sequence[Bucket], query: ExportQuery) -> Iterator[Sequence[B
             start = index + 1
 
 
+#: (from, to, bucket index, sign): part of a bucket, in one source's units.
+Part = tuple[int, int, int, int]
+#: What reading one quarter hour from the full rollups costs, against one piece of
+#: a dimension's own rollups: a quarter holds every combination used in it.
+_QUARTER_COST = 16
+
+
 @dataclass
-class _Pieces:
-    """A chunk's buckets cut into what each rollup reads: sorted [from, to) ranges,
-    in that rollup's units, each with the index of its bucket."""
+class _Plan:
+    """A chunk's buckets cut into what each source reads, as signed parts.
 
-    days: list[tuple[int, int, int]] = field(default_factory=list)
-    quarters: list[tuple[int, int, int]] = field(default_factory=list)
-    instants: list[tuple[int, int, int]] = field(default_factory=list)
+    ``days`` are UTC day numbers and ``pieces`` quarter numbers, both of the
+    grouped dimension's own rollups (only when one dimension is grouped and no
+    other filtered); ``quarters`` are quarter numbers of the full rollups;
+    ``instants`` microseconds of the events.
+    """
+
+    days: list[Part] = field(default_factory=list)
+    pieces: list[Part] = field(default_factory=list)
+    quarters: list[Part] = field(default_factory=list)
+    instants: list[Part] = field(default_factory=list)
 
 
-def _pieces(chunk: Sequence[Bucket]) -> _Pieces:
-    pieces = _Pieces()
+def _plan(chunk: Sequence[Bucket], one_dimension: bool) -> _Plan:
+    plan = _Plan()
     for index, bucket in enumerate(chunk):
         for low, high in bucket.spans:
             if low % _QUARTER or high % _QUARTER:
-                pieces.instants.append((low * 1_000_000, high * 1_000_000, index))
-                continue
-            first_day, last_day = -(-low // DAY), high // DAY
-            if first_day >= last_day:
-                pieces.quarters.append((low // _QUARTER, high // _QUARTER, index))
-                continue
-            if low < first_day * DAY:
-                pieces.quarters.append((low // _QUARTER, first_day * 96, index))
-            pieces.days.append((first_day, last_day, index))
-            if last_day * DAY < high:
-                pieces.quarters.append((last_day * 96, high // _QUARTER, index))
-    for ranges in (pieces.days, pieces.quarters, pieces.instants):
-        ranges.sort()
-    return pieces
+                plan.instants.append((low * 1_000_000, high * 1_000_000, index, 1))
+            elif one_dimension:
+                _plan_span(plan, low // _QUARTER, high // _QUARTER, index)
+            else:
+                # The full rollups: whole UTC days summed by the store, quarters at the ends.
+                first, last = -(-low // DAY), high // DAY
+                if first >= last:
+                    plan.quarters.append((low // _QUARTER, high // _QUARTER, index, 1))
+                    continue
+                if low < first * DAY:
+                    plan.quarters.append((low // _QUARTER, first * _PER_DAY, index, 1))
+                plan.days.append((first, last, index, 1))
+                if last * DAY < high:
+                    plan.quarters.append((last * _PER_DAY, high // _QUARTER, index, 1))
+    return plan
 
 
-def _merged(ranges: Sequence[tuple[int, int, int]]) -> list[tuple[int, int]]:
+def _cover(low: int, high: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]], int]:
+    """Quarters [low, high) as whole pieces where they fit, else single quarters;
+    and what reading them costs."""
+    pieces: list[tuple[int, int]] = []
+    quarters: list[tuple[int, int]] = []
+    at = low
+    while at < high:
+        day, of_day = divmod(at, _PER_DAY)
+        index = bisect_right(sql.PIECE_STARTS, of_day) - 1
+        if sql.PIECE_STARTS[index] == of_day:
+            end = day * _PER_DAY + (
+                sql.PIECE_STARTS[index + 1] if index + 1 < len(sql.PIECE_STARTS) else _PER_DAY
+            )
+            if end <= high:
+                pieces.append((at, end))
+                at = end
+                continue
+        quarters.append((at, at + 1))
+        at += 1
+    return pieces, quarters, len(pieces) + _QUARTER_COST * len(quarters)
+
+
+def _plan_span(plan: _Plan, low: int, high: int, index: int) -> None:
+    """Quarters [low, high) of one dimension, read as cheaply as the rollups allow:
+    UTC days whole, then at each end the pieces (or quarters) inside the span added,
+    or the day around the end taken whole and the pieces outside the span subtracted
+    (a local day in Kolkata is its UTC day, minus 18:30-24:00 of it, plus 18:30-24:00
+    of the day before). The event counts keep a subtraction exact."""
+    options: list[tuple[int, list[tuple[str, int, int, int]]]] = []
+    _, _, whole_cost = _cover(low, high)
+    options.append((whole_cost, [("cover", low, high, 1)]))
+    inner_first, outer_first = -(-low // _PER_DAY), low // _PER_DAY
+    inner_last, outer_last = high // _PER_DAY, -(-high // _PER_DAY)
+    for first, start_sign in ((inner_first, 1), (outer_first, -1)):
+        for last, end_sign in ((inner_last, 1), (outer_last, -1)):
+            if first >= last:
+                continue
+            parts = [("days", first, last, 1)]
+            if start_sign > 0 and low < first * _PER_DAY:
+                parts.append(("cover", low, first * _PER_DAY, 1))
+            elif start_sign < 0 and first * _PER_DAY < low:
+                parts.append(("cover", first * _PER_DAY, low, -1))
+            if end_sign > 0 and last * _PER_DAY < high:
+                parts.append(("cover", last * _PER_DAY, high, 1))
+            elif end_sign < 0 and high < last * _PER_DAY:
+                parts.append(("cover", high, last * _PER_DAY, -1))
+            cost = (last - first) + sum(
+                _cover(a, b)[2] for kind, a, b, _ in parts if kind == "cover"
+            )
+            options.append((cost, parts))
+    _, chosen = min(options, key=lambda option: option[0])
+    for kind, a, b, sign in chosen:
+        if kind == "days":
+            plan.days.append((a, b, index, sign))
+            continue
+        pieces, quarters, _ = _cover(a, b)
+        plan.pieces.extend((p, q, index, sign) for p, q in _merged(pieces))
+        plan.quarters.extend((p, q, index, sign) for p, q in _merged(quarters))
+
+
+def _merged(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted ranges with overlapping and touching ones joined."""
     merged: list[tuple[int, int]] = []
-    for low, high, _ in ranges:
-        if merged and merged[-1][1] == low:
-            merged[-1] = (merged[-1][0], high)
+    for low, high in sorted(ranges):
+        if merged and low <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(high, merged[-1][1]))
         else:
             merged.append((low, high))
     return merged
+
+
+class _Index:
+    """Which (bucket, sign) parts a unit read from one source belongs to."""
+
+    def __init__(self, parts: Sequence[Part]) -> None:
+        edges = sorted({edge for low, high, _, _ in parts for edge in (low, high)})
+        self.starts = edges[:-1]
+        self.ends = edges[1:]
+        self.owners: list[list[tuple[int, int]]] = [[] for _ in self.starts]
+        for low, high, bucket, sign in parts:
+            for at in range(bisect_right(self.starts, low) - 1, len(self.starts)):
+                if self.starts[at] >= high:
+                    break
+                self.owners[at].append((bucket, sign))
+
+    def owners_of(self, unit: int) -> list[tuple[int, int]]:
+        at = bisect_right(self.starts, unit) - 1
+        if at < 0 or unit >= self.ends[at]:
+            return []
+        return self.owners[at]
 
 
 def _read_chunk(
@@ -281,43 +388,51 @@ def _read_chunk(
     chunk: Sequence[Bucket],
     after: Position | None,
 ) -> Iterator[tuple[int, ExportRow]]:
-    pieces = _pieces(chunk)
+    one_dimension = len(query.group_by) == 1 and set(query.filters) <= set(query.group_by)
+    plan = _plan(chunk, one_dimension)
     sums: dict[tuple[int, tuple[str, ...]], list[int]] = {}
 
-    def add(ranges: Sequence[tuple[int, int, int]], found: Iterable[Sequence[Any]]) -> None:
-        starts = [low for low, _, _ in ranges]
+    def add(parts: Sequence[Part], found: Iterable[Sequence[Any]]) -> None:
+        index = _Index(parts)
         for unit, values, credits, requests, events in found:
-            at = bisect_right(starts, unit) - 1
-            if at < 0 or unit >= ranges[at][1]:
-                continue  # a unit read with the range but covered by another rollup
-            total = sums.setdefault((ranges[at][2], values), [0, 0, 0])
-            total[0] += credits
-            total[1] += requests
-            total[2] += events
+            for bucket, sign in index.owners_of(unit):
+                total = sums.get((bucket, values))
+                if total is None:
+                    total = sums[(bucket, values)] = [0, 0, 0]
+                total[0] += sign * credits
+                total[1] += sign * requests
+                total[2] += sign * events
 
     where = {"org_id": org_id, "group_by": query.group_by, "filters": query.filters}
-    if pieces.days:
+    if plan.days:
         # Day numbers of the stored days (dates exist only in the years 1-9999).
-        first = max(pieces.days[0][0], _FIRST_DAY - _EPOCH_DAY)
-        last = min(pieces.days[-1][1] - 1, _LAST_DAY - _EPOCH_DAY)
+        first = max(min(low for low, _, _, _ in plan.days), _FIRST_DAY - _EPOCH_DAY)
+        last = min(max(high for _, high, _, _ in plan.days) - 1, _LAST_DAY - _EPOCH_DAY)
         if first <= last:
             found = sql.usage_by_day(
                 connection,
                 start=date.fromordinal(first + _EPOCH_DAY),
                 end=date.fromordinal(last + _EPOCH_DAY),
+                full=not one_dimension,
                 **where,
             )
-            add(pieces.days, ((day.toordinal() - _EPOCH_DAY, *rest) for day, *rest in found))
-    if pieces.quarters:
-        add(
-            pieces.quarters,
-            sql.usage_by_quarter(connection, ranges=_merged(pieces.quarters), **where),
+            add(plan.days, ((day.toordinal() - _EPOCH_DAY, *rest) for day, *rest in found))
+    if plan.pieces:
+        (dimension,) = query.group_by
+        found_pieces = sql.usage_by_piece(
+            connection,
+            org_id=org_id,
+            dimension=dimension,
+            ranges=_merged((low, high) for low, high, _, _ in plan.pieces),
+            values=query.filters.get(dimension),
         )
-    if pieces.instants:
-        add(
-            pieces.instants,
-            sql.usage_by_instant(connection, ranges=_merged(pieces.instants), **where),
-        )
+        add(plan.pieces, found_pieces)
+    if plan.quarters:
+        ranges = _merged((low, high) for low, high, _, _ in plan.quarters)
+        add(plan.quarters, sql.usage_by_quarter(connection, ranges=ranges, **where))
+    if plan.instants:
+        ranges = _merged((low, high) for low, high, _, _ in plan.instants)
+        add(plan.instants, sql.usage_by_instant(connection, ranges=ranges, **where))
 
     rows = sorted(
         (

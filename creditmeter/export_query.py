@@ -98,14 +98,14 @@ class ExportQuery:
 def parse_query(
     items: Sequence[tuple[str, str]],
     *,
-    now: datetime | date,
+    today: datetime | date,
     max_range_days: int,
     max_hourly_range_days: int = 31,
     csv: bool = False,
 ) -> ExportQuery:
     """Check the query items in the contract's order and resolve defaults.
 
-    ``now``: the moment of the request (a date is taken as UTC midnight), whose
+    ``today``: the moment of the request (a date is taken as its UTC midnight), whose
     date in ``timeZone`` is the default ``endDate``. ``csv``: the answer will be
     CSV (``format=csv`` is seen here; pass True when the Accept header chose it).
     """
@@ -189,7 +189,9 @@ def parse_query(
             end = page.default_end
         else:
             moment = (
-                now if isinstance(now, datetime) else datetime(*now.timetuple()[:3], tzinfo=UTC)
+                today
+                if isinstance(today, datetime)
+                else datetime(today.year, today.month, today.day, tzinfo=UTC)
             )
             end = moment.astimezone(zone).date()
     if start is None:

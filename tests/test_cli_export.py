@@ -12,14 +12,16 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from typer.testing import CliRunner, Result
 
 from creditmeter.cli import app
+from creditmeter.cli.export import in_option_words
 from creditmeter.periods import BY_NAME, PERIODS
 from creditmeter.web.dashboard import selection
 from tests.conftest import Service, Tenant
@@ -229,6 +231,198 @@ def test_period_asks_for_the_same_days_as_the_dashboards_range(shared: Tenant, p
     asked = selection.read_url([("range", period.dashboard_range)], today=datetime.now(UTC).date())
     dashboard = dict(item for item in asked.export_items if item[0].endswith("Date"))
     assert {"startDate": document["startDate"], "endDate": document["endDate"]} == dashboard
+
+
+# -- time zones, bucket widths, several dimensions ------------------------------------
+
+NEW_OPTIONS = [
+    (
+        ("--time-zone", "Europe/Berlin", "--bucket-width", "hour", "--group-by", "product,feature"),
+        {"timeZone": "Europe/Berlin", "bucketWidth": "hour", "groupBy": "product,feature"},
+    ),
+    (
+        ("--group-by", "api_key", "--group-by", "file_type", "--bucket-width", "month"),
+        {"groupBy": "api_key,file_type", "bucketWidth": "month"},
+    ),
+    (("--time-zone", "UTC"), {"timeZone": "UTC"}),
+    (
+        ("--time-zone", "Asia/Kathmandu", "--group-by", "feature", "--group-by", "product,api_key"),
+        {"timeZone": "Asia/Kathmandu", "groupBy": "feature,product,api_key"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "params"), NEW_OPTIONS, ids=lambda value: str(value))
+def test_json_and_csv_with_the_new_options_are_the_apis_bytes(
+    shared: Tenant, args: tuple[str, ...], params: dict[str, str]
+) -> None:
+    as_json = ok(shared, *DAYS, *args, "--format", "json")
+    served = raw_export(shared, **DAYS_PARAMS, **params)
+    assert served.status_code == 200 and len(served.json()["data"]) > 0
+    assert as_json.stdout_bytes == served.content + b"\n"
+    as_csv = ok(shared, *DAYS, *args, "--format", "csv")
+    assert as_csv.stdout_bytes == raw_export(shared, **DAYS_PARAMS, **params, format="csv").content
+
+
+def test_group_by_repeated_is_the_comma_separated_list(shared: Tenant) -> None:
+    repeated = ok(shared, *DAYS, "--group-by", "product", "--group-by", "feature")
+    joined = ok(shared, *DAYS, "--group-by", "product,feature")
+    assert repeated.stdout_bytes == joined.stdout_bytes
+    assert json.loads(joined.stdout)["groupBy"] == "product,feature"
+
+
+def test_a_bucket_width_outside_the_choice_is_a_usage_error(shared: Tenant) -> None:
+    result = export(shared, "--bucket-width", "week")
+    assert result.exit_code == 2
+    assert "'week' is not one of 'hour', 'day', 'month'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "params", "said"),
+    [
+        (("--time-zone", "europe/berlin"), {"timeZone": "europe/berlin"}, "'Europe/Berlin'"),
+        (("--time-zone", "+05:30"), {"timeZone": "+05:30"}, "'+05:30'"),
+        (
+            ("--group-by", "product, feature"),
+            {"groupBy": "product, feature"},
+            "--group-by",
+        ),
+        (
+            ("--group-by", "product", "--group-by", "Feature"),
+            {"groupBy": "product,Feature"},
+            "'feature'",
+        ),
+        (
+            ("--bucket-width", "hour", "--start", "2026-04-01", "--end", "2026-05-02"),
+            {"bucketWidth": "hour", "startDate": "2026-04-01", "endDate": "2026-05-02"},
+            "31",
+        ),
+    ],
+)
+def test_the_servers_refusal_of_a_zone_or_list_is_printed_in_option_words_exit_1(
+    shared: Tenant, args: tuple[str, ...], params: dict[str, str], said: str
+) -> None:
+    served = raw_export(shared, **params)
+    assert served.status_code == 400
+    result = export(shared, *args)
+    assert result.exit_code == 1 and result.stdout == ""
+    message = server_message(served)
+    assert (
+        result.stderr == f"error: {in_option_words(message, served.json()['error'].get('param'))}\n"
+    )
+    assert said in result.stderr
+    for name in ("timeZone", "bucketWidth", "groupBy", "startDate", "endDate"):
+        assert name not in result.stderr
+
+
+def test_in_option_words_names_the_new_options() -> None:
+    said = in_option_words("'Hour' is not a bucketWidth; timeZone 'UTC'.", "bucketWidth")
+    assert said == "'Hour' is not a --bucket-width; --time-zone 'UTC'."
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Pacific/Pago_Pago", "Asia/Kolkata"])
+def test_period_is_counted_from_today_in_the_time_zone(shared: Tenant, zone: str) -> None:
+    before = datetime.now(ZoneInfo(zone)).date()
+    result = ok(shared, "--period", "last-7-days", "--time-zone", zone, "--format", "json")
+    after = datetime.now(ZoneInfo(zone)).date()
+    document = json.loads(result.stdout)
+    assert date.fromisoformat(document["endDate"]) in {before, after}
+    first, _ = BY_NAME["last-7-days"].dates(date.fromisoformat(document["endDate"]))
+    assert (document["startDate"], document["timeZone"]) == (first.isoformat(), zone)
+
+
+def test_period_with_a_zone_the_server_refuses_prints_its_message(shared: Tenant) -> None:
+    result = export(shared, "--period", "this-month", "--time-zone", "Kolkata")
+    assert result.exit_code == 1
+    assert result.stderr == f"error: {server_message(raw_export(shared, timeZone='Kolkata'))}\n"
+    assert "Did you mean 'Asia/Kolkata'?" in result.stderr
+
+
+def body_lines(text: str) -> list[str]:
+    """The table's lines with a letter or digit in them, borders blanked."""
+    return [line for line in cells(text) if any(c.isalnum() for c in line)]
+
+
+def test_table_per_hour_has_a_start_column_and_a_column_per_dimension(shared: Tenant) -> None:
+    result = ok(
+        shared, "--start", "2026-05-19", "--end", "2026-05-19", "--time-zone", "Europe/Berlin",
+        "--bucket-width", "hour", "--group-by", "product,api_key", "--format", "table",
+    )  # fmt: skip
+    assert body_lines(result.stdout) == [
+        f"{shared.org_id}: usage by product,api_key per hour, 2026-05-19 to 2026-05-19 "
+        "(1 day, Europe/Berlin)",
+        "date start product api_key credits requests",
+        "2026-05-19 03:00+02:00 parse key_a 0.1 1",
+        "2026-05-19 04:00+02:00 parse key_b 0.2 4",
+        "total 0.3 5",
+    ]
+
+
+def test_table_per_hour_shows_both_hours_of_a_fall_back_day(tenant: Tenant) -> None:
+    tenant.record(
+        [
+            {
+                "id": "a",
+                "timestamp": "2026-10-25T00:30:00Z",
+                "product": "parse",
+                "feature": "agentic",
+                "credits": 1,
+            },
+            {"id": "b", "timestamp": "2026-10-25T01:30:00Z", "product": "parse", "credits": 2},
+        ]
+    )
+    result = ok(
+        tenant, "--start", "2026-10-25", "--end", "2026-10-25", "--time-zone", "Europe/Berlin",
+        "--bucket-width", "hour", "--group-by", "feature", "--format", "table",
+    )  # fmt: skip
+    assert body_lines(result.stdout)[1:] == [
+        "date start feature credits requests",
+        "2026-10-25 02:00+02:00 agentic 1.0 1",
+        "2026-10-25 02:00+01:00 (none) 2.0 1",
+        "total 3.0 2",
+    ]
+
+
+def test_table_per_day_lists_each_day_when_a_width_is_asked_for(shared: Tenant) -> None:
+    result = ok(shared, *DAYS, "--bucket-width", "day", "--group-by", "file_type",
+                "--product", "parse", "--format", "table")  # fmt: skip
+    assert body_lines(result.stdout) == [
+        f"{shared.org_id}: usage by file_type per day, 2026-05-19 to 2026-05-22 (4 days, UTC)",
+        "date file_type credits requests",
+        "2026-05-19 (none) 0.2 4",
+        "2026-05-19 pdf 0.1 1",
+        "2026-05-21 pdf 1.0 10",
+        "2026-05-22 (none) 4.5 3",
+        "total 5.8 18",
+    ]
+
+
+def test_table_of_several_dimensions_sums_each_combination_over_the_range(
+    shared: Tenant,
+) -> None:
+    result = ok(shared, *DAYS, "--group-by", "product", "--group-by", "api_key",
+                "--format", "table")  # fmt: skip
+    assert body_lines(result.stdout) == [
+        f"{shared.org_id}: usage by product,api_key, 2026-05-19 to 2026-05-22 (4 days)",
+        "product api_key credits requests",
+        "\u00e9dit key_b 12.5 0",
+        "extract key_a 7.0 1",
+        "parse (none) 5.5 13",
+        "parse key_b 0.2 4",
+        "parse key_a 0.1 1",
+        'q"t (none) 0.000125 1',
+        "total 25.300125 20",
+    ]
+
+
+def test_table_in_a_time_zone_without_a_width_is_the_summary_naming_the_zone(
+    shared: Tenant,
+) -> None:
+    in_utc = ok(shared, *DAYS, "--group-by", "file_type", "--format", "table")
+    in_zone = ok(shared, *DAYS, "--group-by", "file_type", "--time-zone", "UTC",
+                 "--format", "table")  # fmt: skip
+    assert body_lines(in_zone.stdout)[0] == body_lines(in_utc.stdout)[0][:-1] + ", UTC)"
+    assert body_lines(in_zone.stdout)[1:] == body_lines(in_utc.stdout)[1:]
 
 
 # -- errors ---------------------------------------------------------------------------

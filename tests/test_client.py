@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,10 +38,12 @@ from creditmeter import (
     UsageRow,
 )
 from creditmeter.client._exceptions import parse_retry_after
-from creditmeter.client._models import parse_record_result
+from creditmeter.client._models import parse_export, parse_record_result
 from creditmeter.client._retry import MAX_RETRY_AFTER, RetryPolicy
+from creditmeter.dimensions import BY_NAME
 from creditmeter.events import Event
 from creditmeter.ingest import record
+from creditmeter.rendering import ExportLayout, ExportRow, usage_csv, usage_json
 from creditmeter.store import Store
 from creditmeter.timestamps import parse_instant_us
 from tests.conftest import Service, Tenant
@@ -70,12 +73,21 @@ DATA = [
         for n in range(10)
     ),
 ]  # fmt: skip
+
+
+def one_row(
+    day: date, group: str | None, credits: str, requests: int, *, by: str = "product"
+) -> UsageRow:
+    """A row of an export grouped by the one dimension ``by``, as the client reads it."""
+    return UsageRow(day, group, Decimal(credits), requests, dimensions={BY_NAME[by].field: group})
+
+
 BY_PRODUCT = [
-    UsageRow(date(2026, 5, 19), "parse", Decimal("0.3"), 5),
-    UsageRow(date(2026, 5, 20), "extract", Decimal("7.0"), 1),
-    UsageRow(date(2026, 5, 20), 'q"t', Decimal("0.000125"), 1),
-    UsageRow(date(2026, 5, 21), "parse", Decimal("1.0"), 10),
-    UsageRow(date(2026, 5, 21), "\u00e9dit", Decimal("12.5"), 0),
+    one_row(date(2026, 5, 19), "parse", "0.3", 5),
+    one_row(date(2026, 5, 20), "extract", "7.0", 1),
+    one_row(date(2026, 5, 20), 'q"t', "0.000125", 1),
+    one_row(date(2026, 5, 21), "parse", "1.0", 10),
+    one_row(date(2026, 5, 21), "\u00e9dit", "12.5", 0),
 ]
 # Feature values ingest refuses (control characters) can still be stored by
 # other means; the client's CSV must quote them exactly as the server does.
@@ -227,13 +239,13 @@ def test_export_filters_repeat_for_or_and_combine_with_and(reader: Client) -> No
         **RANGE, group_by="file_type", products=["parse", "extract"], file_types=["pdf"]
     )
     assert pdf_of_parse_or_extract.data == [
-        UsageRow(date(2026, 5, 19), "pdf", Decimal("0.1"), 1),
-        UsageRow(date(2026, 5, 21), "pdf", Decimal("1.0"), 10),
+        one_row(date(2026, 5, 19), "pdf", "0.1", 1, by="file_type"),
+        one_row(date(2026, 5, 21), "pdf", "1.0", 10, by="file_type"),
     ]
     by_key = reader.export(**RANGE, group_by="api_key", api_keys=["key_b"])
     assert by_key.data == [
-        UsageRow(date(2026, 5, 19), "key_b", Decimal("0.2"), 4),
-        UsageRow(date(2026, 5, 21), "key_b", Decimal("12.5"), 0),
+        one_row(date(2026, 5, 19), "key_b", "0.2", 4, by="api_key"),
+        one_row(date(2026, 5, 21), "key_b", "12.5", 0, by="api_key"),
     ]
     agentic = reader.export(**RANGE, group_by="feature", features=["agentic"])
     assert [(row.date.day, row.credits) for row in agentic] == [
@@ -249,8 +261,8 @@ def test_export_takes_a_single_filter_value_as_a_string(reader: Client) -> None:
 def test_export_reports_the_null_group_as_none(reader: Client) -> None:
     result = reader.export(start_date="2026-05-19", end_date="2026-05-19", group_by="file_type")
     assert result.data == [
-        UsageRow(date(2026, 5, 19), None, Decimal("0.2"), 4),
-        UsageRow(date(2026, 5, 19), "pdf", Decimal("0.1"), 1),
+        one_row(date(2026, 5, 19), None, "0.2", 4, by="file_type"),
+        one_row(date(2026, 5, 19), "pdf", "0.1", 1, by="file_type"),
     ]
 
 
@@ -271,7 +283,7 @@ def test_export_reads_another_organization_the_user_belongs_to(
     with Client(service.url, shared.key) as client:
         result = client.export(start_date="2026-05-19", end_date="2026-05-19", org_id=other.org_id)
     assert result.org_id == other.org_id
-    assert result.data == [UsageRow(date(2026, 5, 19), "split", Decimal("3.0"), 1)]
+    assert result.data == [one_row(date(2026, 5, 19), "split", "3.0", 1)]
 
 
 def test_to_dicts_gives_plain_rows_with_exact_credits(reader: Client) -> None:
@@ -345,6 +357,444 @@ def test_to_dataframe_without_pandas_names_the_extra_to_install(
     monkeypatch.setitem(sys.modules, "pandas", None)  # what an absent package looks like
     with pytest.raises(ImportError, match=r"pip install 'creditmeter\[pandas\]'"):
         result.to_dataframe()
+
+
+# -- export: time zones, bucket widths, several dimensions ----------------------------
+
+
+def api_params(
+    *,
+    time_zone: str | None = None,
+    bucket_width: str | None = None,
+    group_by: str | list[str] | None = None,
+    **params: str,
+) -> dict[str, str]:
+    """The client's new arguments under the API's names, for a request made by hand."""
+    for name, value in (("timeZone", time_zone), ("bucketWidth", bucket_width)):
+        if value is not None:
+            params[name] = value
+    if group_by is not None:
+        params["groupBy"] = group_by if isinstance(group_by, str) else ",".join(group_by)
+    return params
+
+
+def test_export_groups_by_a_list_of_dimensions_sent_comma_joined(reader: Client) -> None:
+    days = {"start_date": "2026-05-19", "end_date": "2026-05-21"}
+    result = reader.export(**days, group_by=["product", "api_key"])
+    assert reader.export(**days, group_by="product,api_key") == result
+    assert result.group_by == "product,api_key"
+    assert result.grouped_by == ("product", "api_key")
+    assert (result.time_zone, result.bucket_width) == (None, None)
+    assert [(row.date.day, dict(row.dimensions), str(row.credits)) for row in result] == [
+        (19, {"product": "parse", "apiKey": "key_a"}, "0.1"),
+        (19, {"product": "parse", "apiKey": "key_b"}, "0.2"),
+        (20, {"product": "extract", "apiKey": "key_a"}, "7.0"),
+        (20, {"product": 'q"t', "apiKey": None}, "0.000125"),
+        (21, {"product": "parse", "apiKey": None}, "1.0"),
+        (21, {"product": "\u00e9dit", "apiKey": "key_b"}, "12.5"),
+    ]
+    assert all(row.group is None and row.start is None for row in result)
+
+
+def test_export_of_one_dimension_keeps_group_and_names_it_in_dimensions(reader: Client) -> None:
+    result = reader.export(**RANGE, group_by=["api_key"])
+    assert result.group_by == "api_key" and result.grouped_by == ("api_key",)
+    assert [row.dimensions for row in result] == [{"apiKey": row.group} for row in result]
+    assert result == reader.export(**RANGE, group_by="api_key")
+
+
+def test_export_days_follow_the_time_zone_and_echo_it(reader: Client) -> None:
+    # 01:00 and 02:00 UTC on 19 May are the evening of 18 May in New York.
+    result = reader.export(
+        start_date="2026-05-18", end_date="2026-05-18", time_zone="America/New_York"
+    )
+    assert (result.time_zone, result.bucket_width) == ("America/New_York", "day")
+    assert result.data == [one_row(date(2026, 5, 18), "parse", "0.3", 5)]
+
+
+def test_hour_rows_start_at_an_aware_datetime_with_the_offset_in_force(reader: Client) -> None:
+    result = reader.export(
+        start_date="2026-05-19",
+        end_date="2026-05-19",
+        time_zone="Asia/Kathmandu",
+        bucket_width="hour",
+    )
+    kathmandu = timezone(timedelta(hours=5, minutes=45))
+    assert [(row.start, row.group, str(row.credits)) for row in result] == [
+        (datetime(2026, 5, 19, 6, 0, tzinfo=kathmandu), "parse", "0.1"),
+        (datetime(2026, 5, 19, 7, 0, tzinfo=kathmandu), "parse", "0.2"),
+    ]
+    assert result.bucket_width == "hour"
+
+
+def test_the_repeated_hour_of_a_fall_back_day_is_two_rows_the_earlier_first(
+    tenant: Tenant,
+) -> None:
+    tenant.record(
+        [
+            event("early", "2026-10-25T00:30:00Z", product="parse", credits=1.5),
+            event("late", "2026-10-25T01:30:00Z", product="parse", credits=0.5),
+        ]
+    )
+    with Client(tenant.service.url, tenant.key) as client:
+        result = client.export(
+            start_date="2026-10-25",
+            end_date="2026-10-25",
+            group_by=["product", "feature"],
+            time_zone="Europe/Berlin",
+            bucket_width="hour",
+        )
+    assert [row.start.isoformat() for row in result if row.start] == [
+        "2026-10-25T02:00:00+02:00",
+        "2026-10-25T02:00:00+01:00",
+    ]
+    first, second = result.data
+    assert second.start and first.start and second.start - first.start == timedelta(hours=1)
+    assert [row.dimensions for row in result] == [{"product": "parse", "feature": None}] * 2
+    assert [row.credits for row in result] == [Decimal("1.5"), Decimal("0.5")]
+    pandas = pytest.importorskip("pandas")
+    starts = result.to_dataframe()["start"]
+    assert starts.tolist() == [
+        pandas.Timestamp("2026-10-25T02:00:00+02:00"),
+        pandas.Timestamp("2026-10-25T02:00:00+01:00"),
+    ]
+    assert starts.dt.hour.tolist() == [2, 2] and starts.is_unique
+
+
+def test_month_rows_are_dated_the_first_of_the_month_clipped_to_the_range(reader: Client) -> None:
+    result = reader.export(
+        start_date="2026-05-20", end_date="2026-06-30", bucket_width="month", group_by="file_type"
+    )
+    assert {row.date for row in result} == {date(2026, 5, 20)}
+    assert result.time_zone == "UTC"
+
+
+NEW_PARAMETERS = [
+    {"time_zone": "UTC"},
+    {"time_zone": "Asia/Kathmandu", "bucket_width": "hour", "group_by": "product,feature"},
+    {
+        "time_zone": "Europe/Berlin",
+        "bucket_width": "month",
+        "group_by": ["api_key", "file_type", "product", "feature"],
+    },
+    {"bucket_width": "day", "group_by": ["feature", "product"]},
+    {"time_zone": "America/St_Johns", "bucket_width": "hour", "group_by": ["feature"]},
+]
+
+
+@pytest.mark.parametrize("asked", NEW_PARAMETERS, ids=str)
+def test_to_json_and_to_csv_are_byte_identical_with_the_new_parameters(
+    reader: Client, shared: Tenant, asked: dict[str, Any]
+) -> None:
+    params = api_params(startDate="2026-05-18", endDate="2026-05-22", **asked)
+    result = reader.export(start_date="2026-05-18", end_date="2026-05-22", **asked)
+    assert len(result) > 0
+    assert result.to_json().encode("utf-8") == raw_export(shared, **params).content
+    served_csv = raw_export(shared, **params, format="csv")
+    assert served_csv.status_code == 200
+    assert result.to_csv().encode("utf-8") == served_csv.content
+
+
+def test_edge_12_utc_alone_adds_only_the_echo_to_the_document(reader: Client) -> None:
+    plain = reader.export(**RANGE)
+    in_utc = reader.export(**RANGE, time_zone="UTC")
+    assert in_utc.data == plain.data
+    assert (in_utc.time_zone, in_utc.bucket_width) == ("UTC", "day")
+    assert in_utc.to_json() == plain.to_json().replace(
+        '"groupBy":"product",', '"groupBy":"product","timeZone":"UTC","bucketWidth":"day",'
+    )
+
+
+def test_to_dicts_has_a_key_per_dimension_and_start_for_hours(reader: Client) -> None:
+    result = reader.export(
+        start_date="2026-05-19",
+        end_date="2026-05-19",
+        group_by=["product", "api_key"],
+        time_zone="UTC",
+        bucket_width="hour",
+    )
+    assert result.columns == ("date", "start", "product", "api_key", "credits", "request_count")
+    assert result.to_dicts()[0] == {
+        "date": date(2026, 5, 19),
+        "start": datetime(2026, 5, 19, 1, tzinfo=UTC),
+        "product": "parse",
+        "api_key": "key_a",
+        "credits": Decimal("0.1"),
+        "request_count": 1,
+    }
+
+
+def test_to_dataframe_has_a_column_per_dimension_and_start_in_the_zone(reader: Client) -> None:
+    pandas = pytest.importorskip("pandas")
+    result = reader.export(
+        **RANGE, group_by=["product", "api_key"], time_zone="Europe/Berlin", bucket_width="hour"
+    )
+    frame = result.to_dataframe()
+    assert list(frame.columns) == list(result.columns)
+    assert list(frame.columns) == [
+        "date",
+        "start",
+        "product",
+        "api_key",
+        "credits",
+        "request_count",
+    ]
+    assert str(frame["start"].dt.tz) == "Europe/Berlin"
+    assert frame["start"].iloc[0] == pandas.Timestamp("2026-05-19T03:00:00+02:00")
+    assert isinstance(frame["api_key"].dtype, pandas.StringDtype)
+    assert frame["api_key"].isna().sum() == sum(row.dimensions["apiKey"] is None for row in result)
+    assert frame["request_count"].tolist() == [row.request_count for row in result]
+
+
+def test_to_dataframe_of_an_empty_hourly_export_keeps_the_column_types(reader: Client) -> None:
+    pandas = pytest.importorskip("pandas")
+    frame = reader.export(
+        start_date="2020-01-01", end_date="2020-01-01", group_by="product,feature",
+        time_zone="Asia/Kolkata", bucket_width="hour",
+    ).to_dataframe()  # fmt: skip
+    assert len(frame) == 0
+    assert list(frame.columns) == [
+        "date",
+        "start",
+        "product",
+        "feature",
+        "credits",
+        "request_count",
+    ]
+    assert isinstance(frame["start"].dtype, pandas.DatetimeTZDtype)
+
+
+def test_edge_19_a_large_answer_is_read_whole(tenant: Tenant) -> None:
+    count = 1_500
+    tenant.record(
+        [
+            event(f"f{n}", "2026-05-19T08:00:00Z", product="parse", feature=f"feature-{n:04d}",
+                  credits=0.25)
+            for n in range(count)
+        ]
+    )  # fmt: skip
+    params = {"startDate": "2026-05-19", "endDate": "2026-05-19", "groupBy": "feature"}
+    with Client(tenant.service.url, tenant.key) as client:
+        result = client.export(start_date="2026-05-19", end_date="2026-05-19", group_by="feature")
+    assert len(result) == count
+    assert result.to_json().encode("utf-8") == raw_export(tenant, **params).content
+    assert result.to_csv().encode("utf-8") == raw_export(tenant, **params, format="csv").content
+
+
+@contextmanager
+def broken_server(body: bytes) -> Iterator[tuple[str, list[int]]]:
+    """A server that starts a chunked 200 answer, sends ``body`` and hangs up without the
+    final chunk: what a server does when it fails after the first byte (edge case 19)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    answered: list[int] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection:
+                connection.recv(65536)
+                connection.sendall(
+                    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                    b"transfer-encoding: chunked\r\n\r\n" + f"{len(body):x}\r\n".encode() + body
+                    + b"\r\n"
+                )  # fmt: skip
+                answered.append(len(body))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", answered
+    finally:
+        listener.close()
+        thread.join(timeout=5)
+
+
+def test_edge_19_an_answer_that_breaks_off_raises_api_connection_error_after_retries() -> None:
+    start = b'{"orgId":"org_x","startDate":"2026-05-19","endDate":"2026-05-19","groupBy":"product",'
+    with (
+        broken_server(start + b'"data":[{"date":"2026-05-19","group":"parse",') as (url, answered),
+        Client(url, "cmk_x", max_retries=1, backoff=FAST) as client,
+        pytest.raises(APIConnectionError, match="broke off") as caught,
+    ):
+        client.export()
+    assert not isinstance(caught.value, APITimeoutError)
+    assert len(answered) == 2  # tried again, like a lost connection
+
+
+# -- export: pages --------------------------------------------------------------------
+
+PAGED = {"start_date": "2026-05-19", "end_date": "2026-05-22", "group_by": ["product", "feature"]}
+
+
+def test_export_pages_concatenate_to_the_whole_export_each_as_the_server_wrote_it(
+    shared: Tenant,
+) -> None:
+    traffic = Traffic()
+    bodies: list[bytes] = []
+    traffic.on_answer.append(lambda response: bodies.append(response.read()))
+    with Client(shared.service.url, shared.key, http_client=traffic.client()) as client:
+        whole = client.export(**PAGED)
+        pages = list(client.export_pages(**PAGED, limit=2))
+    assert len(whole) == 9
+    assert [len(page) for page in pages] == [2, 2, 2, 2, 1]
+    assert [row for page in pages for row in page] == whole.data
+    assert all(page.paged for page in pages) and not whole.paged
+    assert [page.next_page is None for page in pages] == [False] * 4 + [True]
+    for page, body in zip(pages, bodies[1:], strict=True):
+        assert page.to_json().encode("utf-8") == body
+    assert {page.group_by for page in pages} == {"product,feature"}
+    sent = [dict(request.url.params) for _, request in traffic.sent[1:]]
+    assert [params.get("page") for params in sent] == [None] + [p.next_page for p in pages[:-1]]
+    assert {params["limit"] for params in sent} == {"2"}
+
+
+def test_edge_14_iter_rows_reads_one_page_per_limit_rows(shared: Tenant) -> None:
+    traffic = Traffic()
+    with Client(shared.service.url, shared.key, http_client=traffic.client()) as client:
+        whole = client.export(**PAGED)
+        rows = client.iter_rows(**PAGED, limit=1)
+        assert traffic.count == 1  # lazily: nothing sent before the first row is asked for
+        assert next(rows) == whole.data[0]
+        assert list(rows) == whole.data[1:]
+    assert traffic.count == 1 + len(whole)
+
+
+def test_export_pages_resume_after_a_cursor(reader: Client) -> None:
+    first, *rest = reader.export_pages(**PAGED, limit=4)
+    resumed = list(reader.export_pages(**PAGED, limit=4, page=first.next_page))
+    assert resumed == rest
+
+
+def test_edge_14_an_empty_export_is_one_empty_last_page(reader: Client) -> None:
+    pages = list(reader.export_pages(start_date="2020-01-01", end_date="2020-01-31"))
+    assert len(pages) == 1 and pages[0].data == [] and pages[0].next_page is None
+    assert pages[0].to_json().endswith('"data":[],"nextPage":null}')
+
+
+def test_edge_15_16_a_cursor_changed_or_for_another_query_raises_naming_page(
+    reader: Client,
+) -> None:
+    cursor = next(reader.export_pages(**PAGED, limit=2)).next_page
+    assert cursor is not None
+    changed = cursor[:-1] + ("A" if cursor[-1] != "A" else "B")
+    other = {**PAGED, "group_by": ["feature", "product"]}
+    for asked, page in ((PAGED, changed), (other, cursor)):
+        with pytest.raises(InvalidRequestError) as caught:
+            next(reader.export_pages(**asked, limit=2, page=page))
+        assert caught.value.param == "page", asked
+    with pytest.raises(InvalidRequestError) as other_limit:
+        next(reader.export_pages(**PAGED, limit=3, page=cursor))
+    assert other_limit.value.param == "page"
+
+
+def test_export_pages_with_a_limit_out_of_bounds_raises_the_servers_error(
+    reader: Client, shared: Tenant
+) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        next(reader.export_pages(limit=10_001))
+    assert caught.value.param == "limit"
+    assert str(caught.value) == server_message(raw_export(shared, limit="10001"))
+
+
+# -- export: errors of the new parameters ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "params", "param"),
+    [
+        ({"time_zone": "Europe/Berln"}, {"timeZone": "Europe/Berln"}, "timeZone"),
+        ({"time_zone": "utc"}, {"timeZone": "utc"}, "timeZone"),
+        ({"bucket_width": "Hour"}, {"bucketWidth": "Hour"}, "bucketWidth"),
+        ({"group_by": ["product", "Feature"]}, {"groupBy": "product,Feature"}, "groupBy"),
+        ({"group_by": "product, feature"}, {"groupBy": "product, feature"}, "groupBy"),
+        ({"group_by": ["product"] * 2}, {"groupBy": "product,product"}, "groupBy"),
+    ],
+)
+def test_a_bad_new_parameter_raises_invalid_request_error_with_the_servers_message(
+    reader: Client, shared: Tenant, call: dict[str, Any], params: dict[str, str], param: str
+) -> None:
+    served = raw_export(shared, **params)
+    assert served.status_code == 400
+    with pytest.raises(InvalidRequestError) as caught:
+        reader.export(**call)
+    assert caught.value.param == param
+    assert str(caught.value) == server_message(served)
+
+
+def test_edge_1_a_misspelt_zone_is_refused_with_a_suggestion(reader: Client) -> None:
+    with pytest.raises(InvalidRequestError, match="Did you mean 'Europe/Berlin'") as caught:
+        reader.export(time_zone="europe/berlin")
+    assert caught.value.param == "timeZone"
+
+
+# -- documents read without a server --------------------------------------------------
+
+
+def document(layout: ExportLayout, rows: list[ExportRow], next_page: str | None = None) -> bytes:
+    return usage_json(layout, rows, next_page)
+
+
+def test_edge_2_a_start_with_seconds_in_its_offset_is_written_back_exactly() -> None:
+    layout = ExportLayout(
+        "org_a", date(1971, 6, 1), date(1971, 6, 1), ("product",), "Africa/Monrovia", "hour"
+    )
+    rows = [ExportRow(date(1971, 6, 1), ("parse",), 1_500_000, 3, "1971-06-01T00:00:00-00:44:30")]
+    result = parse_export(document(layout, rows))
+    start = result.data[0].start
+    assert start is not None and start.utcoffset() == -timedelta(minutes=44, seconds=30)
+    assert result.to_json().encode("utf-8") == document(layout, rows)
+    assert result.to_csv().encode("utf-8") == usage_csv(layout, rows)
+
+
+def test_a_start_at_utc_is_written_with_plus_zero_never_z() -> None:
+    layout = ExportLayout("org_a", date(2026, 1, 1), date(2026, 1, 1), ("feature",), "UTC", "hour")
+    rows = [ExportRow(date(2026, 1, 1), (None,), 1, 1, "2026-01-01T00:00:00+00:00")]
+    assert parse_export(document(layout, rows)).to_json().encode("utf-8") == document(layout, rows)
+
+
+def test_edge_10_the_string_null_is_a_value_and_none_is_null() -> None:
+    layout = ExportLayout("org_a", date(2026, 1, 1), date(2026, 1, 2), ("product", "file_type"))
+    rows = [
+        ExportRow(date(2026, 1, 1), ("null", None), 10, 1),
+        ExportRow(date(2026, 1, 2), (None, "null"), 20, 2),
+    ]
+    result = parse_export(document(layout, rows))
+    assert [row.dimensions for row in result] == [
+        {"product": "null", "fileType": None},
+        {"product": None, "fileType": "null"},
+    ]
+    assert result.to_csv().encode("utf-8") == usage_csv(layout, rows)
+    assert result.to_csv().splitlines()[1:] == [
+        "2026-01-01,null,,0.00001,1",
+        "2026-01-02,,null,0.00002,2",
+    ]
+
+
+def test_a_page_is_written_back_with_its_cursor_and_the_last_with_null() -> None:
+    layout = ExportLayout(
+        "org_a", date(2026, 1, 1), date(2026, 1, 1), ("product",), None, None, paged=True
+    )
+    rows = [ExportRow(date(2026, 1, 1), ("parse",), 1, 1)]
+    for cursor in ("AbC-_9", None):
+        result = parse_export(document(layout, rows, cursor))
+        assert (result.paged, result.next_page) == (True, cursor)
+        assert result.to_json().encode("utf-8") == document(layout, rows, cursor)
+
+
+def test_rows_made_by_hand_with_only_group_are_written_as_their_group() -> None:
+    made = Export(
+        "org_a", date(2026, 1, 1), date(2026, 1, 1), "file_type",
+        [UsageRow(date(2026, 1, 1), "pdf", Decimal("1.5"), 2)],
+    )  # fmt: skip
+    layout = ExportLayout("org_a", date(2026, 1, 1), date(2026, 1, 1), ("file_type",))
+    rows = [ExportRow(date(2026, 1, 1), ("pdf",), 1_500_000, 2)]
+    assert made.to_json().encode("utf-8") == usage_json(layout, rows)
+    assert made.to_csv().encode("utf-8") == usage_csv(layout, rows)
 
 
 # -- export: errors -------------------------------------------------------------------
@@ -454,7 +904,7 @@ def test_a_server_error_is_retried_until_the_server_recovers(make_service: Any) 
         with Client(service.url, tenant.key, backoff=FAST, http_client=traffic.client()) as client:
             result = client.export(start_date="2026-05-19", end_date="2026-05-19")
     assert traffic.statuses[0] >= 500 and traffic.statuses[1:] == [200]
-    assert result.data == [UsageRow(date(2026, 5, 19), "parse", Decimal("2.0"), 1)]
+    assert result.data == [one_row(date(2026, 5, 19), "parse", "2.0", 1)]
 
 
 def test_a_rate_limited_export_is_retried_after_the_retry_after_the_server_sent(
@@ -660,7 +1110,7 @@ def test_record_writes_decimal_and_datetime_values_exactly(
     assert platform.record(events).accepted == 3
     with Client(tenant.service.url, tenant.key) as client:
         result = client.export(start_date="2026-05-19", end_date="2026-05-20")
-    assert result.data == [UsageRow(date(2026, 5, 19), "parse", Decimal("0.000003"), 3)]
+    assert result.data == [one_row(date(2026, 5, 19), "parse", "0.000003", 3)]
 
 
 def test_a_naive_datetime_is_refused_by_the_server_with_its_reason(

@@ -34,7 +34,10 @@ from tests.ports import free_port
 from tests.test_client import (
     BY_PRODUCT,
     FAST,
+    NEW_PARAMETERS,
+    PAGED,
     RANGE,
+    api_params,
     raw_export,
     server_message,
     table_away,
@@ -105,6 +108,56 @@ async def test_async_to_csv_is_byte_identical_to_the_servers_csv(
     )
     result = await reader.export(**RANGE, group_by=group_by)
     assert result.to_csv().encode("utf-8") == served.content
+
+
+# -- time zones, bucket widths, several dimensions, pages ------------------------------
+
+
+@pytest.mark.parametrize("asked", NEW_PARAMETERS, ids=str)
+async def test_async_export_with_the_new_parameters_equals_the_sync_clients(
+    reader: AsyncClient, shared: Tenant, asked: dict[str, Any]
+) -> None:
+    with Client(shared.service.url, shared.key) as sync:
+        expected = sync.export(start_date="2026-05-18", end_date="2026-05-22", **asked)
+    got = await reader.export(start_date="2026-05-18", end_date="2026-05-22", **asked)
+    assert got == expected and len(got) > 0
+    params = api_params(startDate="2026-05-18", endDate="2026-05-22", **asked)
+    assert got.to_csv().encode("utf-8") == raw_export(shared, **params, format="csv").content
+
+
+async def test_async_export_pages_concatenate_to_the_whole_export(
+    reader: AsyncClient, shared: Tenant
+) -> None:
+    whole = await reader.export(**PAGED)
+    pages = [page async for page in reader.export_pages(**PAGED, limit=4)]
+    assert [len(page) for page in pages] == [4, 4, 1]
+    assert [row for page in pages for row in page] == whole.data
+    assert [page.next_page is None for page in pages] == [False, False, True]
+    with Client(shared.service.url, shared.key) as sync:
+        assert pages == list(sync.export_pages(**PAGED, limit=4))
+
+
+async def test_async_iter_rows_sends_one_request_per_page(shared: Tenant) -> None:
+    traffic = AsyncTraffic()
+    async with AsyncClient(shared.service.url, shared.key, http_client=traffic.client()) as client:
+        whole = await client.export(**PAGED)
+        rows = [row async for row in client.iter_rows(**PAGED, limit=3)]
+    assert rows == whole.data
+    assert len(traffic.sent) == 1 + 3  # 9 rows: pages of 3, 3 and 3, the last without a cursor
+
+
+async def test_async_bad_new_parameters_raise_the_servers_error(
+    reader: AsyncClient, shared: Tenant
+) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        await reader.export(time_zone="Kolkata", group_by=["product", "feature"])
+    assert caught.value.param == "timeZone"
+    served = raw_export(shared, timeZone="Kolkata", groupBy="product,feature")
+    assert str(caught.value) == server_message(served)
+    assert "Did you mean 'Asia/Kolkata'?" in str(caught.value)
+    with pytest.raises(InvalidRequestError) as paged:
+        await anext(aiter(reader.export_pages(limit=0)))
+    assert paged.value.param == "limit"
 
 
 async def test_async_errors_carry_the_status_and_the_servers_message(

@@ -114,7 +114,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_counts_nothing_twice(
         ).one()
         rolled = connection.execute(
             sa.text(
-                "SELECT SUM(request_count), SUM(credits_micro) FROM usage_rollups "
+                "SELECT SUM(request_count), SUM(credits_micro) FROM usage_quarter_rollups "
                 "WHERE org_id = :org"
             ),
             {"org": access.org_id},

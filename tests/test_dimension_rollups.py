@@ -18,7 +18,6 @@ from creditmeter.ingest import now_us, record_batch
 from creditmeter.store import open_store
 from creditmeter.store import usage as sql
 from creditmeter.store.database import Store, _alembic_config, normalise_url
-from creditmeter.store.schema import usage_rollups
 from creditmeter.timestamps import day_of_us
 from tests.fleet import dimension_rollups_disagreeing, exact_json, make_events, set_up_org
 
@@ -59,26 +58,26 @@ def test_migration_0003_backfills_the_dimension_rollups_of_an_older_database(
     engine = sa.create_engine(normalise_url(url), poolclass=sa.NullPool)
     with engine.begin() as connection:
         command.upgrade(_alembic_config(connection), "0002")
+        # The table of revision 0002 (the schema module no longer has it).
+        usage_rollups = sa.Table("usage_rollups", sa.MetaData(), autoload_with=connection)
         connection.execute(usage_rollups.insert(), _rollup_rows(400, seed=3))
     engine.dispose()
-    store = open_store(url, ensure_schema=False)
-    try:
-        assert store.migrate()[0] == "0002"
-        with store.read() as connection:
-            for dimension in sql.GROUP_COLUMNS:
-                arguments = {
-                    "org_id": "org_a",
-                    "start": DAY0,
-                    "end": DAY0 + timedelta(days=30),
-                }
-                full = sql.usage_by_day(
-                    connection, group_by=(dimension,), filters={}, full=True, **arguments
-                )
-                own = sql.usage_by_day(connection, group_by=(dimension,), filters={}, **arguments)
-                assert sorted(own) == sorted(full) and full
-    finally:
-        store.close()
-    assert dimension_rollups_disagreeing(url) == []
+    # Up to 0005, the last revision with usage_rollups (0006 replaced them by the
+    # quarter-hour rollups, which it fills from the events).
+    engine = sa.create_engine(normalise_url(url), poolclass=sa.NullPool)
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "0005")
+        for dimension in sql.GROUP_COLUMNS:
+            full = connection.exec_driver_sql(
+                f"SELECT org_id, day, {dimension}, sum(credits_micro), sum(request_count) "
+                f"FROM usage_rollups GROUP BY org_id, day, {dimension}"
+            ).all()
+            own = connection.exec_driver_sql(
+                "SELECT org_id, day, value, credits_micro, request_count "
+                f"FROM usage_dimension_rollups WHERE dimension = '{dimension}'"
+            ).all()
+            assert sorted(map(tuple, own)) == sorted(map(tuple, full)) and full
+    engine.dispose()
 
 
 def test_ingest_keeps_every_dimension_rollup_equal_to_the_full_rollups_summed(
@@ -163,23 +162,33 @@ def _summed_from_events(database_url: str) -> dict[str, set[tuple[Any, ...]]]:
 def _stored_rollups(database_url: str) -> dict[str, set[tuple[Any, ...]]]:
     engine = sa.create_engine(normalise_url(database_url), poolclass=sa.NullPool)
     queries = {
-        "full": "SELECT org_id, day, product, feature, api_key, file_type, credits_micro, "
-        "request_count FROM usage_rollups",
         "totals": "SELECT org_id, day, credits_micro, request_count FROM usage_daily_totals",
         "dimensions": "SELECT org_id, dimension, day, value, credits_micro, request_count "
         "FROM usage_dimension_rollups",
     }
     try:
         with engine.connect() as connection:
-            return {
+            stored = {
                 name: {
                     tuple(str(v) if isinstance(v, date) else v for v in row)
                     for row in connection.exec_driver_sql(query)
                 }
                 for name, query in queries.items()
             }
+            quarters = connection.exec_driver_sql(
+                "SELECT org_id, quarter, product, feature, api_key, file_type, credits_micro, "
+                "request_count FROM usage_quarter_rollups"
+            ).all()
     finally:
         engine.dispose()
+    # The full rollups are quarter hours: summed here by UTC day (Python's // floors).
+    full: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
+    for org_id, quarter, *values, credits, requests in quarters:
+        day = date(1970, 1, 1) + timedelta(days=int(quarter) // 96)
+        full[(org_id, str(day), *values)][0] += int(credits)
+        full[(org_id, str(day), *values)][1] += int(requests)
+    stored["full"] = {(*key, c, r) for key, (c, r) in full.items()}
+    return stored
 
 
 def test_every_rollup_equals_the_stored_events_summed_by_utc_day_also_before_1970(

@@ -153,7 +153,7 @@ def test_generated_client_records_events_and_exports_them(
         client=reader,
         start_date=isoparse(params["startDate"]).date(),
         end_date=isoparse(params["endDate"]).date(),
-        group_by=models.ExportUsageGroupBy.FEATURE,
+        group_by=[models.ExportUsageGroupByItem.FEATURE],
     )
     raw = tenant.export(**params)
     assert raw.status_code == 200, raw.text

@@ -6,6 +6,8 @@ import multiprocessing
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -15,9 +17,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from creditmeter.credits import MAX_TOTAL_MICRO
+from creditmeter.events import read_json_body
+from creditmeter.ingest import now_us, record_batch
 from creditmeter.store import UnknownSchema, open_store
-from creditmeter.store.database import _alembic_config, head_revision
+from creditmeter.store.database import _alembic_config, head_revision, normalise_url
 from creditmeter.store.schema import metadata
+from tests.fleet import exact_json, make_events, set_up_org
 
 
 def test_migrations_create_exactly_the_schema_module(tmp_path: Path) -> None:
@@ -159,21 +164,85 @@ def test_migration_0004_clusters_the_sqlite_rollups_by_key_keeping_every_row(
             connection.exec_driver_sql(f"INSERT INTO {table} VALUES ({marks})", table_rows)
     engine.dispose()
 
-    store = open_store(url, ensure_schema=False)
+    # Up to 0005, the last revision with usage_rollups (0006 replaced them).
+    engine = sa.create_engine(url, poolclass=sa.NullPool)
     try:
-        assert store.migrate()[0] == "0003"
-        with store.read() as connection:
+        with engine.begin() as connection:
+            command.upgrade(_alembic_config(connection), "0005")
             assert _clustered(connection) == dict.fromkeys(ROLLUP_TABLES, True)
             for table, table_rows in rows.items():
                 stored = connection.exec_driver_sql(f"SELECT * FROM {table}").all()
-                # Later migrations add columns after these (0006: event_count).
-                width = len(table_rows[0])
-                assert sorted(tuple(row)[:width] for row in stored) == sorted(table_rows), table
+                assert sorted(map(tuple, stored)) == sorted(table_rows), table
         # The daily totals keep their CHECK: the guard of every export sum.
-        with pytest.raises(sa.exc.IntegrityError), store.write() as connection:
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
             connection.exec_driver_sql(
                 "UPDATE usage_daily_totals SET credits_micro = ? WHERE day = '2026-03-01'",
                 (MAX_TOTAL_MICRO + 1,),
             )
     finally:
+        engine.dispose()
+
+
+_USAGE_TABLES = (
+    "usage_events",
+    "usage_daily_totals",
+    "usage_dimension_rollups",
+    "usage_dimension_pieces",
+    "usage_quarter_rollups",
+)
+
+
+def _usage_tables(url: str) -> dict[str, list[tuple[object, ...]]]:
+    engine = sa.create_engine(normalise_url(url), poolclass=sa.NullPool)
+    try:
+        with engine.connect() as connection:
+            return {
+                table: sorted(
+                    tuple(str(value) for value in row)
+                    for row in connection.exec_driver_sql(f"SELECT * FROM {table}")
+                )
+                for table in _USAGE_TABLES
+            }
+    finally:
+        engine.dispose()
+
+
+def test_migration_0006_fills_the_quarter_rollups_and_event_counts_as_ingest_would(
+    new_database: Callable[[], str],
+) -> None:
+    """Events recorded at the head, the database taken back to 0005 (no quarter
+    rollups, no event counts) and brought forward again: the migration's own sums
+    equal those ingest kept, on either store, before 1970 and across midnight too."""
+    url = new_database()
+    access = set_up_org(url)
+    events = make_events(access.org_id, 600, seed=6)
+    events += [
+        {"id": f"old-{n}", "orgId": access.org_id, "timestamp": moment, "product": "parse",
+         "credits": Decimal("0.5"), "requestCount": n % 2}
+        for n, moment in enumerate(
+            ["1969-12-31T23:59:59.999999Z", "1900-03-01T12:07:00Z", "0001-01-01T00:14:59Z",
+             "2026-03-01T23:45:00-01:00", "2026-03-02T00:00:00+05:45"]
+        )
+    ]  # fmt: skip
+    store = open_store(url)
+    try:
+        received = now_us()
+        record_batch(
+            store, read_json_body(exact_json(events), received), max_events=10_000,
+            received_us=received,
+        )  # fmt: skip
+    finally:
         store.close()
+    recorded = _usage_tables(url)
+    assert len(recorded["usage_quarter_rollups"]) > 100
+
+    engine = sa.create_engine(normalise_url(url), poolclass=sa.NullPool)
+    with engine.begin() as connection:
+        command.downgrade(_alembic_config(connection), "0005")
+    engine.dispose()
+    store = open_store(url, ensure_schema=False)
+    try:
+        assert store.migrate()[0] == "0005"
+    finally:
+        store.close()
+    assert _usage_tables(url) == recorded

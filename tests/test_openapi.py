@@ -45,9 +45,24 @@ def test_export_documents_every_query_parameter(service: Service) -> None:
     assert names == [
         "startDate", "endDate", "groupBy", "orgId",
         "product", "feature", "apiKey", "fileType", "format",
+        "timeZone", "bucketWidth", "limit", "page",
     ]  # fmt: skip
-    group_by = next(p for p in operation["parameters"] if p["name"] == "groupBy")
-    assert group_by["schema"]["enum"] == ["product", "feature", "api_key", "file_type"]
+    by_name = {p["name"]: p for p in operation["parameters"]}
+    # groupBy is a list sent comma-separated: a form-style array, not exploded.
+    group_by = by_name["groupBy"]
+    assert group_by["schema"]["items"]["enum"] == ["product", "feature", "api_key", "file_type"]
+    assert (group_by["style"], group_by["explode"], group_by["schema"]["maxItems"]) == (
+        "form",
+        False,
+        4,
+    )
+    assert by_name["bucketWidth"]["schema"]["enum"] == ["hour", "day", "month"]
+    assert (by_name["limit"]["schema"]["minimum"], by_name["limit"]["schema"]["maximum"]) == (
+        1,
+        10_000,
+    )
+    rows = _document(service)["components"]["schemas"]["UsageRowOut"]["properties"]
+    assert {"start", "group", "product", "feature", "apiKey", "fileType"} <= set(rows)
 
 
 def test_export_documents_its_errors_in_the_one_error_shape(service: Service) -> None:

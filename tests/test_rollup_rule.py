@@ -30,10 +30,11 @@ from creditmeter.ingest import record
 from creditmeter.store import Store, open_store
 from creditmeter.store.schema import (
     usage_daily_totals,
+    usage_dimension_pieces,
     usage_dimension_rollups,
     usage_quarter_rollups,
-    usage_rollups,
 )
+from creditmeter.store.usage import PIECE_STARTS
 from tests.conftest import STORES
 
 US_PER_DAY = 86_400_000_000
@@ -132,7 +133,7 @@ def _expected(sent: list[list[Event]], prefix: str) -> dict[str, set[tuple[Any, 
     kept, _ = _kept(sent)
     sums: dict[str, dict[tuple[Any, ...], list[int]]] = {
         name: defaultdict(lambda: [0, 0, 0])
-        for name in ("totals", "rollups", "dimensions", "quarters")
+        for name in ("totals", "dimensions", "pieces", "quarters")
     }
     for event in kept.values():
         org, day = prefix + event.org_id, _day(event.timestamp_us)
@@ -140,15 +141,14 @@ def _expected(sent: list[list[Event]], prefix: str) -> dict[str, set[tuple[Any, 
         quarter = event.timestamp_us // 900_000_000
         values = [event.product, event.feature, event.api_key, event.file_type]
         values = [value if value is not None else "" for value in values]
-        keys = [
-            ("totals", (org, day)),
-            ("rollups", (org, day, *values)),
-            ("quarters", (org, quarter, *values)),
-        ]
-        keys += [
-            ("dimensions", (org, dimension, day, value))
-            for dimension, value in zip(DIMENSIONS, values, strict=True)
-        ]
+        # The piece of its day the quarter falls in (PIECE_STARTS: quarters of the day).
+        piece = quarter - quarter % 96 + max(p for p in PIECE_STARTS if p <= quarter % 96)
+        keys = [("totals", (org, day)), ("quarters", (org, quarter, *values))]
+        for dimension, value in zip(DIMENSIONS, values, strict=True):
+            keys += [
+                ("dimensions", (org, dimension, day, value)),
+                ("pieces", (org, dimension, piece, value)),
+            ]
         for name, key in keys:
             sums[name][key][0] += event.credits_micro
             sums[name][key][1] += event.request_count
@@ -165,8 +165,8 @@ def _expected(sent: list[list[Event]], prefix: str) -> dict[str, set[tuple[Any, 
 def _stored(store: Store, prefix: str) -> dict[str, set[tuple[Any, ...]]]:
     tables = {
         "totals": usage_daily_totals,
-        "rollups": usage_rollups,
         "dimensions": usage_dimension_rollups,
+        "pieces": usage_dimension_pieces,
         "quarters": usage_quarter_rollups,
     }
     with store.read() as connection:

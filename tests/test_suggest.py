@@ -20,7 +20,7 @@ def test_an_unknown_parameter_with_no_close_name_lists_the_known_ones(tenant: Te
     assert answer.json()["error"]["message"] == (
         "Unknown query parameters 'zzz', 'group_by'. Did you mean 'groupBy'? Known parameters: "
         "'startDate', 'endDate', 'groupBy', 'orgId', 'product', 'feature', 'apiKey', "
-        "'fileType', 'format'."
+        "'fileType', 'format', 'timeZone', 'bucketWidth', 'limit', 'page'."
     )
 
 

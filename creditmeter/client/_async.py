@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -13,16 +13,18 @@ from creditmeter.client._base import (
     DEFAULT_BACKOFF,
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_RETRIES,
+    DEFAULT_PAGE_SIZE,
     DEFAULT_TIMEOUT,
     NOTHING_RECORDED,
     BaseClient,
     Day,
     Filter,
+    GroupBy,
     Timeout,
 )
 from creditmeter.client._events import batches
 from creditmeter.client._exceptions import CreditmeterError
-from creditmeter.client._models import Export, RecordResult
+from creditmeter.client._models import Export, RecordResult, UsageRow
 
 
 class AsyncClient(BaseClient):
@@ -52,14 +54,16 @@ class AsyncClient(BaseClient):
         *,
         start_date: Day | None = None,
         end_date: Day | None = None,
-        group_by: str | None = None,
+        group_by: GroupBy = None,
         org_id: str | None = None,
         products: Filter = None,
         features: Filter = None,
         api_keys: Filter = None,
         file_types: Filter = None,
+        time_zone: str | None = None,
+        bucket_width: str | None = None,
     ) -> Export:
-        """Usage per day and group: see :meth:`creditmeter.Client.export`."""
+        """Usage per bucket and group: see :meth:`creditmeter.Client.export`."""
         request = self._export_request(
             self._http,
             start_date=start_date,
@@ -70,8 +74,81 @@ class AsyncClient(BaseClient):
             features=features,
             api_keys=api_keys,
             file_types=file_types,
+            time_zone=time_zone,
+            bucket_width=bucket_width,
         )
         return self._export(await self._send(request))
+
+    async def export_pages(
+        self,
+        *,
+        start_date: Day | None = None,
+        end_date: Day | None = None,
+        group_by: GroupBy = None,
+        org_id: str | None = None,
+        products: Filter = None,
+        features: Filter = None,
+        api_keys: Filter = None,
+        file_types: Filter = None,
+        time_zone: str | None = None,
+        bucket_width: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        page: str | None = None,
+    ) -> AsyncIterator[Export]:
+        """The export page by page (``async for``): see :meth:`creditmeter.Client.export_pages`."""
+        while True:
+            request = self._export_request(
+                self._http,
+                start_date=start_date,
+                end_date=end_date,
+                group_by=group_by,
+                org_id=org_id,
+                products=products,
+                features=features,
+                api_keys=api_keys,
+                file_types=file_types,
+                time_zone=time_zone,
+                bucket_width=bucket_width,
+                limit=limit,
+                page=page,
+            )
+            result = self._export(await self._send(request))
+            yield result
+            if result.next_page is None:
+                return
+            page = result.next_page
+
+    async def iter_rows(
+        self,
+        *,
+        start_date: Day | None = None,
+        end_date: Day | None = None,
+        group_by: GroupBy = None,
+        org_id: str | None = None,
+        products: Filter = None,
+        features: Filter = None,
+        api_keys: Filter = None,
+        file_types: Filter = None,
+        time_zone: str | None = None,
+        bucket_width: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> AsyncIterator[UsageRow]:
+        """Every row, a page at a time (``async for``): see :meth:`creditmeter.Client.iter_rows`."""
+        async for result in self.export_pages(
+            start_date=start_date,
+            end_date=end_date,
+            group_by=group_by,
+            org_id=org_id,
+            products=products,
+            features=features,
+            api_keys=api_keys,
+            file_types=file_types,
+            time_zone=time_zone,
+            bucket_width=bucket_width,
+            limit=limit,
+        ):
+            for row in result:
+                yield row
 
     async def record(
         self, events: Iterable[Mapping[str, Any]], *, batch_size: int = DEFAULT_BATCH_SIZE

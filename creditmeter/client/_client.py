@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -13,16 +13,18 @@ from creditmeter.client._base import (
     DEFAULT_BACKOFF,
     DEFAULT_BATCH_SIZE,
     DEFAULT_MAX_RETRIES,
+    DEFAULT_PAGE_SIZE,
     DEFAULT_TIMEOUT,
     NOTHING_RECORDED,
     BaseClient,
     Day,
     Filter,
+    GroupBy,
     Timeout,
 )
 from creditmeter.client._events import batches
 from creditmeter.client._exceptions import CreditmeterError
-from creditmeter.client._models import Export, RecordResult
+from creditmeter.client._models import Export, RecordResult, UsageRow
 
 
 class Client(BaseClient):
@@ -58,18 +60,27 @@ class Client(BaseClient):
         *,
         start_date: Day | None = None,
         end_date: Day | None = None,
-        group_by: str | None = None,
+        group_by: GroupBy = None,
         org_id: str | None = None,
         products: Filter = None,
         features: Filter = None,
         api_keys: Filter = None,
         file_types: Filter = None,
+        time_zone: str | None = None,
+        bucket_width: str | None = None,
     ) -> Export:
-        """Usage per day and group. Left out, a parameter takes the server's default:
-        the 30 days before ``end_date``, ``end_date`` today (UTC), ``group_by``
-        ``"product"``, ``org_id`` the key's organization. Dates are
-        :class:`datetime.date` or ``"yyyy-mm-dd"``; each filter is a string or a
-        list of them (OR within a filter, AND between filters).
+        """Usage per bucket and group, the whole answer in one :class:`Export`.
+
+        Left out, a parameter takes the server's default: the 30 days before
+        ``end_date``, ``end_date`` today in ``time_zone``, ``group_by``
+        ``"product"``, ``org_id`` the key's organization, ``time_zone`` ``"UTC"``,
+        ``bucket_width`` ``"day"``. Dates are :class:`datetime.date` or
+        ``"yyyy-mm-dd"``, local dates in ``time_zone`` (an IANA name such as
+        ``"Europe/Berlin"``); ``bucket_width`` is ``"hour"``, ``"day"`` or
+        ``"month"``; ``group_by`` is a dimension's name or a list of up to four
+        (``["product", "api_key"]``); each filter is a string or a list of them
+        (OR within a filter, AND between filters). Values go to the server as
+        given: it says what is wrong with one (:class:`InvalidRequestError`).
         """
         request = self._export_request(
             self._http,
@@ -81,8 +92,89 @@ class Client(BaseClient):
             features=features,
             api_keys=api_keys,
             file_types=file_types,
+            time_zone=time_zone,
+            bucket_width=bucket_width,
         )
         return self._export(self._send(request))
+
+    def export_pages(
+        self,
+        *,
+        start_date: Day | None = None,
+        end_date: Day | None = None,
+        group_by: GroupBy = None,
+        org_id: str | None = None,
+        products: Filter = None,
+        features: Filter = None,
+        api_keys: Filter = None,
+        file_types: Filter = None,
+        time_zone: str | None = None,
+        bucket_width: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+        page: str | None = None,
+    ) -> Iterator[Export]:
+        """The export page by page, each an :class:`Export` of at most ``limit`` rows.
+
+        The parameters are :meth:`export`'s. Each page is one request, sent when
+        the one before has been consumed, so memory holds one page however long
+        the export; ``page`` starts after the page whose ``next_page`` it is
+        (to resume a walk). A cursor is a position, not a snapshot: usage
+        recorded during the walk into rows already returned is not revisited.
+        """
+        while True:
+            request = self._export_request(
+                self._http,
+                start_date=start_date,
+                end_date=end_date,
+                group_by=group_by,
+                org_id=org_id,
+                products=products,
+                features=features,
+                api_keys=api_keys,
+                file_types=file_types,
+                time_zone=time_zone,
+                bucket_width=bucket_width,
+                limit=limit,
+                page=page,
+            )
+            result = self._export(self._send(request))
+            yield result
+            if result.next_page is None:
+                return
+            page = result.next_page
+
+    def iter_rows(
+        self,
+        *,
+        start_date: Day | None = None,
+        end_date: Day | None = None,
+        group_by: GroupBy = None,
+        org_id: str | None = None,
+        products: Filter = None,
+        features: Filter = None,
+        api_keys: Filter = None,
+        file_types: Filter = None,
+        time_zone: str | None = None,
+        bucket_width: str | None = None,
+        limit: int = DEFAULT_PAGE_SIZE,
+    ) -> Iterator[UsageRow]:
+        """Every :class:`UsageRow` of the export, read a page of ``limit`` at a time:
+        :meth:`export_pages`, one row after another.
+        """
+        for result in self.export_pages(
+            start_date=start_date,
+            end_date=end_date,
+            group_by=group_by,
+            org_id=org_id,
+            products=products,
+            features=features,
+            api_keys=api_keys,
+            file_types=file_types,
+            time_zone=time_zone,
+            bucket_width=bucket_width,
+            limit=limit,
+        ):
+            yield from result
 
     def record(
         self, events: Iterable[Mapping[str, Any]], *, batch_size: int = DEFAULT_BATCH_SIZE

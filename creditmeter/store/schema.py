@@ -138,31 +138,11 @@ usage_events = Table(
     PrimaryKeyConstraint("org_id", "event_id"),
 )
 
-# Daily totals per (org, UTC day, product, feature, apiKey, fileType), kept in
-# the same transaction as the events: exports read these, never the events.
-usage_rollups = Table(
-    "usage_rollups",
-    metadata,
-    Column("org_id", String(NAME_LENGTH), nullable=False),
-    Column("day", Date, nullable=False),
-    Column("product", String(NAME_LENGTH), nullable=False),
-    Column("feature", String(NAME_LENGTH), nullable=False),
-    Column("api_key", String(NAME_LENGTH), nullable=False),
-    Column("file_type", String(NAME_LENGTH), nullable=False),
-    Column("credits_micro", BigInteger, nullable=False),
-    Column("request_count", BigInteger, nullable=False),
-    # How many events the row sums: a row of zero credits and requests still has
-    # events, and a part subtracted from a larger one leaves a row only if some remain.
-    Column("event_count", BigInteger, nullable=False, server_default="0"),
-    PrimaryKeyConstraint("org_id", "day", "product", "feature", "api_key", "file_type"),
-    # Clustered by the key on SQLite (migration 0004): rows are read in key ranges.
-    sqlite_with_rowid=False,
-)
-
 # Daily totals per (org, UTC day, one dimension's value): the full rollups summed
-# over the other three dimensions, kept in the same transaction. An export with no
-# filter on another dimension than the one it groups by reads these: a few rows a
-# day instead of every combination (see docs/decisions/0004-dimension-rollups.md).
+# over the other three dimensions and a day's quarters, kept in the same
+# transaction. An export with no filter on another dimension than the one it
+# groups by reads these: a few rows a day instead of every combination (see
+# docs/decisions/0004-dimension-rollups.md).
 usage_dimension_rollups = Table(
     "usage_dimension_rollups",
     metadata,
@@ -173,17 +153,40 @@ usage_dimension_rollups = Table(
     Column("value", String(NAME_LENGTH), nullable=False),
     Column("credits_micro", BigInteger, nullable=False),
     Column("request_count", BigInteger, nullable=False),
+    # How many events the row sums: a row of zero credits and requests still has
+    # events, and a part subtracted from a larger one leaves a row only if some remain.
     Column("event_count", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("org_id", "dimension", "day", "value"),
     sqlite_with_rowid=False,
 )
 
-# Totals per (org, UTC quarter hour, product, feature, apiKey, fileType): the full
-# rollups at the finest step any zone's local day or hour needs since 1980 (every
-# offset since then is a whole number of quarter hours). ``quarter`` is
-# floor(timestamp_us / 900,000,000): quarter hours since the epoch. Exports in a
-# zone other than UTC, or in hour buckets, read these where a bucket does not
-# cover whole UTC days (docs/decisions/0008-local-time-rollups.md).
+# Totals per (org, one dimension's value, piece of a UTC day): the per-dimension
+# rollups cut finer, at every UTC hour and at each quarter hour where some zone's
+# local day has begun since 1980 (44 pieces a day, see store/usage.py PIECE_STARTS).
+# A local day in any zone is whole pieces; read as its UTC day's row minus the
+# pieces before its start plus the previous day's pieces after it, it costs a few
+# rows (docs/decisions/0008-local-time-rollups.md). ``piece`` is the quarter number
+# of the piece's first quarter hour.
+usage_dimension_pieces = Table(
+    "usage_dimension_pieces",
+    metadata,
+    Column("org_id", String(NAME_LENGTH), nullable=False),
+    Column("dimension", String(16), nullable=False),
+    Column("piece", BigInteger, nullable=False),
+    Column("value", String(NAME_LENGTH), nullable=False),
+    Column("credits_micro", BigInteger, nullable=False),
+    Column("request_count", BigInteger, nullable=False),
+    Column("event_count", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "dimension", "piece", "value"),
+    sqlite_with_rowid=False,
+)
+
+# Totals per (org, UTC quarter hour, product, feature, apiKey, fileType), kept in
+# the same transaction as the events: the full rollups, at the finest step any
+# zone's local day or hour needs since 1980 (every offset since then is a whole
+# number of quarter hours). ``quarter`` is floor(timestamp_us / 900,000,000):
+# quarter hours since the epoch. Exports read these, or the coarser per-dimension
+# rollups, never the events (docs/decisions/0008-local-time-rollups.md).
 usage_quarter_rollups = Table(
     "usage_quarter_rollups",
     metadata,

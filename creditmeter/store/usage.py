@@ -60,12 +60,13 @@ EVENT_COLUMNS = (
 # quarters summed, a total or a per-dimension rollup the full rollup summed over
 # the other columns).
 
-_ROLLUP_KEY = ("org_id", "day", *GROUP_COLUMNS)
 _QUARTER_KEY = ("org_id", "quarter", *GROUP_COLUMNS)
 _AMOUNTS = ("credits_micro", "request_count", "event_count")
 #: Microseconds in a quarter hour, and quarter hours in a day.
 QUARTER_US = 900_000_000
 QUARTERS_PER_DAY = 96
+#: date.toordinal() of 1970-01-01.
+_EPOCH_ORDINAL = 719_163
 
 
 def _floor_division(column: str, divisor: int) -> str:
@@ -80,12 +81,34 @@ _QUARTER_NUMBER = _floor_division("timestamp_us", QUARTER_US)
 # The UTC day number (days since 1970-01-01) of a quarter.
 _DAY_NUMBER = _floor_division("quarter", QUARTERS_PER_DAY)
 
+#: Where the pieces of a UTC day begin, in quarter hours of the day: every hour,
+#: and the 20 quarter hours off the hour where some zone's local day has begun
+#: since 1980 (01:30 … 20:30 UTC: Kolkata's 18:30, Kathmandu's 18:15, …; the pinned
+#: tz database, checked by tests/test_pieces.py). 44 pieces a day.
+PIECE_STARTS = (
+    0, 4, 6, 8, 10, 12, 14, 16, 18, 20, 24, 28, 32, 34, 36, 38, 40, 41, 44, 45, 48, 50,
+    52, 54, 56, 57, 58, 60, 61, 62, 64, 66, 68, 70, 72, 73, 74, 76, 78, 80, 82, 84, 88, 92,
+)  # fmt: skip
+
+
+def _piece_of(quarter: str, of_day: str) -> str:
+    """SQL of the quarter number where the piece holding ``quarter`` begins;
+    ``of_day``: the SQL of its quarter of the day (0-95). (No ``%`` operator:
+    psycopg would read it as a placeholder.)"""
+    ends = [*PIECE_STARTS[1:], QUARTERS_PER_DAY]
+    cases = " ".join(
+        f"WHEN {of_day} < {end} THEN {start}" for start, end in zip(PIECE_STARTS, ends, strict=True)
+    )
+    return f"({quarter} - {of_day} + CASE {cases} END)"
+
+
 # The columns of the temporary table of a batch's sums, keyed by _QUARTER_KEY.
 _BATCH_ROLLUPS = ", ".join(
     [
         "org_id TEXT",
         "quarter BIGINT",
         "day DATE",
+        "of_day INTEGER",
         *(f"{column} TEXT" for column in GROUP_COLUMNS),
         "credits_micro BIGINT",
         "request_count BIGINT",
@@ -96,7 +119,8 @@ _BATCH_ROLLUPS = ", ".join(
 
 def _batch_sums(day: str, new_events: str) -> str:
     """The new events summed by (org, quarter, dimensions): ``day`` is the SQL of
-    the stored day of ``_DAY_NUMBER``, and an absent dimension is ''.
+    the stored day of ``_DAY_NUMBER``, ``of_day`` the quarter's place in its day
+    (0-95), and an absent dimension is ''.
 
     A sum past 64 bits fails here (SQLite: "integer overflow"; PostgreSQL: the
     bigint column refuses it): the batch alone passes the limit.
@@ -104,7 +128,8 @@ def _batch_sums(day: str, new_events: str) -> str:
     values = ", ".join(f"coalesce({column}, '')" for column in GROUP_COLUMNS)
     named = ", ".join(f"coalesce({column}, '') AS {column}" for column in GROUP_COLUMNS)
     return (
-        f"INSERT INTO batch_rollups SELECT org_id, quarter, {day}, {', '.join(GROUP_COLUMNS)}, "
+        f"INSERT INTO batch_rollups SELECT org_id, quarter, {day}, "
+        f"quarter - {QUARTERS_PER_DAY} * ({_DAY_NUMBER}), {', '.join(GROUP_COLUMNS)}, "
         "credits_micro, request_count, event_count FROM ("
         f"SELECT org_id, {_QUARTER_NUMBER} AS quarter, {named}, sum(credits_micro) "
         f"AS credits_micro, sum(request_count) AS request_count, count(*) AS event_count "
@@ -146,7 +171,6 @@ _ADD_TO_QUARTERS = _adding(
     _QUARTER_KEY,
     f"SELECT {', '.join(_QUARTER_KEY)}, {', '.join(_AMOUNTS)} FROM batch_rollups",
 )
-_ADD_TO_ROLLUPS = _adding("usage_rollups", _ROLLUP_KEY, _summed(_ROLLUP_KEY))
 _ADD_TO_DIMENSION_ROLLUPS = _adding(
     "usage_dimension_rollups",
     ("org_id", "dimension", "day", "value"),
@@ -154,6 +178,16 @@ _ADD_TO_DIMENSION_ROLLUPS = _adding(
         f"SELECT org_id, '{dimension}', day, {dimension}, sum(credits_micro), "
         f"sum(request_count), sum(event_count) FROM batch_rollups "
         f"GROUP BY org_id, day, {dimension}"
+        for dimension in GROUP_COLUMNS
+    ),
+)
+_ADD_TO_DIMENSION_PIECES = _adding(
+    "usage_dimension_pieces",
+    ("org_id", "dimension", "piece", "value"),
+    " UNION ALL ".join(
+        f"SELECT org_id, '{dimension}', {_piece_of('quarter', 'of_day')}, {dimension}, "
+        "sum(credits_micro), sum(request_count), sum(event_count) FROM batch_rollups "
+        f"GROUP BY org_id, {_piece_of('quarter', 'of_day')}, {dimension}"
         for dimension in GROUP_COLUMNS
     ),
 )
@@ -188,8 +222,8 @@ def insert_events(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> se
             raise TotalLimitExceeded(str(exc.orig)) from exc
         raise
     run(_ADD_TO_QUARTERS)
-    run(_ADD_TO_ROLLUPS)
     run(_ADD_TO_DIMENSION_ROLLUPS)
+    run(_ADD_TO_DIMENSION_PIECES)
     return inserted
 
 
@@ -311,26 +345,67 @@ def usage_by_day(
             (day, (value,), credits, requests, events)
             for day, value, credits, requests, events in dialect.read_days(rows)
         ]
-    # Grouped and ordered by the values' UTF-8 bytes, as the export is ordered (on
-    # SQLite that is the key's own order when the columns lead the key).
+    # The full rollups are quarters: summed by day, grouped and ordered by the
+    # values' UTF-8 bytes, as the export is ordered.
     grouped = ", ".join(_bytewise(column, dialect.bytewise) for column in group_by)
     statement = (
-        f"SELECT day, {grouped}, sum(credits_micro), sum(request_count), sum(event_count) "
-        f"FROM usage_rollups WHERE org_id = {mark} AND day >= {mark} AND day <= {mark}"
+        f"SELECT {_DAY_NUMBER} AS day_number, {grouped}, sum(credits_micro), "
+        "sum(request_count), sum(event_count) FROM usage_quarter_rollups "
+        f"WHERE org_id = {mark} AND quarter >= {mark} AND quarter < {mark}"
     )
-    params += [dialect.bind_day(start), dialect.bind_day(end)]
+    params += [
+        (start.toordinal() - _EPOCH_ORDINAL) * QUARTERS_PER_DAY,
+        (end.toordinal() + 1 - _EPOCH_ORDINAL) * QUARTERS_PER_DAY,
+    ]
     statement += _filtered(filters, mark, params)
-    statement += f" GROUP BY day, {grouped} ORDER BY day, {grouped}"
+    statement += f" GROUP BY day_number, {grouped} ORDER BY day_number, {grouped}"
     width = len(group_by)
     return [
         (
-            row[0],
+            date.fromordinal(int(row[0]) + _EPOCH_ORDINAL),
             tuple(row[1 : 1 + width]),
             int(row[1 + width]),
             int(row[2 + width]),
             int(row[3 + width]),
         )
-        for row in dialect.read_days(connection.exec_driver_sql(statement, tuple(params)).all())
+        for row in connection.exec_driver_sql(statement, tuple(params))
+    ]
+
+
+def usage_by_piece(
+    connection: Connection,
+    *,
+    org_id: str,
+    dimension: str,
+    ranges: Sequence[tuple[int, int]],
+    values: Sequence[str] | None,
+) -> list[tuple[int, tuple[str], int, int, int]]:
+    """(piece, (value,), credits_micro, request_count, event_count) of one dimension,
+    per piece (its first quarter's number) starting in ``ranges`` ([from, to) quarter
+    numbers); ``values`` keeps only those values (None: all). In no particular order.
+    """
+    if not ranges:
+        return []
+    if dimension not in GROUP_COLUMNS:
+        raise ValueError(f"not a rollup column: {dimension}")
+    mark = dialect_of(connection).mark
+    params: list[Any] = [org_id, dimension]
+    within = " OR ".join(f"(piece >= {mark} AND piece < {mark})" for _ in ranges)
+    for low, high in ranges:
+        params += [low, high]
+    statement = (
+        "SELECT piece, value, credits_micro, request_count, event_count "
+        f"FROM usage_dimension_pieces WHERE org_id = {mark} AND dimension = {mark} "
+        f"AND ({within})"
+    )
+    if values is not None:
+        statement += f" AND value IN ({', '.join([mark] * len(values))})"
+        params.extend(values)
+    return [
+        (int(piece), (value,), int(credits), int(requests), int(events))
+        for piece, value, credits, requests, events in connection.exec_driver_sql(
+            statement, tuple(params)
+        )
     ]
 
 

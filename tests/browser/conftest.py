@@ -5,6 +5,9 @@ data is the demo's (built through ingest, as ``creditmeter demo`` builds it):
 that keeps them quick, and the store-dependent rules the page relies on are
 tested on both stores in ``tests/test_dashboard_pages.py``.
 
+Each browser context has its clock set to a named time zone (UTC unless the
+fixture says otherwise), which the page reads to pick its days.
+
 Chromium is Debian's ``/usr/bin/chromium`` (``make test-deps`` installs it);
 Playwright's own browser download is never used. Every request the page makes
 to any host but the test server is aborted and fails the test: the dashboard
@@ -82,8 +85,12 @@ class Watch:
     errors: list[str]
 
 
-def _context(chromium: Browser, demo: Demo, viewport: dict[str, int]) -> Iterator[BrowserContext]:
-    context = chromium.new_context(viewport=viewport, base_url=demo.url, accept_downloads=True)
+def _context(
+    chromium: Browser, demo: Demo, viewport: dict[str, int], zone: str = "UTC"
+) -> Iterator[BrowserContext]:
+    context = chromium.new_context(
+        viewport=viewport, base_url=demo.url, accept_downloads=True, timezone_id=zone
+    )
     context.set_default_timeout(10_000)
     watch = Watch(elsewhere=[], errors=[])
 
@@ -115,6 +122,18 @@ def _listen(page: Page, watch: Watch) -> None:
 @pytest.fixture
 def laptop(chromium: Browser, demo: Demo) -> Iterator[BrowserContext]:
     yield from _context(chromium, demo, LAPTOP)
+
+
+@pytest.fixture
+def kolkata(chromium: Browser, demo: Demo) -> Iterator[BrowserContext]:
+    """A laptop whose clock is set to India's time (UTC+05:30, no daylight saving)."""
+    yield from _context(chromium, demo, LAPTOP, "Asia/Kolkata")
+
+
+@pytest.fixture
+def berlin(chromium: Browser, demo: Demo) -> Iterator[BrowserContext]:
+    """A laptop whose clock is set to Berlin's time (daylight saving, clocks go back)."""
+    yield from _context(chromium, demo, LAPTOP, "Europe/Berlin")
 
 
 @pytest.fixture

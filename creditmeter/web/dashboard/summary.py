@@ -1,22 +1,31 @@
-"""An export as the dashboard shows it: totals per group, daily series, readable numbers.
+"""An export as the dashboard shows it: totals per group, series per bucket, readable numbers.
 
 Everything is summed from the export's rows in integer micro-credits, so the
 totals on the page are exactly the sums of the API's numbers for the same
 selection. Floats appear only in the chart's data, which is drawn, not read.
+
+The chart stacks the first grouped dimension; with ``groupBy`` of several, the
+table splits each group by the others (one row per combination of values).
+The chart's buckets (hours, days or months of the page's zone, empty ones
+included) are :func:`creditmeter.buckets.buckets`, the export's own, so each
+row of the export falls into exactly one of them.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
 from creditmeter import dimensions
+from creditmeter.buckets import Bucket, buckets
 from creditmeter.credits import MICRO, format_credits, format_micro
-from creditmeter.export import ExportResult
 from creditmeter.rendering import ExportRow
+from creditmeter.web.dashboard.selection import Selection
+from creditmeter.zones import zone_named
 
 #: groupBy value → its name on the page: as a heading, in a sentence, in the plural.
 DIMENSIONS = {
@@ -63,15 +72,51 @@ def _order(total: GroupTotal) -> tuple[int, int, bool, bytes]:
 
 
 def totals_by_group(rows: Iterable[ExportRow]) -> list[GroupTotal]:
-    """Each group's credits and requests over the range, the largest first."""
+    """Each group's (first grouped dimension's value) credits and requests, the largest first."""
     sums: dict[str | None, tuple[int, int]] = {}
     for row in rows:
-        credits, requests = sums.get(row.group, (0, 0))
-        sums[row.group] = (credits + row.credits_micro, requests + row.request_count)
+        group = row.values[0]
+        credits, requests = sums.get(group, (0, 0))
+        sums[group] = (credits + row.credits_micro, requests + row.request_count)
     return sorted(
         (GroupTotal(group, credits, requests) for group, (credits, requests) in sums.items()),
         key=_order,
     )
+
+
+@dataclass(frozen=True)
+class SplitTotal:
+    """One combination of the split dimensions' values within a group, over the range."""
+
+    values: tuple[str | None, ...]
+    credits_micro: int
+    request_count: int
+
+    @property
+    def credits(self) -> str:
+        return format_micro(self.credits_micro)
+
+
+def _split_order(total: SplitTotal) -> tuple[object, ...]:
+    # Largest first; ties in the export's order of the values (null first, then bytes).
+    keys = tuple((value is not None, (value or "").encode()) for value in total.values)
+    return (-total.credits_micro, -total.request_count, keys)
+
+
+def splits_by_group(rows: Iterable[ExportRow]) -> dict[str | None, list[SplitTotal]]:
+    """Each group's totals per combination of the other grouped values, the largest first."""
+    sums: dict[str | None, dict[tuple[str | None, ...], tuple[int, int]]] = {}
+    for row in rows:
+        combos = sums.setdefault(row.values[0], {})
+        credits, requests = combos.get(row.values[1:], (0, 0))
+        combos[row.values[1:]] = (credits + row.credits_micro, requests + row.request_count)
+    return {
+        group: sorted(
+            (SplitTotal(values, credits, requests) for values, (credits, requests) in c.items()),
+            key=_split_order,
+        )
+        for group, c in sums.items()
+    }
 
 
 def grand_total(totals: Iterable[GroupTotal]) -> GroupTotal:
@@ -152,35 +197,107 @@ def colours(totals: list[GroupTotal]) -> dict[str | None, str]:
     return assigned
 
 
-def peak_day(result: ExportResult) -> tuple[date, int] | None:
-    """The day with the most credits (the earliest of ties) and its credits, if any usage."""
-    days: dict[date, int] = {}
-    for row in result.rows:
-        days[row.date] = days.get(row.date, 0) + row.credits_micro
-    if not days:
+def _offset_text(start: str) -> str:
+    """``UTC+01:00`` from a ``start`` text's offset (``UTC+00:00`` for UTC)."""
+    return "UTC" + start[19:]
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One bucket of the chart, named for people: a short label and a full title."""
+
+    bucket: Bucket
+    label: str
+    title: str
+    #: How the busiest bucket is written (``Tue 3 Nov, 14:00``).
+    peak: str
+
+
+def slots(chosen: Selection) -> list[Slot]:
+    """The chart's buckets, every one of the range in the page's zone, empty ones too."""
+    found = buckets(
+        zone_named(chosen.time_zone), chosen.bucket_width, chosen.start_date, chosen.end_date
+    )
+    named: list[Slot] = []
+    if chosen.bucket_width == "hour":
+        clocks = [(b.date, (b.start or "")[11:16]) for b in found]
+        shown = Counter(clocks)
+        for bucket, clock in zip(found, clocks, strict=True):
+            assert bucket.start is not None
+            day, time = bucket.date, clock[1]
+            offset = _offset_text(bucket.start)
+            # A clock time a day shows twice (the clocks went back) says its offset.
+            twice = shown[clock] > 1
+            named.append(
+                Slot(
+                    bucket,
+                    label=f"{day:%b} {day.day} {time}",
+                    title=f"{day_text(day)} {day.year}, {time} ({offset})",
+                    peak=f"{day_text(day)}, {time}" + (f" ({offset})" if twice else ""),
+                )
+            )
+    elif chosen.bucket_width == "month":
+        for n, bucket in enumerate(found):
+            day = bucket.date
+            last = found[n + 1].date - timedelta(days=1) if n + 1 < len(found) else chosen.end_date
+            whole = day.day == 1 and (last + timedelta(days=1)).day == 1
+            title = f"{day:%B %Y}" if whole else range_text(day, last)
+            named.append(Slot(bucket, label=f"{day:%b %Y}", title=title, peak=title))
+    else:
+        for bucket in found:
+            day = bucket.date
+            named.append(
+                Slot(
+                    bucket,
+                    label=f"{day:%b} {day.day}",
+                    title=f"{day_text(day)} {day.year}",
+                    peak=day_text(day),
+                )
+            )
+    return named
+
+
+def _slot_of(row: ExportRow, index: dict[tuple[date, str | None], int]) -> int:
+    try:
+        return index[(row.date, row.start)]
+    except KeyError:
+        raise ValueError(f"the export answered a row outside its buckets: {row}") from None
+
+
+def peak_slot(rows: Sequence[ExportRow], named: list[Slot]) -> tuple[Slot, int] | None:
+    """The bucket with the most credits (the earliest of ties) and its credits, if any usage."""
+    index = {(slot.bucket.date, slot.bucket.start): n for n, slot in enumerate(named)}
+    sums: dict[int, int] = {}
+    for row in rows:
+        n = _slot_of(row, index)
+        sums[n] = sums.get(n, 0) + row.credits_micro
+    if not sums:
         return None
-    return min(days.items(), key=lambda item: (-item[1], item[0]))
+    n, micro = min(sums.items(), key=lambda item: (-item[1], item[0]))
+    return named[n], micro
 
 
-def chart_data(result: ExportResult, totals: list[GroupTotal], metric: str) -> dict[str, Any]:
-    """The chart's days, series (largest group at the bottom) and the metric it starts on."""
-    count = (result.end_date - result.start_date).days + 1
-    days = [result.start_date + timedelta(days=n) for n in range(count)]
+def chart_data(
+    rows: Sequence[ExportRow], totals: list[GroupTotal], chosen: Selection, named: list[Slot]
+) -> dict[str, Any]:
+    """The chart's buckets, series (largest group at the bottom) and the metric it starts on."""
+    count = len(named)
+    index = {(slot.bucket.date, slot.bucket.start): n for n, slot in enumerate(named)}
     folded = len(totals) > MAX_SERIES
     shown = totals[: MAX_SERIES - 1] if folded else totals
-    index = {total.group: n for n, total in enumerate(shown)}
+    position = {total.group: n for n, total in enumerate(shown)}
     width = len(shown) + (1 if folded else 0)
     credits = [[0] * count for _ in range(width)]
     requests = [[0] * count for _ in range(width)]
-    for row in result.rows:
-        n = index.get(row.group, len(shown))
-        day = (row.date - result.start_date).days
-        credits[n][day] += row.credits_micro
-        requests[n][day] += row.request_count
+    for row in rows:
+        n = position.get(row.values[0], len(shown))
+        slot = _slot_of(row, index)
+        credits[n][slot] += row.credits_micro
+        requests[n][slot] += row.request_count
     palette = colours(totals)
-    labels = [group_label(total.group, result.group_by[0]) for total in shown]
+    labels = [group_label(total.group, chosen.group) for total in shown]
     if folded:
-        labels.append(f"Other ({len(totals) - len(shown)} {DIMENSIONS[result.group_by[0]][2]})")
+        labels.append(f"Other ({len(totals) - len(shown)} {DIMENSIONS[chosen.group][2]})")
     series = [
         {
             "label": label,
@@ -191,52 +308,84 @@ def chart_data(result: ExportResult, totals: list[GroupTotal], metric: str) -> d
         for n, label in enumerate(labels)
     ]
     return {
-        "metric": metric,
-        "days": [day.isoformat() for day in days],
-        "labels": [f"{day:%b} {day.day}" for day in days],
-        "titles": [f"{day:%a} {day.day} {day:%b} {day.year}" for day in days],
+        "metric": chosen.metric,
+        "width": chosen.bucket_width,
+        "days": [slot.bucket.date.isoformat() for slot in named],
+        "starts": [slot.bucket.start for slot in named],
+        "labels": [slot.label for slot in named],
+        "titles": [slot.title for slot in named],
         "series": series,
     }
 
 
-def usage_view(result: ExportResult, *, metric: str) -> dict[str, Any]:
-    """What the usage page shows of an export: headings, the totals table, the chart."""
-    totals = totals_by_group(result.rows)
+#: Each bucket width as a noun: "Credits per hour", "Busiest day".
+PER = {"hour": "hour", "day": "day", "month": "month"}
+
+
+def _row(total: GroupTotal | SplitTotal, whole: GroupTotal) -> dict[str, Any]:
+    return {
+        "credits": total.credits,
+        "credits_text": format_credits(total.credits_micro),
+        "requests": total.request_count,
+        "requests_text": format_count(total.request_count),
+        "share": share(total.credits_micro, whole.credits_micro),
+        "share_tenths": share_tenths(total.credits_micro, whole.credits_micro),
+    }
+
+
+def usage_view(rows: Sequence[ExportRow], chosen: Selection) -> dict[str, Any]:
+    """What the usage page shows of an export's rows: headings, the totals table, the chart."""
+    totals = totals_by_group(rows)
     whole = grand_total(totals)
     palette = colours(totals)
-    peak = peak_day(result)
-    days = (result.end_date - result.start_date).days + 1
-    heading, noun, plural = DIMENSIONS[result.group_by[0]]
+    named = slots(chosen)
+    peak = peak_slot(rows, named)
+    heading, noun, plural = DIMENSIONS[chosen.group]
+    splits = splits_by_group(rows) if chosen.split else {}
+    split_nouns = [DIMENSIONS[name][1] for name in chosen.split]
+    table = []
+    for total in totals:
+        entry = {
+            "group": total.group,
+            "label": group_label(total.group, chosen.group),
+            "colour": palette[total.group],
+            **_row(total, whole),
+            "splits": [
+                {
+                    "values": [total.group, *split.values],
+                    "labels": [
+                        group_label(value, name)
+                        for value, name in zip(split.values, chosen.split, strict=True)
+                    ],
+                    "nulls": [value is None for value in split.values],
+                    **_row(split, whole),
+                }
+                for split in splits.get(total.group, [])
+            ],
+        }
+        table.append(entry)
+    combinations = sum(len(entry["splits"]) for entry in table)
+    count_text = f"{len(totals)} {noun if len(totals) == 1 else plural}"
+    if chosen.split:
+        count_text += f", {combinations} combination{'' if combinations == 1 else 's'}"
     return {
         "heading": heading,
         "noun": noun,
-        "count_text": f"{len(totals)} {noun if len(totals) == 1 else plural}",
-        "range_text": range_text(result.start_date, result.end_date),
-        "rows": [
-            {
-                "group": total.group,
-                "label": group_label(total.group, result.group_by[0]),
-                "colour": palette[total.group],
-                "credits": total.credits,
-                "credits_text": format_credits(total.credits_micro),
-                "requests": total.request_count,
-                "requests_text": format_count(total.request_count),
-                "share": share(total.credits_micro, whole.credits_micro),
-                "share_tenths": share_tenths(total.credits_micro, whole.credits_micro),
-            }
-            for total in totals
-        ],
+        "split_headings": [DIMENSIONS[name][0] for name in chosen.split],
+        "split_text": " and ".join(split_nouns),
+        "per": PER[chosen.bucket_width],
+        "count_text": count_text,
+        "range_text": range_text(chosen.start_date, chosen.end_date),
+        "rows": table,
         "total": {
             "credits": whole.credits,
             "credits_text": format_credits(whole.credits_micro),
             "requests": whole.request_count,
             "requests_text": format_count(whole.request_count),
-            "average_text": format_average(whole.credits_micro, days),
+            "average_text": format_average(whole.credits_micro, chosen.days),
             "peak": (
-                {"day": day_text(peak[0]), "credits_text": format_credits(peak[1])}
-                if peak
-                else None
+                {"when": peak[0].peak, "credits_text": format_credits(peak[1])} if peak else None
             ),
         },
-        "chart": chart_data(result, totals, metric),
+        "chart": chart_data(rows, totals, chosen, named),
     }

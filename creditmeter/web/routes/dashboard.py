@@ -1,9 +1,9 @@
 """The usage dashboard: sign-in, the usage page, its CSV download, sign-out.
 
 Thin like the API's routes. The page and its CSV read usage with
-:func:`~creditmeter.web.routes.export.read_usage` and write it with
-:func:`~creditmeter.web.routes.export.export_answer`, the export API's own
-path, so the page, its download and the API cannot disagree. The page's own
+:func:`~creditmeter.web.routes.export.read_usage`, and the download is the
+export API's own answer (:func:`~creditmeter.web.routes.export.answer_export`,
+streamed when large), so the page, its download and the API cannot disagree. The page's own
 choices (range presets, the chart's metric) are read in
 :mod:`creditmeter.web.dashboard.selection`; totals and series are summed in
 :mod:`creditmeter.web.dashboard.summary`.
@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -26,12 +26,18 @@ from starlette.concurrency import run_in_threadpool
 from creditmeter._version import __version__
 from creditmeter.dimensions import FILTERS, GROUP_BY
 from creditmeter.directory import OrgMembership, PersonalKey
-from creditmeter.errors import Forbidden, PayloadTooLarge, ServiceError, Unauthenticated
-from creditmeter.export import ExportResult, run_export
+from creditmeter.errors import (
+    Forbidden,
+    PayloadTooLarge,
+    RangeTooLong,
+    ServiceError,
+    Unauthenticated,
+)
+from creditmeter.export import ExportQuery, run_export
 from creditmeter.web.auth import count_export_request
 from creditmeter.web.dashboard import TEMPLATES, selection, summary
 from creditmeter.web.errors import error_response
-from creditmeter.web.routes.export import export_answer, read_usage
+from creditmeter.web.routes.export import answer_export, read_usage
 from creditmeter.web.session import (
     forget,
     from_this_site,
@@ -42,6 +48,7 @@ from creditmeter.web.session import (
     safe_next,
     signed_in_key,
 )
+from creditmeter.zones import zone_names
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=TEMPLATES)
@@ -72,10 +79,6 @@ def _page(request: Request, name: str, context: dict[str, Any], status: int = 20
     response = templates.TemplateResponse(request, name, context, status_code=status)
     response.headers.update(SECURITY_HEADERS)
     return response
-
-
-def _today() -> date:
-    return datetime.now(UTC).date()
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -195,21 +198,36 @@ def download(request: Request) -> Response:
         forget(response, request)
         return response
     count_export_request(request, key)
-    query, result = read_usage(request, key, request.query_params.multi_items())
-    response = export_answer(request, query, result)
+    # The API's own answer: whole when small, streamed when large.
+    query, response = answer_export(request, key, request.query_params.multi_items())
     if response.media_type and response.media_type.startswith("text/csv"):
-        response.headers["Content-Disposition"] = f'attachment; filename="{_filename(result)}"'
+        name = _filename(query, query.org_id or key.org_id)
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
 
-def _filename(result: ExportResult) -> str:
-    org = re.sub(r"[^A-Za-z0-9._-]", "_", result.org_id)
-    return f"usage-{org}-{result.start_date}-{result.end_date}-{'-'.join(result.group_by)}.csv"
+def _filename(query: ExportQuery, org_id: str) -> str:
+    """``usage-ORG-START-END-GROUPBY-WIDTH-ZONE.csv``, safe in any file system."""
+    parts = [
+        org_id,
+        query.start_date.isoformat(),
+        query.end_date.isoformat(),
+        "+".join(query.group_by),
+        query.width,
+        query.zone_name,
+    ]
+    return "-".join(["usage", *(re.sub(r"[^A-Za-z0-9._+-]", "_", part) for part in parts)]) + ".csv"
 
 
 @router.get(selection.PAGE_PATH)
 def usage_page(request: Request) -> Response:
-    """The usage page for the selection in the URL, or the sign-in page."""
+    """The usage page for the selection in the URL, or the sign-in page.
+
+    A URL without ``timeZone`` is answered with a page that reads nothing: its
+    script adds the browser's zone to the URL and opens that (see
+    ``docs/dashboard.md``), so no usage is ever shown in a zone the person did
+    not ask for.
+    """
     try:
         key = signed_in_key(request)
     except ServiceError as exc:
@@ -226,6 +244,11 @@ def usage_page(request: Request) -> Response:
         )
         forget(response, request)
         return response
+    items = request.query_params.multi_items()
+    if selection.needs_zone(items):
+        fallback = urlencode([*items, ("timeZone", selection.FALLBACK_ZONE)])
+        context = {"fallback_url": f"{selection.PAGE_PATH}?{fallback}"}
+        return _page(request, "zone.html", context)
     memberships = request.app.state.directory.memberships_of(key.user_id)
     try:
         return _usage(request, key, memberships)
@@ -236,8 +259,24 @@ def usage_page(request: Request) -> Response:
             "error": exc.message,
             "error_title": ERROR_TITLES.get(exc.status, "Something went wrong"),
             "reset_url": selection.PAGE_PATH,
+            "by_day_url": _by_day(items) if isinstance(exc, RangeTooLong) else None,
+            "utc_url": _in_utc(items) if exc.param == "timeZone" else None,
         }
         return _page(request, "usage.html", context, exc.status)
+
+
+def _by_day(items: list[tuple[str, str]]) -> str | None:
+    """The same URL in day buckets, when it asked for hours (a range too long for them)."""
+    if ("bucketWidth", "hour") not in items:
+        return None
+    changed = [(name, "day" if name == "bucketWidth" else value) for name, value in items]
+    return f"{selection.PAGE_PATH}?{urlencode(changed)}"
+
+
+def _in_utc(items: list[tuple[str, str]]) -> str:
+    """The same URL in UTC, for a zone the export does not know (a browser's, perhaps)."""
+    changed = [(name, value) for name, value in items if name != "timeZone"]
+    return f"{selection.PAGE_PATH}?{urlencode([*changed, ('timeZone', 'UTC')])}"
 
 
 def _org_page(org_id: str) -> str:
@@ -259,32 +298,54 @@ def _header(
     }
 
 
-def _usage(request: Request, key: PersonalKey, memberships: list[OrgMembership]) -> Response:
-    today = _today()
-    count_export_request(request, key)
-    asked = selection.read_url(request.query_params.multi_items(), today=today)
-    query, result = read_usage(request, key, asked.export_items, today=today)
-    chosen = selection.Selection.of(asked, query, result.org_id)
+def _filter_options(
+    request: Request, key: PersonalKey, query: ExportQuery, chosen: selection.Selection
+) -> dict[str, list[dict[str, Any]]]:
+    """Each filter's values: those present in the range whatever the filters, and those chosen.
+
+    A run of the same export per dimension, in month buckets (the fewest rows).
+    """
     store, directory = request.app.state.store, request.app.state.directory
     options: dict[str, list[dict[str, Any]]] = {}
     for name, column in FILTERS.items():
-        # The values present in the range, whatever the filters: a run of the same export.
-        present = run_export(store, directory, key, replace(query, group_by=(column,), filters={}))
-        values = {row.group for row in present.rows if row.group is not None}
+        asked = replace(query, group_by=(column,), filters={}, bucket_width="month")
+        present = run_export(store, directory, key, asked)
+        values = {row.values[0] for row in present.rows if row.values[0] is not None}
         chosen_values = set(chosen.filters.get(name, ()))
         options[name] = [
             {"value": value, "checked": value in chosen_values}
             for value in sorted(values | chosen_values)
         ]
+    return options
+
+
+def _usage(request: Request, key: PersonalKey, memberships: list[OrgMembership]) -> Response:
+    now = datetime.now(UTC)
+    count_export_request(request, key)
+    asked = selection.read_url(request.query_params.multi_items(), now=now)
+    query, result = read_usage(request, key, asked.export_items, today=now)
+    selection.refuse_pages(query)
+    chosen = selection.Selection.of(asked, query, result.org_id)
+    today = selection.today_in(chosen.time_zone, now)
+    max_hourly = request.app.state.settings.max_hourly_range_days
     context = {
         **_header(key, memberships, result.org_id, chosen.org_url),
-        **summary.usage_view(result, metric=chosen.metric),
+        **summary.usage_view(result.rows, chosen),
         "sel": chosen,
         "presets": selection.PRESETS,
+        "range_urls": {
+            preset: chosen.range_url(preset, today=today, max_hourly_days=max_hourly)
+            for preset in selection.PRESETS
+        },
+        "widths": selection.WIDTHS,
+        "hours_allowed": chosen.days <= max_hourly,
+        "max_hourly": max_hourly,
         "metrics": selection.METRICS,
         "dimensions": {value: summary.DIMENSIONS[value][0] for value in GROUP_BY},
+        "split_choices": selection.split_choices(chosen),
         "filter_names": {name: summary.DIMENSIONS[column][0] for name, column in FILTERS.items()},
-        "options": options,
+        "options": _filter_options(request, key, query, chosen),
+        "zone_names": sorted(zone_names()),
         "csv_url": chosen.csv_url(),
     }
     return _page(request, "usage.html", context)

@@ -6,7 +6,7 @@ dashboard shares, so that the page, its CSV and the API can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import ExitStack
 from datetime import UTC, date, datetime
 from itertools import chain, islice
@@ -14,14 +14,14 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from creditmeter.directory import PersonalKey
 from creditmeter.export import ExportResult, open_export, run_export
 from creditmeter.export_query import (
     BUCKET_WIDTHS,
-    DEFAULT_BUCKET_WIDTH,
     DEFAULT_GROUP_BY,
-    DEFAULT_TIME_ZONE,
     FILTERS,
     FORMATS,
     GROUP_BY,
@@ -95,14 +95,16 @@ PARAMETERS = [
         "timeZone",
         "IANA time zone name (exact case, e.g. `Europe/Berlin`) whose local calendar the "
         f"dates and buckets follow. Default: UTC. Zone data: tzdata {TZ_DATABASE_VERSION}.",
-        {"type": "string", "default": DEFAULT_TIME_ZONE, "example": "Europe/Berlin"},
+        # No schema default: a generated client would send it, and the answer says
+        # timeZone and bucketWidth only when the request gives one of them.
+        {"type": "string", "example": "Europe/Berlin"},
     ),
     _param(
         "bucketWidth",
         "The time span of each row: a local clock hour (ranges up to the server's "
         "hourly maximum, 31 days by default), a local day, or a local month (clipped "
-        "to the range).",
-        {"type": "string", "enum": list(BUCKET_WIDTHS), "default": DEFAULT_BUCKET_WIDTH},
+        "to the range). Default: day.",
+        {"type": "string", "enum": list(BUCKET_WIDTHS)},
     ),
     _param(
         "limit",
@@ -142,7 +144,15 @@ def export_usage(request: Request) -> Response:
     ANDed. An answer without `limit` of more than 1,000 rows is streamed.
     """
     key = usage_reader(request)
-    items = request.query_params.multi_items()
+    _, response = answer_export(request, key, request.query_params.multi_items())
+    return response
+
+
+def answer_export(
+    request: Request, key: PersonalKey, items: Sequence[tuple[str, str]]
+) -> tuple[ExportQuery, Response]:
+    """The export's answer to query ``items`` read as ``key``: whole when small, else
+    streamed. The API and the dashboard's download both answer with this."""
     csv = _wants_csv(request, items)
     query = _parse(request, items, csv=csv, now=datetime.now(UTC))
     state = request.app.state
@@ -153,20 +163,38 @@ def export_usage(request: Request) -> Response:
         # which stays open until its last row is written.
         first = list(islice(rows, STREAM_AFTER_ROWS + 1))
         if len(first) <= STREAM_AFTER_ROWS:
-            return _whole(query, ExportResult(result.layout, first, result.next_page), csv)
+            whole = ExportResult(result.layout, first, result.next_page)
+            return query, _whole(query, whole, csv)
         chunks = (
             usage_csv_chunks(result.layout, chain(first, rows))
             if csv
             else usage_json_chunks(result.layout, chain(first, rows), result.next_page)
         )
-        return StreamingResponse(_closing(chunks, stack.pop_all()), media_type=_media(csv))
+        streamed = _Streamed(_closing(chunks, stack.pop_all()), media_type=_media(csv))
+        return query, streamed
 
 
 #: Answers of more rows than this are streamed (edge case 19).
 STREAM_AFTER_ROWS = 1000
 
 
-def _closing(chunks: Iterator[bytes], resources: ExitStack) -> Iterator[bytes]:
+class _Streamed(StreamingResponse):
+    """A streamed answer whose read transaction ends with the response, also when the
+    client goes away mid-way (the generator would otherwise wait for a garbage
+    collection, holding its connection and snapshot)."""
+
+    def __init__(self, chunks: Generator[bytes, None, None], media_type: str) -> None:
+        super().__init__(chunks, media_type=media_type)
+        self._chunks = chunks
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await run_in_threadpool(self._chunks.close)
+
+
+def _closing(chunks: Iterator[bytes], resources: ExitStack) -> Generator[bytes, None, None]:
     """``chunks``, then ``resources`` closed (also when the client goes away)."""
     with resources:
         yield from chunks
@@ -189,7 +217,7 @@ def _parse(
     settings = request.app.state.settings
     return parse_query(
         items,
-        now=now,
+        today=now,
         max_range_days=settings.max_range_days,
         max_hourly_range_days=settings.max_hourly_range_days,
         csv=csv,
@@ -217,11 +245,6 @@ def read_usage(
     query = _parse(request, items, csv=_wants_csv(request, items), now=today or datetime.now(UTC))
     state = request.app.state
     return query, run_export(state.store, state.directory, key, query)
-
-
-def export_answer(request: Request, query: ExportQuery, result: ExportResult) -> Response:
-    """An export's bytes, CSV when ``format`` or the Accept header asks for it, else JSON."""
-    return _whole(query, result, _wants_csv(request, request.query_params.multi_items()))
 
 
 # HEAD answers like GET without a body; it is left out of the document, which

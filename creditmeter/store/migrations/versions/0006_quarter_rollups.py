@@ -1,14 +1,15 @@
-"""Quarter-hour rollups, and event counts in every rollup.
+"""Rollups for local time: quarter hours, pieces of days, event counts.
 
-``usage_quarter_rollups`` keeps the full rollup key per UTC quarter hour, so an
-export in any zone, or in hour buckets, is answered from rollups: every zone's
-offset since 1980 is a whole number of quarter hours. The day rollups gain
-``event_count`` (how many events a row sums), so that a part of a day read
-from the quarters can be subtracted from the day's row and a row that keeps no
-event disappears (docs/decisions/0008-local-time-rollups.md).
+- ``usage_quarter_rollups`` keeps the full rollup key per UTC quarter hour and
+  takes the place of ``usage_rollups`` (the same key per UTC day): in a sparse
+  workload both hold about a row per event, and ingest writes one of them.
+- ``usage_dimension_pieces`` keeps each dimension's value per piece of a UTC
+  day (cut at every hour and at the quarter hours where a zone's day begins).
+- The per-dimension day rollups gain ``event_count``.
 
-Both are filled from the stored events here; on a large database this reads
-every event once.
+So an export in any zone, or in hour buckets, is answered from rollups
+(docs/decisions/0008-local-time-rollups.md). All are filled from the stored
+events here; on a large database this reads every event once.
 
 Revision ID: 0006
 Revises: 0005
@@ -26,12 +27,31 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 DIMENSIONS = ("product", "feature", "api_key", "file_type")
-# floor(timestamp_us / 15 minutes), also before 1970 (integer division rounds toward zero).
-QUARTER = (
-    "CASE WHEN timestamp_us >= 0 THEN timestamp_us / 900000000 "
-    "ELSE (timestamp_us + 1) / 900000000 - 1 END"
-)
-DAY_NUMBER = "CASE WHEN quarter >= 0 THEN quarter / 96 ELSE (quarter + 1) / 96 - 1 END"
+# Frozen copy of store/usage.py's PIECE_STARTS at this revision (quarter of the day).
+PIECE_STARTS = (
+    0, 4, 6, 8, 10, 12, 14, 16, 18, 20, 24, 28, 32, 34, 36, 38, 40, 41, 44, 45, 48, 50,
+    52, 54, 56, 57, 58, 60, 61, 62, 64, 66, 68, 70, 72, 73, 74, 76, 78, 80, 82, 84, 88, 92,
+)  # fmt: skip
+
+
+def _floor_division(column: str, divisor: int) -> str:
+    return (
+        f"CASE WHEN {column} >= 0 THEN {column} / {divisor} ELSE ({column} + 1) / {divisor} - 1 END"
+    )
+
+
+QUARTER = _floor_division("timestamp_us", 900000000)
+DAY_NUMBER = _floor_division("quarter", 96)
+
+
+def _piece() -> str:
+    # (No % operator: psycopg would read it as a placeholder.)
+    of_day = "of_day"
+    cases = " ".join(
+        f"WHEN {of_day} < {end} THEN {start}"
+        for start, end in zip(PIECE_STARTS, [*PIECE_STARTS[1:], 96], strict=True)
+    )
+    return f"(quarter - {of_day} + CASE {cases} END)"
 
 
 def upgrade() -> None:
@@ -50,11 +70,24 @@ def upgrade() -> None:
         ),
         sqlite_with_rowid=False,
     )
-    for table in ("usage_rollups", "usage_dimension_rollups"):
-        op.add_column(
-            table,
-            sa.Column("event_count", sa.BigInteger(), nullable=False, server_default="0"),
-        )
+    op.create_table(
+        "usage_dimension_pieces",
+        sa.Column("org_id", sa.String(length=128), nullable=False),
+        sa.Column("dimension", sa.String(length=16), nullable=False),
+        sa.Column("piece", sa.BigInteger(), nullable=False),
+        sa.Column("value", sa.String(length=128), nullable=False),
+        sa.Column("credits_micro", sa.BigInteger(), nullable=False),
+        sa.Column("request_count", sa.BigInteger(), nullable=False),
+        sa.Column("event_count", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "org_id", "dimension", "piece", "value", name=op.f("pk_usage_dimension_pieces")
+        ),
+        sqlite_with_rowid=False,
+    )
+    op.add_column(
+        "usage_dimension_rollups",
+        sa.Column("event_count", sa.BigInteger(), nullable=False, server_default="0"),
+    )
 
     values = ", ".join(f"coalesce({name}, '')" for name in DIMENSIONS)
     bind.exec_driver_sql(
@@ -67,27 +100,48 @@ def upgrade() -> None:
         if sqlite
         else f"DATE '1970-01-01' + CAST({DAY_NUMBER} AS integer)"
     )
-    columns = ", ".join(DIMENSIONS)
-    matches = " AND ".join(f"usage_rollups.{name} = sums.{name}" for name in DIMENSIONS)
-    bind.exec_driver_sql(
-        "UPDATE usage_rollups SET event_count = sums.events FROM ("
-        f"SELECT org_id, {day} AS day, {columns}, sum(event_count) AS events "
-        f"FROM usage_quarter_rollups GROUP BY org_id, {day}, {columns}) AS sums "
-        f"WHERE usage_rollups.org_id = sums.org_id AND usage_rollups.day = sums.day AND {matches}"
-    )
     for name in DIMENSIONS:
         bind.exec_driver_sql(
+            "INSERT INTO usage_dimension_pieces SELECT org_id, "
+            f"'{name}', {_piece()}, {name}, sum(credits_micro), sum(request_count), "
+            f"sum(event_count) FROM (SELECT *, quarter - 96 * ({DAY_NUMBER}) AS of_day "
+            f"FROM usage_quarter_rollups) AS quarters GROUP BY org_id, {_piece()}, {name}"
+        )
+        bind.exec_driver_sql(
             "UPDATE usage_dimension_rollups SET event_count = sums.events FROM ("
-            f"SELECT org_id, day, {name} AS value, sum(event_count) AS events "
-            f"FROM usage_rollups GROUP BY org_id, day, {name}) AS sums "
+            f"SELECT org_id, {day} AS day, {name} AS value, sum(event_count) AS events "
+            f"FROM usage_quarter_rollups GROUP BY org_id, {day}, {name}) AS sums "
             "WHERE usage_dimension_rollups.org_id = sums.org_id "
             f"AND usage_dimension_rollups.dimension = '{name}' "
             "AND usage_dimension_rollups.day = sums.day "
             "AND usage_dimension_rollups.value = sums.value"
         )
+    op.drop_table("usage_rollups")
 
 
 def downgrade() -> None:
-    for table in ("usage_rollups", "usage_dimension_rollups"):
-        op.drop_column(table, "event_count")
+    bind = op.get_bind()
+    sqlite = bind.dialect.name == "sqlite"
+    op.create_table(
+        "usage_rollups",
+        sa.Column("org_id", sa.String(length=128), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        *(sa.Column(name, sa.String(length=128), nullable=False) for name in DIMENSIONS),
+        sa.Column("credits_micro", sa.BigInteger(), nullable=False),
+        sa.Column("request_count", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("org_id", "day", *DIMENSIONS, name=op.f("pk_usage_rollups")),
+        sqlite_with_rowid=False,
+    )
+    day = (
+        f"date(({DAY_NUMBER}) * 86400, 'unixepoch')"
+        if sqlite
+        else f"DATE '1970-01-01' + CAST({DAY_NUMBER} AS integer)"
+    )
+    columns = ", ".join(DIMENSIONS)
+    bind.exec_driver_sql(
+        f"INSERT INTO usage_rollups SELECT org_id, {day}, {columns}, sum(credits_micro), "
+        f"sum(request_count) FROM usage_quarter_rollups GROUP BY org_id, {day}, {columns}"
+    )
+    op.drop_column("usage_dimension_rollups", "event_count")
+    op.drop_table("usage_dimension_pieces")
     op.drop_table("usage_quarter_rollups")

@@ -98,7 +98,7 @@
           }
         });
         var first = menu.querySelector("input:not([type=hidden]), a");
-        if (first && menu.classList.contains("filter")) {
+        if (first && (menu.classList.contains("filter") || menu.id === "zone-menu")) {
           first.focus();
         }
       });
@@ -140,10 +140,30 @@
     });
   }
 
+  // The zone picker offers this browser's own zone when the page shows another.
+  function wireBrowserZone() {
+    var button = document.getElementById("zone-browser");
+    var zone = "";
+    try {
+      zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+    } catch (error) {
+      zone = "";
+    }
+    if (!button || !zone || zone === button.getAttribute("data-zone")) {
+      return;
+    }
+    var url = new URL(window.location.href);
+    url.searchParams.set("timeZone", zone);
+    button.href = url.pathname + url.search;
+    button.textContent = "This browser's zone (" + zone + ")";
+    button.hidden = false;
+  }
+
   function start() {
     drawChart();
     wireMenus();
     wireCopyLink();
+    wireBrowserZone();
   }
 
   if (document.readyState === "loading") {
