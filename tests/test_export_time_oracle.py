@@ -162,8 +162,10 @@ def raw_events(draw: st.DrawFn, anchors: Sequence[datetime], least: int = 1) -> 
                     "apiKey": draw(st.one_of(st.none(), st.sampled_from(API_KEYS))),
                     "fileType": draw(st.one_of(st.none(), st.sampled_from(FILE_TYPES))),
                 },
-                credits=Decimal(draw(st.integers(0, 5_000_000))).scaleb(-6),
-                request_count=draw(st.one_of(st.none(), st.integers(0, 5))),
+                credits=Decimal(
+                    draw(st.one_of(st.integers(0, 5_000_000), st.integers(0, 10**15)))
+                ).scaleb(-6),
+                request_count=draw(st.one_of(st.none(), st.integers(0, 5), st.just(1_000_000))),
             )
         )
     return events
