@@ -15,11 +15,13 @@ import json
 import os
 import platform
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import latency
+from bench import latency, streaming
 from bench.alternatives import INDEX, DuckDBScan, RawGroupBy
+from bench.footprint import footprint
 from bench.ingest import bulk, http
 from bench.report import HEADLINE, table
 from bench.servers import databases, peak_memory_kib, serve
@@ -31,6 +33,17 @@ BIG_ORG = "org_00"
 HTTP_BATCHES = (1_000, 10_000)
 #: The alternatives are timed on these cases (every range, groupBy product).
 ALTERNATIVE_CASES = [case for case in latency.cases() if case.group_by == "product"]
+
+
+@dataclass(frozen=True)
+class Duck:
+    """DuckDB's figures, measured once for all stores, and its answers to issue 13's cases."""
+
+    figures: list[dict[str, Any]]
+    speed: list[dict[str, Any]]
+    answers: dict[latency.Case, latency.Answer]
+    #: The rows of the streamed export's answer.
+    streamed_rows: int
 
 
 def _machine() -> str:
@@ -61,10 +74,10 @@ def _reader_secret(database_url: str) -> str:
 
 
 def _store(kind: str, args: argparse.Namespace, source: Path, http_source: Path,
-           duck: dict[str, Any], plan: latency.Plan) -> dict[str, Any]:  # fmt: skip
+           duck: Duck, plan: latency.Plan) -> dict[str, Any]:  # fmt: skip
     """Every figure of one store: ingest, export latency and the raw GROUP BY (DuckDB's
     figures, measured once for all stores, are attached as ``duck``)."""
-    figures: dict[str, Any] = {"ingest": [], "duckdb": duck}
+    figures: dict[str, Any] = {"ingest": [], "duckdb": duck.figures}
     with databases(kind, args.workdir) as fresh:
         url = fresh()
         seconds = bulk(url, source)
@@ -73,6 +86,9 @@ def _store(kind: str, args: argparse.Namespace, source: Path, http_source: Path,
              "seconds": round(seconds, 3), "events_per_second": round(args.events / seconds)}
         )  # fmt: skip
         print(f"{kind}: bulk import {seconds:.1f} s", flush=True)
+        figures["footprint"] = footprint(url)
+        stored = figures["footprint"]["database_bytes"]
+        print(f"{kind}: the database holds {stored / 2**20:.1f} MiB", flush=True)
         for batch in HTTP_BATCHES if args.http_events else ():
             seconds, peak = http(fresh(), http_source, batch=batch, senders=args.senders)
             figures["ingest"].append(
@@ -94,6 +110,13 @@ def _store(kind: str, args: argparse.Namespace, source: Path, http_source: Path,
                       f"{'filtered ' if case.filtered else ''}p50 {row['p50_ms']:.2f} ms",
                       flush=True)  # fmt: skip
             figures["export_server_peak_kib"] = peak_memory_kib(process.pid)
+            figures["speed"] = _speed(kind, base, secret, duck, plan)
+            figures["streamed"] = streaming.stream(
+                base, secret, BIG_ORG, latency.STREAMED, process.pid
+            )
+            figures["streamed"]["duckdb_rows"] = duck.streamed_rows
+            print(f"{kind}: streamed {figures['streamed']['rows']:,} rows, server memory "
+                  f"+{figures['streamed']['growth_kib'] / 1024:.1f} MiB", flush=True)  # fmt: skip
         # The same database served again by a new server, the headline case only:
         # a figure that differs from the first server's is not the database's.
         with serve(url, export_rate_limit="0") as (base, _):
@@ -117,6 +140,25 @@ def _store(kind: str, args: argparse.Namespace, source: Path, http_source: Path,
         finally:
             raw.close()
     return figures
+
+
+def _speed(
+    kind: str, base: str, secret: str, duck: Duck, plan: latency.Plan
+) -> list[dict[str, Any]]:
+    """Issue 13's cases, timed in turn, each with DuckDB's time and whether its answer
+    equals the export's."""
+    found = []
+    for case, duck_row in zip(latency.SPEED_CASES, duck.speed, strict=True):
+        row = latency.export(base, secret, BIG_ORG, case, plan)
+        row["duckdb_ms"] = duck_row["median_ms"]
+        row["duckdb_check"] = latency.compare(
+            latency.answer(base, secret, BIG_ORG, case), duck.answers[case]
+        )
+        found.append(row)
+        print(f"{kind}: export {case.days}d {case.group_by} {case.width} "
+              f"{case.time_zone or 'UTC'}{' filtered' if case.filtered else ''} "
+              f"p50 {row['p50_ms']:.2f} ms", flush=True)  # fmt: skip
+    return found
 
 
 def main() -> None:
@@ -165,11 +207,20 @@ def main() -> None:
             org_events = duck.connection.execute(
                 "SELECT count(*) FROM events WHERE org_id = ?", [BIG_ORG]
             ).fetchone()[0]  # type: ignore[index]
-            duck_figures = [
-                {"days": c.days, "group_by": c.group_by, "filtered": c.filtered,
-                 **duck.measure(BIG_ORG, c, runs=args.alternative_runs, budget_s=plan.budget_s)}
-                for c in ALTERNATIVE_CASES
-            ]  # fmt: skip
+            duck_figures = Duck(
+                figures=[
+                    {"days": c.days, "group_by": c.group_by, "filtered": c.filtered,
+                     **duck.measure(BIG_ORG, c, runs=args.alternative_runs, budget_s=plan.budget_s)}
+                    for c in ALTERNATIVE_CASES
+                ],
+                speed=[
+                    {**c.fields(),
+                     **duck.measure(BIG_ORG, c, runs=args.alternative_runs, budget_s=plan.budget_s)}
+                    for c in latency.SPEED_CASES
+                ],
+                answers={c: duck.answer(BIG_ORG, c) for c in latency.SPEED_CASES},
+                streamed_rows=duck.count(BIG_ORG, latency.STREAMED),
+            )  # fmt: skip
             duck_load_s = duck.load_s
         finally:
             duck.close()

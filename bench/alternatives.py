@@ -4,7 +4,9 @@
   database, with the index a reasonable user would add, ``(org_id, timestamp_us)``.
 - ``DuckDBScan``: DuckDB over the same events, loaded from the workload's JSON
   lines into an in-memory table sorted by (org, time) so its zone maps skip
-  the other organizations and days.
+  the other organizations and days; it answers every case the export does
+  (local days, hours and months, several dimensions), and its answer can be
+  held against the export's.
 
 Both run in the benchmark's own process, with no HTTP in front of them: the
 comparison is generous to the alternatives.
@@ -15,13 +17,13 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine
 
-from bench.latency import FILTERS, Case
+from bench.latency import FILTERS, Answer, Case
 from creditmeter.store.database import normalise_url
 
 US_PER_DAY = 86_400 * 1_000_000
@@ -40,12 +42,6 @@ def _filters() -> dict[str, list[str]]:
     for name, value in FILTERS:
         found.setdefault(_COLUMNS[name], []).append(value)
     return found
-
-
-def _bounds_us(case: Case) -> tuple[int, int]:
-    start = datetime(case.start.year, case.start.month, case.start.day, tzinfo=UTC)
-    end = start + timedelta(days=case.days)
-    return int(start.timestamp()) * 1_000_000, int(end.timestamp()) * 1_000_000
 
 
 def median_ms(run: Callable[[], int], *, runs: int, budget_s: float) -> dict[str, Any]:
@@ -83,7 +79,7 @@ class RawGroupBy:
         return time.perf_counter() - started
 
     def query(self, org_id: str, case: Case) -> tuple[str, list[Any]]:
-        low, high = _bounds_us(case)
+        low, high = case.bounds_us()
         group = case.group_by
         where = (
             f"org_id = {self.mark} AND timestamp_us >= {self.mark} AND timestamp_us < {self.mark}"
@@ -137,24 +133,62 @@ class DuckDBScan:
         )
         self.load_s = time.perf_counter() - started
 
-    def measure(self, org_id: str, case: Case, *, runs: int, budget_s: float) -> dict[str, Any]:
-        low, high = _bounds_us(case)
+    def query(self, org_id: str, case: Case) -> tuple[str, list[Any]]:
+        """The case's question in DuckDB's SQL: buckets of local time in the case's zone.
+
+        ``timezone(zone, ts)`` is the local wall-clock time (ICU, DST included);
+        an hour bucket is its hour, which merges the repeated hour of a fall-back
+        day (none in the zones the bench asks for).
+        """
+        low, high = case.bounds_us()
         where = "org_id = ? AND ts >= make_timestamptz(?) AND ts < make_timestamptz(?)"
         params: list[Any] = [org_id, low, high]
         if case.filtered:
             for column, values in _filters().items():
                 where += f" AND {column} IN ({', '.join(['?'] * len(values))})"
                 params.extend(values)
-        group = case.group_by
+        # The session's zone is UTC, so UTC days need no conversion; hours are
+        # naive local times in every zone, to be read as the export's ``start``.
+        zone = case.time_zone or ("UTC" if case.width == "hour" else None)
+        local = f"timezone('{zone}', ts)" if zone else "ts"
+        bucket = {
+            "hour": f"date_trunc('hour', {local})",
+            "day": f"CAST({local} AS DATE)",
+            "month": f"greatest(CAST(date_trunc('month', {local}) AS DATE), DATE '{case.start}')",
+        }[case.width]
+        group = ", ".join(case.columns)
         sql = (
-            f"SELECT CAST(ts AS DATE) AS day, {group}, SUM(credits), SUM(request_count) "
-            f"FROM events WHERE {where} GROUP BY day, {group}"
+            f"SELECT {bucket} AS bucket, {group}, SUM(credits), SUM(request_count) "
+            f"FROM events WHERE {where} GROUP BY bucket, {group}"
         )
+        return sql, params
+
+    def measure(self, org_id: str, case: Case, *, runs: int, budget_s: float) -> dict[str, Any]:
+        sql, params = self.query(org_id, case)
 
         def run() -> int:
             return len(self.connection.execute(sql, params).fetchall())
 
         return median_ms(run, runs=runs, budget_s=budget_s)
+
+    def count(self, org_id: str, case: Case) -> int:
+        """How many rows the case's answer has."""
+        sql, params = self.query(org_id, case)
+        found = self.connection.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()
+        return int(found[0]) if found else 0
+
+    def answer(self, org_id: str, case: Case) -> Answer:
+        """The case's answer keyed as :func:`bench.latency.answer` keys the export's."""
+        sql, params = self.query(org_id, case)
+        found: Answer = {}
+        for bucket, *rest in self.connection.execute(sql, params).fetchall():
+            *values, credits, requests = rest
+            if case.width == "hour":
+                key = (bucket.date().isoformat(), bucket.isoformat(), tuple(values))
+            else:
+                key = (bucket.isoformat(), None, tuple(values))
+            found[key] = (Decimal(credits), int(requests))
+        return found
 
     def close(self) -> None:
         self.connection.close()

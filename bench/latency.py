@@ -8,15 +8,19 @@ many it made.
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
 from bench.workload import DAYS, FIRST_DAY
+from creditmeter.dimensions import BY_NAME
 
 RANGES = (7, 30, 90, 365)
 GROUP_BYS = ("product", "feature", "api_key", "file_type")
@@ -29,13 +33,51 @@ NOOP_PATH = "/healthz"
 
 @dataclass(frozen=True)
 class Case:
+    """One export: ``days`` ending on the workload's last day (local dates in
+    ``time_zone``), ``group_by`` as the parameter says it (``product,api_key``).
+
+    ``time_zone`` and ``bucket_width`` None: the parameter is not sent (the
+    seed's request, UTC days).
+    """
+
     days: int
     group_by: str
     filtered: bool
+    time_zone: str | None = None
+    bucket_width: str | None = None
 
     @property
     def start(self) -> date:
         return LAST_DAY - timedelta(days=self.days - 1)
+
+    @property
+    def columns(self) -> list[str]:
+        """The grouped dimensions' names, which are also the store's columns."""
+        return self.group_by.split(",")
+
+    @property
+    def width(self) -> str:
+        return self.bucket_width or "day"
+
+    def bounds_us(self) -> tuple[int, int]:
+        """The range as instants: local midnight of the first day to that after the last."""
+        zone = ZoneInfo(self.time_zone or "UTC")
+
+        def midnight_us(day: date) -> int:
+            return int(datetime(day.year, day.month, day.day, tzinfo=zone).timestamp()) * 10**6
+
+        return midnight_us(self.start), midnight_us(LAST_DAY + timedelta(days=1))
+
+    def fields(self) -> dict[str, Any]:
+        """What the figures say of the case (zone and width only when sent)."""
+        found: dict[str, Any] = {
+            "days": self.days, "group_by": self.group_by, "filtered": self.filtered
+        }  # fmt: skip
+        if self.time_zone:
+            found["time_zone"] = self.time_zone
+        if self.bucket_width:
+            found["bucket_width"] = self.bucket_width
+        return found
 
     def params(self, org_id: str) -> list[tuple[str, str]]:
         items = [
@@ -44,7 +86,29 @@ class Case:
             ("groupBy", self.group_by),
             ("orgId", org_id),
         ]
+        if self.time_zone:
+            items.append(("timeZone", self.time_zone))
+        if self.bucket_width:
+            items.append(("bucketWidth", self.bucket_width))
         return items + list(FILTERS) if self.filtered else items
+
+
+#: Issue 13's zone: +05:30 all year, so its days and hours cut UTC's quarter hours.
+LOCAL_ZONE = "Asia/Kolkata"
+#: The headline case in UTC and in the local zone, timed one right after the other.
+HEADLINE_UTC = Case(30, "product", False)
+HEADLINE_LOCAL = Case(30, "product", False, time_zone=LOCAL_ZONE)
+#: Issue 13's exports that must be at least as fast as DuckDB on the same question.
+AGAINST_DUCKDB = (
+    Case(7, "product", False, time_zone=LOCAL_ZONE, bucket_width="hour"),
+    Case(90, "product", False, time_zone=LOCAL_ZONE, bucket_width="month"),
+    Case(30, "product,api_key", False),
+    Case(365, "product", True),
+)
+#: Issue 13's speed cases, in the order they are timed.
+SPEED_CASES = (HEADLINE_UTC, HEADLINE_LOCAL, *AGAINST_DUCKDB)
+#: The streamed export: 31 days (the hourly maximum) of hours by all four dimensions.
+STREAMED = Case(31, "product,feature,api_key,file_type", False, bucket_width="hour")
 
 
 def cases() -> list[Case]:
@@ -128,4 +192,47 @@ def export(url: str, secret: str, org_id: str, case: Case, plan: Plan) -> dict[s
         httpx.Client(base_url=url, timeout=120) as floor,
     ):
         figures = _time(client, EXPORT_PATH, case.params(org_id), plan, floor)
-    return {"days": case.days, "group_by": case.group_by, "filtered": case.filtered, **figures}
+    return {**case.fields(), **figures}
+
+
+#: An answer as a comparable whole: (date, local start of an hour or None, grouped
+#: values) → (credits, requestCount).
+Answer = dict[tuple[str, str | None, tuple[str | None, ...]], tuple[Decimal, int]]
+
+
+def answer(url: str, secret: str, org_id: str, case: Case) -> Answer:
+    """The export's answer to ``case``, credits exact, to hold against another's."""
+    headers = {"Authorization": f"Bearer {secret}"}
+    response = httpx.get(
+        f"{url}{EXPORT_PATH}", params=case.params(org_id), headers=headers, timeout=300
+    )
+    response.raise_for_status()
+    fields = ["group"] if len(case.columns) == 1 else [BY_NAME[c].field for c in case.columns]
+    found: Answer = {}
+    for row in json.loads(response.content, parse_float=Decimal)["data"]:
+        start = row["start"][:19] if "start" in row else None  # the local clock, no offset
+        values = tuple(row[field] for field in fields)
+        found[(row["date"], start, values)] = (Decimal(row["credits"]), row["requestCount"])
+    return found
+
+
+def compare(ours: Answer, theirs: Answer) -> dict[str, Any]:
+    """Whether two answers are the same, row by row, with their sizes and totals."""
+
+    def totals(answer: Answer) -> tuple[Decimal, int]:
+        return (
+            sum((credits for credits, _ in answer.values()), Decimal(0)),
+            sum(requests for _, requests in answer.values()),
+        )
+
+    (credits, requests), (their_credits, their_requests) = totals(ours), totals(theirs)
+    return {
+        "same": ours == theirs,
+        "rows": len(ours),
+        "their_rows": len(theirs),
+        "credits": format(credits.normalize(), "f"),
+        "their_credits": format(their_credits.normalize(), "f"),
+        "requests": requests,
+        "their_requests": their_requests,
+        "rows_differing": len(set(ours.items()) ^ set(theirs.items())),
+    }

@@ -12,10 +12,29 @@ TARGET_BULK_EPS = 100_000
 TARGET_HTTP_EPS = 30_000
 #: The headline case.
 HEADLINE = (30, "product", False)
+#: Issue 13's targets.
+TARGET_LOCAL_OVER_UTC = 2
+TARGET_EXPORT_OVER_NOOP_13 = 2.5
+TARGET_DUCKDB_OVER_EXPORT_13 = 1
+TARGET_STREAM_GROWTH_MIB = 50
+TARGET_BULK_EPS_13 = 45_000
+#: HTTP ingest, 10,000 a batch, by the workload's order.
+TARGET_HTTP_EPS_13 = {"time": 50_000, "random": 30_000}
+HTTP_BATCH_13 = "HTTP, 10,000 a batch"
+MIB = 1024 * 1024
+#: Answers of more rows than this are streamed (the contract's edge case 19).
+STREAMED_ABOVE = 1000
 
 
 def _case(row: dict[str, Any]) -> str:
     return f"{row['days']:>3} days, {row['group_by']:<9}{' filtered' if row['filtered'] else ''}"
+
+
+def _speed_case(row: dict[str, Any]) -> str:
+    """A case with its zone and width when the request sent them."""
+    parts = [f"{row['days']:>3} days", row["group_by"]]
+    parts += [row[name] for name in ("bucket_width", "time_zone") if row.get(name)]
+    return ", ".join(parts) + (" filtered" if row["filtered"] else "")
 
 
 def _key(row: dict[str, Any]) -> tuple[int, str, bool]:
@@ -43,6 +62,121 @@ def targets(store: dict[str, Any]) -> list[tuple[str, str, bool]]:
         (f"bulk ingest >= {TARGET_BULK_EPS:,} events/s", f"{bulk:,}", bulk >= TARGET_BULK_EPS),
         (f"HTTP ingest >= {TARGET_HTTP_EPS:,} events/s", f"{http:,}", http >= TARGET_HTTP_EPS),
     ]  # fmt: skip
+
+
+def _http_10k(store: dict[str, Any]) -> int | None:
+    return next(
+        (row["events_per_second"] for row in store["ingest"]
+         if row["path"].startswith(HTTP_BATCH_13)),
+        None,
+    )  # fmt: skip
+
+
+def targets_13(store: dict[str, Any], order: str) -> list[tuple[str, str, bool | None]]:
+    """(target, measured, met) of issue 13 for one store's figures; met None: not measured."""
+    found: list[tuple[str, str, bool | None]] = []
+
+    def ratio(name: str, value: float, limit: float, *, at_most: bool) -> None:
+        met = value <= limit if at_most else value >= limit
+        found.append((f"{name} {'<=' if at_most else '>='} {limit}x", f"{value:.2f}x", met))
+
+    utc, local, *against = store["speed"]
+    ratio(f"{local['time_zone']} export p50 (30 days, product) / UTC",
+          local["p50_ms"] / utc["p50_ms"], TARGET_LOCAL_OVER_UTC, at_most=True)  # fmt: skip
+    head = {_key(row): row for row in store["export"]}[HEADLINE]
+    again = store["served_again"]
+    ratio("export p50 (30 days, product) / no-op", head["p50_ms"] / store["noop"]["p50_ms"],
+          TARGET_EXPORT_OVER_NOOP_13, at_most=True)  # fmt: skip
+    ratio("served again: the same / no-op", again["export"]["p50_ms"] / again["noop"]["p50_ms"],
+          TARGET_EXPORT_OVER_NOOP_13, at_most=True)  # fmt: skip
+    for row in against:
+        ratio(f"DuckDB / export, {_speed_case(row).strip()}", row["duckdb_ms"] / row["p50_ms"],
+              TARGET_DUCKDB_OVER_EXPORT_13, at_most=False)  # fmt: skip
+    same = sum(row["duckdb_check"]["same"] for row in store["speed"])
+    found.append(("DuckDB's answers equal the export's", f"{same} of {len(store['speed'])}",
+                  same == len(store["speed"])))  # fmt: skip
+    streamed = store["streamed"]
+    # The contract streams answers of more than STREAMED_ABOVE rows; smaller ones either way.
+    chunked = streamed["chunked"] or streamed["rows"] <= STREAMED_ABOVE
+    found.append(("streamed export: DuckDB's rows, chunked",
+                  f"{streamed['rows']:,} of {streamed['duckdb_rows']:,}"
+                  f"{', chunked' if streamed['chunked'] else ', not chunked'}",
+                  streamed["rows"] == streamed["duckdb_rows"] and chunked))  # fmt: skip
+    growth = store["streamed"]["growth_kib"] * 1024 / MIB
+    found.append((f"streamed export: server memory grows < {TARGET_STREAM_GROWTH_MIB} MiB",
+                  f"{growth:.1f} MiB", growth < TARGET_STREAM_GROWTH_MIB))  # fmt: skip
+    bulk = store["ingest"][0]["events_per_second"]
+    found.append((f"bulk ingest >= {TARGET_BULK_EPS_13:,} events/s", f"{bulk:,}",
+                  bulk >= TARGET_BULK_EPS_13))  # fmt: skip
+    http, target = _http_10k(store), TARGET_HTTP_EPS_13[order]
+    found.append((f"HTTP ingest, 10,000 a batch, {order} order >= {target:,} events/s",
+                  f"{http:,}" if http is not None else "not run",
+                  http >= target if http is not None else None))  # fmt: skip
+    return found
+
+
+def _verdict(met: bool | None) -> str:
+    return {True: "met   ", False: "MISSED", None: "n/a   "}[met]
+
+
+def _speed(store: dict[str, Any]) -> list[str]:
+    """Issue 13's exports beside DuckDB, the streamed export and the stored usage's size."""
+    noop = store["noop"]["p50_ms"]
+    out = [
+        "",
+        f"{'issue 13: exports over HTTP (ms)':<44}{'p50':>8}{'p95':>8}{'n':>6}{'rows':>7}"
+        f"{'/no-op':>8}{'DuckDB':>9}{'duck/exp':>9}  answer",
+    ]
+    for row in store["speed"]:
+        check = row["duckdb_check"]
+        out.append(
+            f"  {_speed_case(row):<42}{row['p50_ms']:>8.2f}{row['p95_ms']:>8.2f}"
+            f"{row['requests']:>6}{row['rows']:>7}{row['p50_ms'] / noop:>8.2f}"
+            f"{row['duckdb_ms']:>9.2f}{row['duckdb_ms'] / row['p50_ms']:>9.2f}"
+            f"  {'same as DuckDB' if check['same'] else 'DIFFERS'}"
+        )
+        if not check["same"]:
+            out.append(
+                f"    ours: {check['rows']} rows, {check['credits']} credits, "
+                f"{check['requests']} requests; DuckDB: {check['their_rows']} rows, "
+                f"{check['their_credits']} credits, {check['their_requests']} requests; "
+                f"{check['rows_differing']} rows differ"
+            )
+    utc, local = store["speed"][:2]
+    out.append(
+        f"  {local['time_zone']} / UTC, 30 days by product: {local['p50_ms'] / utc['p50_ms']:.2f}x"
+    )
+    streamed = store["streamed"]
+    out += [
+        "",
+        f"streamed export, no limit: {_speed_case(streamed).strip()}",
+        f"  {streamed['rows']:,} rows (DuckDB counts {streamed['duckdb_rows']:,}), "
+        f"{streamed['bytes'] / MIB:.1f} MiB in "
+        f"{streamed['seconds']:.2f} s, "
+        f"{'chunked' if streamed['chunked'] else 'NOT chunked (a Content-Length)'}",
+        f"  server memory (VmRSS): {streamed['rss_before_kib'] / 1024:.1f} MiB before, "
+        f"peak {streamed['peak_kib'] / 1024:.1f} MiB "
+        f"(+{streamed['growth_kib'] / 1024:.1f} MiB), {streamed['rss_after_kib'] / 1024:.1f} MiB "
+        f"after; {streamed['samples']} samples"
+        f"{', peak from VmHWM reset before' if streamed['peak_reset'] else ''}",
+    ]
+    stored = store["footprint"]
+    millions = stored["events"] / 1_000_000 or float("nan")
+    out += [
+        "",
+        f"{'stored usage, after the bulk import':<36}{'rows':>14}{'rows/1M ev':>12}"
+        f"{'MiB':>10}{'MiB/1M ev':>11}",
+    ]
+    for row in stored["tables"]:
+        out.append(
+            f"  {row['table']:<34}{row['rows']:>14,}{row['rows'] / millions:>12,.0f}"
+            f"{row['bytes'] / MIB:>10.1f}{row['bytes'] / MIB / millions:>11.1f}"
+        )
+    out.append(
+        f"  {'the whole database':<34}{'':>14}{'':>12}"
+        f"{stored['database_bytes'] / MIB:>10.1f}{stored['database_bytes'] / MIB / millions:>11.1f}"
+    )
+    return out
 
 
 def table(results: dict[str, Any]) -> str:
@@ -117,9 +251,12 @@ def table(results: dict[str, Any]) -> str:
             f"({store['raw_index_s']:.1f} s to build)",
             "",
             f"export server peak memory (VmHWM): {store['export_server_peak_kib'] / 1024:.0f} MiB",
-            "",
-            "targets:",
         ]
+        out += _speed(store)
+        out += ["", "targets:"]
         for name, measured, met in targets(store):
-            out.append(f"  {'met   ' if met else 'MISSED'} {name:<54} {measured}")
+            out.append(f"  {_verdict(met)} {name:<54} {measured}")
+        out += ["", "targets of issue 13:"]
+        for name, measured, met in targets_13(store, results["order"]):
+            out.append(f"  {_verdict(met)} {name:<64} {measured}")
     return "\n".join(out)

@@ -102,13 +102,14 @@ def _piece_of(quarter: str, of_day: str) -> str:
     return f"({quarter} - {of_day} + CASE {cases} END)"
 
 
-# The columns of the temporary table of a batch's sums, keyed by _QUARTER_KEY.
+# The columns of the temporary table of a batch's sums, keyed by _QUARTER_KEY: each
+# quarter with its day and the piece of its day it falls in.
 _BATCH_ROLLUPS = ", ".join(
     [
         "org_id TEXT",
         "quarter BIGINT",
         "day DATE",
-        "of_day INTEGER",
+        "piece BIGINT",
         *(f"{column} TEXT" for column in GROUP_COLUMNS),
         "credits_micro BIGINT",
         "request_count BIGINT",
@@ -118,23 +119,53 @@ _BATCH_ROLLUPS = ", ".join(
 
 
 def _batch_sums(day: str, new_events: str) -> str:
-    """The new events summed by (org, quarter, dimensions): ``day`` is the SQL of
-    the stored day of ``_DAY_NUMBER``, ``of_day`` the quarter's place in its day
-    (0-95), and an absent dimension is ''.
+    """The new events summed by (org, quarter, dimensions), each row with its day
+    (``day``: the SQL of the stored day of ``_DAY_NUMBER``) and piece; an absent
+    dimension is ''.
 
     A sum past 64 bits fails here (SQLite: "integer overflow"; PostgreSQL: the
     bigint column refuses it): the batch alone passes the limit.
     """
     values = ", ".join(f"coalesce({column}, '')" for column in GROUP_COLUMNS)
     named = ", ".join(f"coalesce({column}, '') AS {column}" for column in GROUP_COLUMNS)
-    return (
-        f"INSERT INTO batch_rollups SELECT org_id, quarter, {day}, "
-        f"quarter - {QUARTERS_PER_DAY} * ({_DAY_NUMBER}), {', '.join(GROUP_COLUMNS)}, "
-        "credits_micro, request_count, event_count FROM ("
+    listed = ", ".join(GROUP_COLUMNS)
+    sums = (
         f"SELECT org_id, {_QUARTER_NUMBER} AS quarter, {named}, sum(credits_micro) "
-        f"AS credits_micro, sum(request_count) AS request_count, count(*) AS event_count "
-        f"FROM {new_events} AS new GROUP BY org_id, {_QUARTER_NUMBER}, {values}) AS sums"
+        "AS credits_micro, sum(request_count) AS request_count, count(*) AS event_count "
+        f"FROM {new_events} AS new GROUP BY org_id, {_QUARTER_NUMBER}, {values}"
     )
+    placed = (
+        f"SELECT sums.*, {day} AS day, quarter - {QUARTERS_PER_DAY} * ({_DAY_NUMBER}) "
+        f"AS of_day FROM ({sums}) AS sums"
+    )
+    return (
+        f"INSERT INTO batch_rollups SELECT org_id, quarter, day, "
+        f"{_piece_of('quarter', 'of_day')}, {listed}, credits_micro, request_count, "
+        f"event_count FROM ({placed}) AS placed"
+    )
+
+
+# A batch's sums per (org, dimension, piece, value), with the piece's day: what the
+# per-dimension rollups add, by piece and (summed again) by day.
+_BATCH_PIECES = ", ".join(
+    [
+        "org_id TEXT",
+        "dimension TEXT",
+        "piece BIGINT",
+        "day DATE",
+        "value TEXT",
+        "credits_micro BIGINT",
+        "request_count BIGINT",
+        "event_count BIGINT",
+    ]
+)
+_PIECE_KEY = ("org_id", "dimension", "piece", "value")
+_BATCH_PIECE_SUMS = "INSERT INTO batch_pieces " + " UNION ALL ".join(
+    f"SELECT org_id, '{dimension}', piece, day, {dimension}, sum(credits_micro), "
+    f"sum(request_count), sum(event_count) FROM batch_rollups "
+    f"GROUP BY org_id, piece, day, {dimension}"
+    for dimension in GROUP_COLUMNS
+)
 
 
 def _adding(table: str, key: Sequence[str], sums: str, amounts: Sequence[str] = _AMOUNTS) -> str:
@@ -174,22 +205,13 @@ _ADD_TO_QUARTERS = _adding(
 _ADD_TO_DIMENSION_ROLLUPS = _adding(
     "usage_dimension_rollups",
     ("org_id", "dimension", "day", "value"),
-    " UNION ALL ".join(
-        f"SELECT org_id, '{dimension}', day, {dimension}, sum(credits_micro), "
-        f"sum(request_count), sum(event_count) FROM batch_rollups "
-        f"GROUP BY org_id, day, {dimension}"
-        for dimension in GROUP_COLUMNS
-    ),
+    "SELECT org_id, dimension, day, value, sum(credits_micro), sum(request_count), "
+    "sum(event_count) FROM batch_pieces GROUP BY org_id, dimension, day, value",
 )
 _ADD_TO_DIMENSION_PIECES = _adding(
     "usage_dimension_pieces",
-    ("org_id", "dimension", "piece", "value"),
-    " UNION ALL ".join(
-        f"SELECT org_id, '{dimension}', {_piece_of('quarter', 'of_day')}, {dimension}, "
-        "sum(credits_micro), sum(request_count), sum(event_count) FROM batch_rollups "
-        f"GROUP BY org_id, {_piece_of('quarter', 'of_day')}, {dimension}"
-        for dimension in GROUP_COLUMNS
-    ),
+    _PIECE_KEY,
+    f"SELECT {', '.join(_PIECE_KEY)}, {', '.join(_AMOUNTS)} FROM batch_pieces",
 )
 
 
@@ -222,8 +244,10 @@ def insert_events(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> se
             raise TotalLimitExceeded(str(exc.orig)) from exc
         raise
     run(_ADD_TO_QUARTERS)
-    run(_ADD_TO_DIMENSION_ROLLUPS)
+    dialect.temporary_table(connection, "batch_pieces", _BATCH_PIECES, _PIECE_KEY)
+    run(_BATCH_PIECE_SUMS)
     run(_ADD_TO_DIMENSION_PIECES)
+    run(_ADD_TO_DIMENSION_ROLLUPS)
     return inserted
 
 
