@@ -702,3 +702,63 @@ def test_edge_17_pages_continue_after_their_position_when_usage_changes(
             assert len(page["data"]) == ask.limit
         assert cursor is None
         assert gathered == expected
+
+
+def test_edge_19_streamed_answer_is_one_snapshot(service: Service) -> None:
+    """Usage recorded while a large answer streams: the answer is the oracle's for the
+    events before it or for all of them, never a mix."""
+    draw = random.Random(1919)
+    first = utc("2026-10-09T22:00:00")  # 2026-10-10 in Berlin
+
+    def hourly(prefix: str, hours: Sequence[int]) -> list[RawEvent]:
+        made = []
+        for hour in hours:
+            for product in PRODUCTS[:3]:
+                for feature in (None, *FEATURES[:3]):
+                    instant = first + timedelta(hours=hour, seconds=draw.randrange(3600))
+                    made.append(
+                        RawEvent(
+                            id=f"{prefix}{hour}-{product}-{feature}",
+                            instant=instant,
+                            timestamp_text=instant.isoformat(),
+                            dimensions={
+                                "product": product,
+                                "feature": feature,
+                                "apiKey": None,
+                                "fileType": None,
+                            },
+                            credits=Decimal(draw.randrange(5_000_000)).scaleb(-6),
+                            request_count=None,
+                        )
+                    )
+        return made
+
+    events = hourly("e", range(0, 31 * 24, 4))
+    later = hourly("l", [0, 1, 31 * 24 - 2, 31 * 24 - 1])
+    params = [
+        ("timeZone", "Europe/Berlin"),
+        ("bucketWidth", "hour"),
+        ("startDate", "2026-10-10"),
+        ("endDate", "2026-11-09"),
+        ("groupBy", "product,feature"),
+    ]
+    tenant = service.tenant()
+    with (
+        httpx.Client(base_url=service.url, timeout=60) as http,
+        httpx.Client(base_url=service.url, timeout=60) as writer,
+    ):
+        send(writer, tenant, events)
+        head, before = expected_answer(events, params, tenant.org_id, date.today())
+        _, after = expected_answer([*events, *later], params, tenant.org_id, date.today())
+        assert len(before) > 2_000
+        body = b""
+        headers = {"Authorization": f"Bearer {tenant.key}"}
+        with http.stream("GET", EXPORT, params=params, headers=headers) as answer:
+            assert answer.status_code == 200
+            pieces = answer.iter_raw(4096)
+            body += next(pieces)
+            send(writer, tenant, later)
+            for piece in pieces:
+                body += piece
+    document = pairs(body.decode("utf-8"))
+    assert document in ([*head, ("data", before)], [*head, ("data", after)])
