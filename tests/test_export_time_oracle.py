@@ -10,6 +10,12 @@ alone, with :mod:`zoneinfo` (on the pinned tzdata) and :class:`~decimal.Decimal`
 following ``export-time-and-dimensions.md``; it uses nothing of creditmeter's
 export, buckets or rendering. The JSON answer must equal it, the CSV must say
 the same rows, and pages of a random ``limit`` must put the answer back together.
+
+The same oracle then meets buckets off the quarter hour (offsets before 1980,
+Goose Bay's 00:01 changes), days that never were, any zone of the database
+around its changes (the zone files are read by ``tests/test_buckets.py``,
+not by creditmeter), usage recorded between two pages (edge case 17) and
+while a large answer streams (edge case 19).
 """
 
 from __future__ import annotations
@@ -265,27 +271,25 @@ def expected_rows(
     events: list[RawEvent], params: list[tuple[str, str]], org_id: str, today: date
 ) -> tuple[list[tuple[str, Any]], list[tuple[Any, list[tuple[str, Any]]]]]:
     """The document's head, and its rows each with its position in the answer's order."""
-    given_: dict[str, list[str]] = defaultdict(list)
+    asked: dict[str, list[str]] = defaultdict(list)
     for name, value in params:
-        given_[name].append(value)
-    zone_name = given_["timeZone"][0] if "timeZone" in given_ else "UTC"
-    width = given_["bucketWidth"][0] if "bucketWidth" in given_ else "day"
+        asked[name].append(value)
+    zone_name = asked["timeZone"][0] if "timeZone" in asked else "UTC"
+    width = asked["bucketWidth"][0] if "bucketWidth" in asked else "day"
     where = zone(zone_name)
-    end = date.fromisoformat(given_["endDate"][0]) if "endDate" in given_ else today
+    end = date.fromisoformat(asked["endDate"][0]) if "endDate" in asked else today
     start = (
-        date.fromisoformat(given_["startDate"][0])
-        if "startDate" in given_
+        date.fromisoformat(asked["startDate"][0])
+        if "startDate" in asked
         else end - timedelta(days=30)
     )
-    group_by = given_["groupBy"][0].split(",") if "groupBy" in given_ else ["product"]
+    group_by = asked["groupBy"][0].split(",") if "groupBy" in asked else ["product"]
     fields = [DIMENSIONS[name] for name in group_by]
 
     # (order, date, start text, values) → [credits, requests]
     totals: dict[tuple[Any, ...], list[Any]] = {}
     for raw in events:
-        if any(
-            name in given_ and raw.dimensions[name] not in given_[name] for name in FILTER_VALUES
-        ):
+        if any(name in asked and raw.dimensions[name] not in asked[name] for name in FILTER_VALUES):
             continue
         local = raw.instant.astimezone(where)
         day = local.date()
@@ -323,7 +327,7 @@ def expected_rows(
         ("endDate", end.isoformat()),
         ("groupBy", ",".join(group_by)),
     ]
-    if "timeZone" in given_ or "bucketWidth" in given_:
+    if "timeZone" in asked or "bucketWidth" in asked:
         head += [("timeZone", zone_name), ("bucketWidth", width)]
     return head, rows
 
