@@ -49,6 +49,7 @@ ZONES = [
     "Australia/Lord_Howe",
     "Asia/Calcutta",  # a link, echoed as given (edge case 1)
     "Etc/GMT+5",  # five hours behind UTC
+    "Pacific/Kiritimati",  # +14:00: today there is often tomorrow in UTC (edge case 5)
 ]
 
 
