@@ -831,15 +831,15 @@ def test_last_30_days_is_30_days_on_the_page_and_the_apis_default_is_31(
 
 def test_read_url_hands_everything_but_range_and_metric_to_the_export() -> None:
     now = datetime(2026, 5, 20, 12, tzinfo=UTC)
-    plain = selection.read_url([], now=now)
+    plain = selection.read_url([], today=now)
     assert (plain.range, plain.metric) == ("30d", "credits")
     assert plain.export_items == [("startDate", "2026-04-21"), ("endDate", "2026-05-20")]
-    dated = selection.read_url([("startDate", "2026-01-01"), ("product", "a")], now=now)
+    dated = selection.read_url([("startDate", "2026-01-01"), ("product", "a")], today=now)
     assert dated.range == "custom"
     assert dated.export_items == [("startDate", "2026-01-01"), ("product", "a")]
     preset = selection.read_url(
         [("range", "7d"), ("startDate", "2020-01-01"), ("metric", "requests"), ("x", "y")],
-        now=now,
+        today=now,
     )
     assert preset.metric == "requests"
     assert preset.export_items == [
@@ -848,9 +848,9 @@ def test_read_url_hands_everything_but_range_and_metric_to_the_export() -> None:
         ("x", "y"),
     ]
     with pytest.raises(DuplicateParameter):
-        selection.read_url([("range", "7d"), ("range", "30d")], now=now)
+        selection.read_url([("range", "7d"), ("range", "30d")], today=now)
     with pytest.raises(InvalidParameter, match="not a range"):
-        selection.read_url([("range", "")], now=now)
+        selection.read_url([("range", "")], today=now)
 
 
 @pytest.mark.parametrize(
@@ -865,7 +865,7 @@ def test_read_url_hands_everything_but_range_and_metric_to_the_export() -> None:
 )
 def test_a_preset_range_ends_today_in_the_urls_zone(zone: str, today: str) -> None:
     now = datetime(2026, 5, 20, 23, 30, tzinfo=UTC)
-    asked = selection.read_url([("range", "7d"), ("timeZone", zone)], now=now)
+    asked = selection.read_url([("range", "7d"), ("timeZone", zone)], today=now)
     end = date.fromisoformat(today)
     assert asked.export_items == [
         ("startDate", (end - timedelta(days=6)).isoformat()),
