@@ -15,13 +15,13 @@ before 1980) is summed from the events themselves.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
 from itertools import islice
-from typing import Any
+from typing import Any, Protocol
 
 from creditmeter import cursors
 from creditmeter.buckets import DAY, Bucket, buckets, epoch_seconds
@@ -412,6 +412,22 @@ class _Index:
         return self.owners[at]
 
 
+class _Owners(Protocol):
+    """Number (a day number, or a range's index) → the (bucket, sign) parts it adds to."""
+
+    def __getitem__(self, number: int, /) -> Sequence[tuple[int, int]]: ...
+
+
+class _OwnersByUnit:
+    """``owners[unit]``: the (bucket, sign) parts a unit (a day number) belongs to."""
+
+    def __init__(self, index: _Index) -> None:
+        self.index = index
+
+    def __getitem__(self, unit: int) -> list[tuple[int, int]]:
+        return self.index.owners_of(unit)
+
+
 def _read_chunk(
     connection: sql.Connection,
     org_id: str,
@@ -423,16 +439,24 @@ def _read_chunk(
     plan = _plan(chunk, one_dimension)
     sums: dict[tuple[int, tuple[str, ...]], list[int]] = {}
 
-    def add(parts: Sequence[Part], found: Iterable[Sequence[Any]]) -> None:
-        index = _Index(parts)
-        for unit, values, credits, requests, events in found:
-            for bucket, sign in index.owners_of(unit):
+    def add_to(owners: _Owners, found: Iterable[Any]) -> None:
+        """Add rows (a unit or range number, values, amounts) to the buckets that
+        ``owners`` lists for that number, with their signs."""
+        for number, values, credits, requests, events in found:
+            for bucket, sign in owners[number]:
                 total = sums.get((bucket, values))
                 if total is None:
                     total = sums[(bucket, values)] = [0, 0, 0]
                 total[0] += sign * credits
                 total[1] += sign * requests
                 total[2] += sign * events
+
+    def add_ranges(parts: Sequence[Part], read: Callable[[list[tuple[int, int]]], Any]) -> None:
+        # Read each stretch that one set of (bucket, sign) owns, summed by the store.
+        index = _Index(parts)
+        owned = [n for n, owners in enumerate(index.owners) if owners]
+        ranges = [(index.starts[n], index.ends[n]) for n in owned]
+        add_to([index.owners[n] for n in owned], read(ranges))
 
     where = {"org_id": org_id, "group_by": query.group_by, "filters": query.filters}
     if plan.days:
@@ -447,23 +471,31 @@ def _read_chunk(
                 full=not one_dimension,
                 **where,
             )
-            add(plan.days, ((day.toordinal() - _EPOCH_DAY, *rest) for day, *rest in found))
+            days = _Index(plan.days)
+            add_to(
+                _OwnersByUnit(days),
+                ((day.toordinal() - _EPOCH_DAY, *rest) for day, *rest in found),
+            )
     if plan.pieces:
         (dimension,) = query.group_by
-        found_pieces = sql.usage_by_piece(
-            connection,
-            org_id=org_id,
-            dimension=dimension,
-            ranges=_merged((low, high) for low, high, _, _ in plan.pieces),
-            values=query.filters.get(dimension),
+        add_ranges(
+            plan.pieces,
+            lambda ranges: sql.usage_by_piece(
+                connection,
+                org_id=org_id,
+                dimension=dimension,
+                ranges=ranges,
+                values=query.filters.get(dimension),
+            ),
         )
-        add(plan.pieces, found_pieces)
     if plan.quarters:
-        ranges = _merged((low, high) for low, high, _, _ in plan.quarters)
-        add(plan.quarters, sql.usage_by_quarter(connection, ranges=ranges, **where))
+        add_ranges(
+            plan.quarters, lambda ranges: sql.usage_by_quarter(connection, ranges=ranges, **where)
+        )
     if plan.instants:
-        ranges = _merged((low, high) for low, high, _, _ in plan.instants)
-        add(plan.instants, sql.usage_by_instant(connection, ranges=ranges, **where))
+        add_ranges(
+            plan.instants, lambda ranges: sql.usage_by_instant(connection, ranges=ranges, **where)
+        )
 
     rows = sorted(
         (

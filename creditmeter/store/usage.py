@@ -13,7 +13,7 @@ row locks in the same order and cannot deadlock one another.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -396,6 +396,58 @@ def usage_by_day(
     ]
 
 
+#: Ranges read by one statement (SQLite allows 500 parts in a compound SELECT).
+_RANGES_PER_STATEMENT = 200
+
+
+def _per_range(
+    connection: Connection,
+    select: str,
+    where: tuple[str, Sequence[Any]],
+    column: str,
+    ranges: Sequence[tuple[int, int]],
+    group_by: str = "",
+) -> Iterator[Sequence[Any]]:
+    """``SELECT <range's index>, {select} {where} AND column in the range {group_by}``
+    for each range, as the parts of a UNION ALL: each part is its own index range
+    scan (ORed ranges in one condition would scan the whole index on SQLite) and
+    sums its own range, so a range comes back as one row per group."""
+    mark = dialect_of(connection).mark
+    where_sql, where_params = where
+    for start in range(0, len(ranges), _RANGES_PER_STATEMENT):
+        chosen = ranges[start : start + _RANGES_PER_STATEMENT]
+        parts = []
+        params: list[Any] = []
+        for index, (low, high) in enumerate(chosen, start=start):
+            parts.append(
+                f"SELECT {index}, {select} {where_sql} AND {column} >= {mark} "
+                f"AND {column} < {mark}{group_by}"
+            )
+            params += [*where_params, low, high]
+        yield from connection.exec_driver_sql(" UNION ALL ".join(parts), tuple(params))
+
+
+def _check_columns(columns: Iterable[str]) -> None:
+    for column in columns:
+        if column not in GROUP_COLUMNS:
+            raise ValueError(f"not a rollup column: {column}")
+
+
+def _range_rows(
+    found: Iterable[Sequence[Any]], width: int
+) -> list[tuple[int, tuple[str, ...], int, int, int]]:
+    return [
+        (
+            int(row[0]),
+            tuple(row[1 : 1 + width]),
+            int(row[1 + width]),
+            int(row[2 + width]),
+            int(row[3 + width]),
+        )
+        for row in found
+    ]
+
+
 def usage_by_piece(
     connection: Connection,
     *,
@@ -403,34 +455,26 @@ def usage_by_piece(
     dimension: str,
     ranges: Sequence[tuple[int, int]],
     values: Sequence[str] | None,
-) -> list[tuple[int, tuple[str], int, int, int]]:
-    """(piece, (value,), credits_micro, request_count, event_count) of one dimension,
-    per piece (its first quarter's number) starting in ``ranges`` ([from, to) quarter
-    numbers); ``values`` keeps only those values (None: all). In no particular order.
-    """
-    if not ranges:
-        return []
-    if dimension not in GROUP_COLUMNS:
-        raise ValueError(f"not a rollup column: {dimension}")
+) -> list[tuple[int, tuple[str, ...], int, int, int]]:
+    """(range index, (value,), credits_micro, request_count, event_count): one
+    dimension's pieces starting in each of ``ranges`` ([from, to) quarter numbers)
+    summed per value; ``values`` keeps only those values (None: all)."""
+    _check_columns([dimension])
     mark = dialect_of(connection).mark
+    where = f"FROM usage_dimension_pieces WHERE org_id = {mark} AND dimension = {mark}"
     params: list[Any] = [org_id, dimension]
-    within = " OR ".join(f"(piece >= {mark} AND piece < {mark})" for _ in ranges)
-    for low, high in ranges:
-        params += [low, high]
-    statement = (
-        "SELECT piece, value, credits_micro, request_count, event_count "
-        f"FROM usage_dimension_pieces WHERE org_id = {mark} AND dimension = {mark} "
-        f"AND ({within})"
-    )
     if values is not None:
-        statement += f" AND value IN ({', '.join([mark] * len(values))})"
+        where += f" AND value IN ({', '.join([mark] * len(values))})"
         params.extend(values)
-    return [
-        (int(piece), (value,), int(credits), int(requests), int(events))
-        for piece, value, credits, requests, events in connection.exec_driver_sql(
-            statement, tuple(params)
-        )
-    ]
+    found = _per_range(
+        connection,
+        "value, sum(credits_micro), sum(request_count), sum(event_count)",
+        (where, params),
+        "piece",
+        ranges,
+        " GROUP BY value",
+    )
+    return _range_rows(found, 1)
 
 
 def usage_by_quarter(
@@ -441,39 +485,23 @@ def usage_by_quarter(
     group_by: Sequence[str],
     filters: Mapping[str, Sequence[str]],
 ) -> list[tuple[int, tuple[str, ...], int, int, int]]:
-    """(quarter, grouped values, credits_micro, request_count, event_count) per UTC
-    quarter hour in ``ranges`` ([from, to) quarter numbers) and combination of values.
-
-    In no particular order; values as in :func:`usage_by_day`.
-    """
-    if not ranges:
-        return []
-    for column in group_by:
-        if column not in GROUP_COLUMNS:
-            raise ValueError(f"not a rollup column: {column}")
+    """(range index, grouped values, credits_micro, request_count, event_count): the
+    full rollups' quarter hours in each of ``ranges`` ([from, to) quarter numbers)
+    summed per combination of values (as in :func:`usage_by_day`)."""
+    _check_columns(group_by)
     mark = dialect_of(connection).mark
     params: list[Any] = [org_id]
-    within = " OR ".join(f"(quarter >= {mark} AND quarter < {mark})" for _ in ranges)
-    for low, high in ranges:
-        params += [low, high]
+    where = f"FROM usage_quarter_rollups WHERE org_id = {mark}" + _filtered(filters, mark, params)
     grouped = ", ".join(group_by)
-    statement = (
-        f"SELECT quarter, {grouped}, sum(credits_micro), sum(request_count), sum(event_count) "
-        f"FROM usage_quarter_rollups WHERE org_id = {mark} AND ({within})"
-        + _filtered(filters, mark, params)
-        + f" GROUP BY quarter, {grouped}"
+    found = _per_range(
+        connection,
+        f"{grouped}, sum(credits_micro), sum(request_count), sum(event_count)",
+        (where, params),
+        "quarter",
+        ranges,
+        f" GROUP BY {grouped}",
     )
-    width = len(group_by)
-    return [
-        (
-            int(row[0]),
-            tuple(row[1 : 1 + width]),
-            int(row[1 + width]),
-            int(row[2 + width]),
-            int(row[3 + width]),
-        )
-        for row in connection.exec_driver_sql(statement, tuple(params))
-    ]
+    return _range_rows(found, len(group_by))
 
 
 def usage_by_instant(
@@ -484,29 +512,24 @@ def usage_by_instant(
     group_by: Sequence[str],
     filters: Mapping[str, Sequence[str]],
 ) -> list[tuple[int, tuple[str, ...], int, int, int]]:
-    """(timestamp_us, grouped values, credits_micro, request_count, 1) per stored event
-    whose instant is in ``ranges`` ([from, to) microseconds).
+    """(range index, grouped values, credits_micro, request_count, event_count): the
+    stored events whose instant is in each of ``ranges`` ([from, to) microseconds)
+    summed per combination of values.
 
     For the rare bucket that does not begin and end on a quarter hour (offsets
     before 1980): the events are read, as no rollup is that fine.
     """
-    if not ranges:
-        return []
-    for column in group_by:
-        if column not in GROUP_COLUMNS:
-            raise ValueError(f"not a rollup column: {column}")
+    _check_columns(group_by)
     mark = dialect_of(connection).mark
     params: list[Any] = [org_id]
-    within = " OR ".join(f"(timestamp_us >= {mark} AND timestamp_us < {mark})" for _ in ranges)
-    for low, high in ranges:
-        params += [low, high]
+    where = f"FROM usage_events WHERE org_id = {mark}" + _filtered(filters, mark, params)
     values = ", ".join(f"coalesce({column}, '')" for column in group_by)
-    statement = (
-        f"SELECT timestamp_us, {values}, credits_micro, request_count FROM usage_events "
-        f"WHERE org_id = {mark} AND ({within})" + _filtered(filters, mark, params)
+    found = _per_range(
+        connection,
+        f"{values}, sum(credits_micro), sum(request_count), count(*)",
+        (where, params),
+        "timestamp_us",
+        ranges,
+        f" GROUP BY {values}",
     )
-    width = len(group_by)
-    return [
-        (int(row[0]), tuple(row[1 : 1 + width]), int(row[1 + width]), int(row[2 + width]), 1)
-        for row in connection.exec_driver_sql(statement, tuple(params))
-    ]
+    return _range_rows(found, len(group_by))
