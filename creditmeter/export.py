@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import lru_cache
 from itertools import islice
 from typing import Any, Protocol
 
@@ -247,8 +246,8 @@ def _chunks(chosen: Sequence[Bucket], query: ExportQuery) -> Iterator[Sequence[B
 
 #: (from, to, bucket index, sign): part of a bucket, in one source's units.
 Part = tuple[int, int, int, int]
-#: What reading one quarter hour from the full rollups costs, against one piece of
-#: a dimension's own rollups: a quarter holds every combination used in it.
+#: What reading one quarter hour of the full rollups costs, against one day's row
+#: of a dimension's own rollup: a quarter holds every combination used in it.
 _QUARTER_COST = 16
 
 
@@ -256,14 +255,13 @@ _QUARTER_COST = 16
 class _Plan:
     """A chunk's buckets cut into what each source reads, as signed parts.
 
-    ``days`` are UTC day numbers and ``pieces`` quarter numbers, both of the
-    grouped dimension's own rollups (only when one dimension is grouped and no
-    other filtered); ``quarters`` are quarter numbers of the full rollups;
-    ``instants`` microseconds of the events.
+    ``days`` are UTC day numbers (of the grouped dimension's own rollup when one
+    dimension is grouped and no other filtered, else of the full rollups summed
+    by day); ``quarters`` are quarter numbers of the full rollups; ``instants``
+    microseconds of the events.
     """
 
     days: list[Part] = field(default_factory=list)
-    pieces: list[Part] = field(default_factory=list)
     quarters: list[Part] = field(default_factory=list)
     instants: list[Part] = field(default_factory=list)
 
@@ -290,63 +288,21 @@ def _plan(chunk: Sequence[Bucket], one_dimension: bool) -> _Plan:
     return plan
 
 
-def _cover(low: int, high: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]], int]:
-    """Quarters [low, high) as whole pieces where they fit, else single quarters;
-    and what reading them costs."""
-    day = low // _PER_DAY
-    start = day * _PER_DAY
-    pieces, quarters, cost = _cover_in_day(low - start, high - start)
-    return (
-        [(a + start, b + start) for a, b in pieces],
-        [(a + start, b + start) for a, b in quarters],
-        cost,
-    )
-
-
-@lru_cache(maxsize=4096)
-def _cover_in_day(
-    low: int, high: int
-) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...], int]:
-    """:func:`_cover` of quarters [low, high) counted from a day's first quarter
-    (``high`` may pass the day's end: the pieces repeat every day)."""
-    pieces: list[tuple[int, int]] = []
-    quarters: list[tuple[int, int]] = []
-    at = low
-    while at < high:
-        day, of_day = divmod(at, _PER_DAY)
-        index = bisect_right(sql.PIECE_STARTS, of_day) - 1
-        if sql.PIECE_STARTS[index] == of_day:
-            end = day * _PER_DAY + (
-                sql.PIECE_STARTS[index + 1] if index + 1 < len(sql.PIECE_STARTS) else _PER_DAY
-            )
-            if end <= high:
-                pieces.append((at, end))
-                at = end
-                continue
-        quarters.append((at, at + 1))
-        at += 1
-    return (
-        tuple(_merged(pieces)),
-        tuple(_merged(quarters)),
-        len(pieces) + _QUARTER_COST * len(quarters),
-    )
-
-
 def _plan_span(plan: _Plan, low: int, high: int, index: int) -> None:
     """Quarters [low, high) of one dimension, read as cheaply as the rollups allow:
-    UTC days whole, then at each end the pieces (or quarters) inside the span added,
-    or the day around the end taken whole and the pieces outside the span subtracted
-    (a local day in Kolkata is its UTC day, minus 18:30-24:00 of it, plus 18:30-24:00
-    of the day before). The event counts keep a subtraction exact."""
-    options: list[tuple[int, list[tuple[str, int, int, int]]]] = []
-    _, _, whole_cost = _cover(low, high)
-    options.append((whole_cost, [("cover", low, high, 1)]))
+    UTC days whole from the dimension's own rollup, then at each end either the
+    quarters inside the span added, or the day around the end taken whole and the
+    quarters outside the span subtracted (a local day in Berlin is its UTC day,
+    minus 23:00-24:00 of it, plus 23:00-24:00 of the day before). The event counts
+    keep a subtraction exact."""
     if high - low < _PER_DAY // 2:
         # Under half a day (an hour): a day taken whole and most of it subtracted
         # never reads less.
-        options.clear()
-        _emit(plan, [("cover", low, high, 1)], index)
+        plan.quarters.append((low, high, index, 1))
         return
+    options: list[tuple[int, list[tuple[str, int, int, int]]]] = [
+        (_QUARTER_COST * (high - low), [("quarters", low, high, 1)])
+    ]
     inner_first, outer_first = -(-low // _PER_DAY), low // _PER_DAY
     inner_last, outer_last = high // _PER_DAY, -(-high // _PER_DAY)
     for first, start_sign in ((inner_first, 1), (outer_first, -1)):
@@ -355,29 +311,20 @@ def _plan_span(plan: _Plan, low: int, high: int, index: int) -> None:
                 continue
             parts = [("days", first, last, 1)]
             if start_sign > 0 and low < first * _PER_DAY:
-                parts.append(("cover", low, first * _PER_DAY, 1))
+                parts.append(("quarters", low, first * _PER_DAY, 1))
             elif start_sign < 0 and first * _PER_DAY < low:
-                parts.append(("cover", first * _PER_DAY, low, -1))
+                parts.append(("quarters", first * _PER_DAY, low, -1))
             if end_sign > 0 and last * _PER_DAY < high:
-                parts.append(("cover", last * _PER_DAY, high, 1))
+                parts.append(("quarters", last * _PER_DAY, high, 1))
             elif end_sign < 0 and high < last * _PER_DAY:
-                parts.append(("cover", high, last * _PER_DAY, -1))
+                parts.append(("quarters", high, last * _PER_DAY, -1))
             cost = (last - first) + sum(
-                _cover(a, b)[2] for kind, a, b, _ in parts if kind == "cover"
+                _QUARTER_COST * (b - a) for kind, a, b, _ in parts if kind == "quarters"
             )
             options.append((cost, parts))
     _, chosen = min(options, key=lambda option: option[0])
-    _emit(plan, chosen, index)
-
-
-def _emit(plan: _Plan, chosen: Sequence[tuple[str, int, int, int]], index: int) -> None:
     for kind, a, b, sign in chosen:
-        if kind == "days":
-            plan.days.append((a, b, index, sign))
-            continue
-        pieces, quarters, _ = _cover(a, b)
-        plan.pieces.extend((p, q, index, sign) for p, q in pieces)
-        plan.quarters.extend((p, q, index, sign) for p, q in quarters)
+        (plan.days if kind == "days" else plan.quarters).append((a, b, index, sign))
 
 
 def _merged(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -476,18 +423,6 @@ def _read_chunk(
                 _OwnersByUnit(days),
                 ((day.toordinal() - _EPOCH_DAY, *rest) for day, *rest in found),
             )
-    if plan.pieces:
-        (dimension,) = query.group_by
-        add_ranges(
-            plan.pieces,
-            lambda ranges: sql.usage_by_piece(
-                connection,
-                org_id=org_id,
-                dimension=dimension,
-                ranges=ranges,
-                values=query.filters.get(dimension),
-            ),
-        )
     if plan.quarters:
         add_ranges(
             plan.quarters, lambda ranges: sql.usage_by_quarter(connection, ranges=ranges, **where)

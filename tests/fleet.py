@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from creditmeter.directory import Directory
 from creditmeter.store import open_store
 from creditmeter.store.database import normalise_url
-from creditmeter.store.usage import GROUP_COLUMNS, PIECE_STARTS, QUARTERS_PER_DAY
+from creditmeter.store.usage import GROUP_COLUMNS, QUARTERS_PER_DAY
 
 DAY0 = datetime(2026, 3, 1, tzinfo=UTC)
 PRODUCTS = ["parse", "extract", "split", "edit"]
@@ -105,8 +105,8 @@ def export(url: str, access: Access, **params: str) -> httpx.Response:
 
 
 def dimension_rollups_disagreeing(database_url: str) -> list[tuple[Any, ...]]:
-    """Per-dimension rollup rows (by day and by piece) that differ from the full
-    quarter-hour rollups summed (none when exact).
+    """Per-dimension rollup rows that differ from the full quarter-hour rollups
+    summed by day (none when exact).
 
     Raises when the full rollups are empty, so that agreement is never vacuous.
     """
@@ -124,33 +124,20 @@ def dimension_rollups_disagreeing(database_url: str) -> list[tuple[Any, ...]]:
                     "event_count FROM usage_dimension_rollups"
                 )
             }
-            by_piece = {
-                tuple(str(v) for v in row)
-                for row in connection.exec_driver_sql(
-                    "SELECT dimension, org_id, piece, value, credits_micro, request_count, "
-                    "event_count FROM usage_dimension_pieces"
-                )
-            }
     finally:
         engine.dispose()
     if not quarters:
         raise AssertionError("the full rollups are empty")
     days: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
-    pieces: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
     for org_id, quarter, *values, credits, requests, events in quarters:
-        day_number, of_day = divmod(int(quarter), QUARTERS_PER_DAY)
-        day = str(date(1970, 1, 1) + timedelta(days=day_number))
-        piece = day_number * QUARTERS_PER_DAY + max(p for p in PIECE_STARTS if p <= of_day)
+        day = str(date(1970, 1, 1) + timedelta(days=int(quarter) // QUARTERS_PER_DAY))
         for dimension, value in zip(GROUP_COLUMNS, values, strict=True):
-            for table, key in ((days, day), (pieces, str(piece))):
-                total = table[(dimension, org_id, key, value)]
-                total[0] += int(credits)
-                total[1] += int(requests)
-                total[2] += int(events)
+            total = days[(dimension, org_id, day, value)]
+            total[0] += int(credits)
+            total[1] += int(requests)
+            total[2] += int(events)
 
     def rows(table: dict[tuple[str, ...], list[int]]) -> set[tuple[str, ...]]:
         return {(*key, *(str(amount) for amount in amounts)) for key, amounts in table.items()}
 
-    return [("day", *row) for row in sorted(rows(days) ^ by_day)] + [
-        ("piece", *row) for row in sorted(rows(pieces) ^ by_piece)
-    ]
+    return sorted(rows(days) ^ by_day)

@@ -1966,7 +1966,9 @@ def test_no_new_parameter_answers_as_before(tenant: Tenant) -> None:
 # test changes the data or breaks the database connection under it.
 
 _STREAMED_DAYS = 31
-_STREAMED_PRODUCTS = 20
+# Larger than the sockets can hold between a slow client and the server (Linux lets
+# a send buffer grow to 4 MiB), so the server is still streaming when a test looks.
+_STREAMED_PRODUCTS = 80
 _STREAMED = [
     ("startDate", "2026-05-01"),
     ("endDate", "2026-05-31"),
@@ -1975,7 +1977,7 @@ _STREAMED = [
 
 
 def _record_streamed(tenant: Tenant) -> None:
-    """31 days x 24 hours x 20 products: 14,880 hour rows (about 1.4 MB of JSON)."""
+    """31 days x 24 hours x 80 products: 59,520 hour rows (about 6 MB of JSON)."""
     events = [
         at(
             f"{date(2026, 5, 1) + timedelta(days=d)}T{h:02d}:00:00Z",
@@ -2110,9 +2112,19 @@ def test_edge_19_a_failure_after_the_first_byte_aborts_the_connection(
         _read_at_least(sock, buffer, 16_384)
         head, _ = _head_and_rest(bytes(buffer))
         assert head.startswith("http/1.1 200"), head
-        # The export's read transaction is the one new session idle in a transaction.
+        # The export's read transaction is the one new session idle in a transaction
+        # (once the server has filled the socket and waits: until then it may be
+        # reading its next rows, "active").
+        deadline = time.monotonic() + 10
+        while True:
+            # A new transaction each time: PostgreSQL keeps one snapshot of its
+            # activity statistics per transaction.
+            with tenant.service.store.engine.connect() as connection:
+                export_session = {pid for (pid,) in connection.exec_driver_sql(idle)} - before
+            if export_session or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
         with tenant.service.store.engine.connect() as connection:
-            export_session = {pid for (pid,) in connection.exec_driver_sql(idle)} - before
             assert len(export_session) == 1
             connection.exec_driver_sql(
                 "SELECT pg_terminate_backend(%s)", (export_session.pop(),)

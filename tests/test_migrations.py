@@ -187,7 +187,6 @@ _USAGE_TABLES = (
     "usage_events",
     "usage_daily_totals",
     "usage_dimension_rollups",
-    "usage_dimension_pieces",
     "usage_quarter_rollups",
 )
 

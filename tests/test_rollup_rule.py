@@ -30,11 +30,9 @@ from creditmeter.ingest import record
 from creditmeter.store import Store, open_store
 from creditmeter.store.schema import (
     usage_daily_totals,
-    usage_dimension_pieces,
     usage_dimension_rollups,
     usage_quarter_rollups,
 )
-from creditmeter.store.usage import PIECE_STARTS
 from tests.conftest import STORES
 
 US_PER_DAY = 86_400_000_000
@@ -132,8 +130,7 @@ def _expected(sent: list[list[Event]], prefix: str) -> dict[str, set[tuple[Any, 
     """The four tables, summed from the events kept (totals count no events)."""
     kept, _ = _kept(sent)
     sums: dict[str, dict[tuple[Any, ...], list[int]]] = {
-        name: defaultdict(lambda: [0, 0, 0])
-        for name in ("totals", "dimensions", "pieces", "quarters")
+        name: defaultdict(lambda: [0, 0, 0]) for name in ("totals", "dimensions", "quarters")
     }
     for event in kept.values():
         org, day = prefix + event.org_id, _day(event.timestamp_us)
@@ -141,14 +138,11 @@ def _expected(sent: list[list[Event]], prefix: str) -> dict[str, set[tuple[Any, 
         quarter = event.timestamp_us // 900_000_000
         values = [event.product, event.feature, event.api_key, event.file_type]
         values = [value if value is not None else "" for value in values]
-        # The piece of its day the quarter falls in (PIECE_STARTS: quarters of the day).
-        piece = quarter - quarter % 96 + max(p for p in PIECE_STARTS if p <= quarter % 96)
         keys = [("totals", (org, day)), ("quarters", (org, quarter, *values))]
-        for dimension, value in zip(DIMENSIONS, values, strict=True):
-            keys += [
-                ("dimensions", (org, dimension, day, value)),
-                ("pieces", (org, dimension, piece, value)),
-            ]
+        keys += [
+            ("dimensions", (org, dimension, day, value))
+            for dimension, value in zip(DIMENSIONS, values, strict=True)
+        ]
         for name, key in keys:
             sums[name][key][0] += event.credits_micro
             sums[name][key][1] += event.request_count
@@ -166,7 +160,6 @@ def _stored(store: Store, prefix: str) -> dict[str, set[tuple[Any, ...]]]:
     tables = {
         "totals": usage_daily_totals,
         "dimensions": usage_dimension_rollups,
-        "pieces": usage_dimension_pieces,
         "quarters": usage_quarter_rollups,
     }
     with store.read() as connection:

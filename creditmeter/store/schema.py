@@ -139,7 +139,7 @@ usage_events = Table(
 )
 
 # Daily totals per (org, UTC day, one dimension's value): the full rollups summed
-# over the other three dimensions and a day's quarters, kept in the same
+# over the other three dimensions and the day's quarters, kept in the same
 # transaction. An export with no filter on another dimension than the one it
 # groups by reads these: a few rows a day instead of every combination (see
 # docs/decisions/0004-dimension-rollups.md).
@@ -157,27 +157,6 @@ usage_dimension_rollups = Table(
     # events, and a part subtracted from a larger one leaves a row only if some remain.
     Column("event_count", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("org_id", "dimension", "day", "value"),
-    sqlite_with_rowid=False,
-)
-
-# Totals per (org, one dimension's value, piece of a UTC day): the per-dimension
-# rollups cut finer, at every UTC hour and at each quarter hour where some zone's
-# local day has begun since 1980 (44 pieces a day, see store/usage.py PIECE_STARTS).
-# A local day in any zone is whole pieces; read as its UTC day's row minus the
-# pieces before its start plus the previous day's pieces after it, it costs a few
-# rows (docs/decisions/0008-local-time-rollups.md). ``piece`` is the quarter number
-# of the piece's first quarter hour.
-usage_dimension_pieces = Table(
-    "usage_dimension_pieces",
-    metadata,
-    Column("org_id", String(NAME_LENGTH), nullable=False),
-    Column("dimension", String(16), nullable=False),
-    Column("piece", BigInteger, nullable=False),
-    Column("value", String(NAME_LENGTH), nullable=False),
-    Column("credits_micro", BigInteger, nullable=False),
-    Column("request_count", BigInteger, nullable=False),
-    Column("event_count", BigInteger, nullable=False),
-    PrimaryKeyConstraint("org_id", "dimension", "piece", "value"),
     sqlite_with_rowid=False,
 )
 

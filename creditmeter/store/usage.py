@@ -81,35 +81,13 @@ _QUARTER_NUMBER = _floor_division("timestamp_us", QUARTER_US)
 # The UTC day number (days since 1970-01-01) of a quarter.
 _DAY_NUMBER = _floor_division("quarter", QUARTERS_PER_DAY)
 
-#: Where the pieces of a UTC day begin, in quarter hours of the day: every hour,
-#: and the 20 quarter hours off the hour where some zone's local day has begun
-#: since 1980 (01:30 … 20:30 UTC: Kolkata's 18:30, Kathmandu's 18:15, …; the pinned
-#: tz database, checked by tests/test_pieces.py). 44 pieces a day.
-PIECE_STARTS = (
-    0, 4, 6, 8, 10, 12, 14, 16, 18, 20, 24, 28, 32, 34, 36, 38, 40, 41, 44, 45, 48, 50,
-    52, 54, 56, 57, 58, 60, 61, 62, 64, 66, 68, 70, 72, 73, 74, 76, 78, 80, 82, 84, 88, 92,
-)  # fmt: skip
-
-
-def _piece_of(quarter: str, of_day: str) -> str:
-    """SQL of the quarter number where the piece holding ``quarter`` begins;
-    ``of_day``: the SQL of its quarter of the day (0-95). (No ``%`` operator:
-    psycopg would read it as a placeholder.)"""
-    ends = [*PIECE_STARTS[1:], QUARTERS_PER_DAY]
-    cases = " ".join(
-        f"WHEN {of_day} < {end} THEN {start}" for start, end in zip(PIECE_STARTS, ends, strict=True)
-    )
-    return f"({quarter} - {of_day} + CASE {cases} END)"
-
-
 # The columns of the temporary table of a batch's sums, keyed by _QUARTER_KEY: each
-# quarter with its day and the piece of its day it falls in.
+# quarter with its day.
 _BATCH_ROLLUPS = ", ".join(
     [
         "org_id TEXT",
         "quarter BIGINT",
         "day DATE",
-        "piece BIGINT",
         *(f"{column} TEXT" for column in GROUP_COLUMNS),
         "credits_micro BIGINT",
         "request_count BIGINT",
@@ -120,52 +98,23 @@ _BATCH_ROLLUPS = ", ".join(
 
 def _batch_sums(day: str, new_events: str) -> str:
     """The new events summed by (org, quarter, dimensions), each row with its day
-    (``day``: the SQL of the stored day of ``_DAY_NUMBER``) and piece; an absent
-    dimension is ''.
+    (``day``: the SQL of the stored day of ``_DAY_NUMBER``); an absent dimension is ''.
 
     A sum past 64 bits fails here (SQLite: "integer overflow"; PostgreSQL: the
     bigint column refuses it): the batch alone passes the limit.
     """
     values = ", ".join(f"coalesce({column}, '')" for column in GROUP_COLUMNS)
     named = ", ".join(f"coalesce({column}, '') AS {column}" for column in GROUP_COLUMNS)
-    listed = ", ".join(GROUP_COLUMNS)
     sums = (
         f"SELECT org_id, {_QUARTER_NUMBER} AS quarter, {named}, sum(credits_micro) "
         "AS credits_micro, sum(request_count) AS request_count, count(*) AS event_count "
         f"FROM {new_events} AS new GROUP BY org_id, {_QUARTER_NUMBER}, {values}"
     )
-    placed = (
-        f"SELECT sums.*, {day} AS day, quarter - {QUARTERS_PER_DAY} * ({_DAY_NUMBER}) "
-        f"AS of_day FROM ({sums}) AS sums"
-    )
     return (
-        f"INSERT INTO batch_rollups SELECT org_id, quarter, day, "
-        f"{_piece_of('quarter', 'of_day')}, {listed}, credits_micro, request_count, "
-        f"event_count FROM ({placed}) AS placed"
+        f"INSERT INTO batch_rollups SELECT org_id, quarter, {day}, "
+        f"{', '.join(GROUP_COLUMNS)}, credits_micro, request_count, event_count "
+        f"FROM ({sums}) AS sums"
     )
-
-
-# A batch's sums per (org, dimension, piece, value), with the piece's day: what the
-# per-dimension rollups add, by piece and (summed again) by day.
-_BATCH_PIECES = ", ".join(
-    [
-        "org_id TEXT",
-        "dimension TEXT",
-        "piece BIGINT",
-        "day DATE",
-        "value TEXT",
-        "credits_micro BIGINT",
-        "request_count BIGINT",
-        "event_count BIGINT",
-    ]
-)
-_PIECE_KEY = ("org_id", "dimension", "piece", "value")
-_BATCH_PIECE_SUMS = "INSERT INTO batch_pieces " + " UNION ALL ".join(
-    f"SELECT org_id, '{dimension}', piece, day, {dimension}, sum(credits_micro), "
-    f"sum(request_count), sum(event_count) FROM batch_rollups "
-    f"GROUP BY org_id, piece, day, {dimension}"
-    for dimension in GROUP_COLUMNS
-)
 
 
 def _adding(table: str, key: Sequence[str], sums: str, amounts: Sequence[str] = _AMOUNTS) -> str:
@@ -205,13 +154,12 @@ _ADD_TO_QUARTERS = _adding(
 _ADD_TO_DIMENSION_ROLLUPS = _adding(
     "usage_dimension_rollups",
     ("org_id", "dimension", "day", "value"),
-    "SELECT org_id, dimension, day, value, sum(credits_micro), sum(request_count), "
-    "sum(event_count) FROM batch_pieces GROUP BY org_id, dimension, day, value",
-)
-_ADD_TO_DIMENSION_PIECES = _adding(
-    "usage_dimension_pieces",
-    _PIECE_KEY,
-    f"SELECT {', '.join(_PIECE_KEY)}, {', '.join(_AMOUNTS)} FROM batch_pieces",
+    " UNION ALL ".join(
+        f"SELECT org_id, '{dimension}', day, {dimension}, sum(credits_micro), "
+        "sum(request_count), sum(event_count) FROM batch_rollups "
+        f"GROUP BY org_id, day, {dimension}"
+        for dimension in GROUP_COLUMNS
+    ),
 )
 
 
@@ -244,9 +192,6 @@ def insert_events(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> se
             raise TotalLimitExceeded(str(exc.orig)) from exc
         raise
     run(_ADD_TO_QUARTERS)
-    dialect.temporary_table(connection, "batch_pieces", _BATCH_PIECES, _PIECE_KEY)
-    run(_BATCH_PIECE_SUMS)
-    run(_ADD_TO_DIMENSION_PIECES)
     run(_ADD_TO_DIMENSION_ROLLUPS)
     return inserted
 
@@ -446,35 +391,6 @@ def _range_rows(
         )
         for row in found
     ]
-
-
-def usage_by_piece(
-    connection: Connection,
-    *,
-    org_id: str,
-    dimension: str,
-    ranges: Sequence[tuple[int, int]],
-    values: Sequence[str] | None,
-) -> list[tuple[int, tuple[str, ...], int, int, int]]:
-    """(range index, (value,), credits_micro, request_count, event_count): one
-    dimension's pieces starting in each of ``ranges`` ([from, to) quarter numbers)
-    summed per value; ``values`` keeps only those values (None: all)."""
-    _check_columns([dimension])
-    mark = dialect_of(connection).mark
-    where = f"FROM usage_dimension_pieces WHERE org_id = {mark} AND dimension = {mark}"
-    params: list[Any] = [org_id, dimension]
-    if values is not None:
-        where += f" AND value IN ({', '.join([mark] * len(values))})"
-        params.extend(values)
-    found = _per_range(
-        connection,
-        "value, sum(credits_micro), sum(request_count), sum(event_count)",
-        (where, params),
-        "piece",
-        ranges,
-        " GROUP BY value",
-    )
-    return _range_rows(found, 1)
 
 
 def usage_by_quarter(

@@ -1,10 +1,8 @@
-"""Rollups for local time: quarter hours, pieces of days, event counts.
+"""Rollups for local time: quarter hours and event counts.
 
 - ``usage_quarter_rollups`` keeps the full rollup key per UTC quarter hour and
   takes the place of ``usage_rollups`` (the same key per UTC day): in a sparse
   workload both hold about a row per event, and ingest writes one of them.
-- ``usage_dimension_pieces`` keeps each dimension's value per piece of a UTC
-  day (cut at every hour and at the quarter hours where a zone's day begins).
 - The per-dimension day rollups gain ``event_count``.
 
 So an export in any zone, or in hour buckets, is answered from rollups
@@ -27,11 +25,6 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 DIMENSIONS = ("product", "feature", "api_key", "file_type")
-# Frozen copy of store/usage.py's PIECE_STARTS at this revision (quarter of the day).
-PIECE_STARTS = (
-    0, 4, 6, 8, 10, 12, 14, 16, 18, 20, 24, 28, 32, 34, 36, 38, 40, 41, 44, 45, 48, 50,
-    52, 54, 56, 57, 58, 60, 61, 62, 64, 66, 68, 70, 72, 73, 74, 76, 78, 80, 82, 84, 88, 92,
-)  # fmt: skip
 
 
 def _floor_division(column: str, divisor: int) -> str:
@@ -42,16 +35,6 @@ def _floor_division(column: str, divisor: int) -> str:
 
 QUARTER = _floor_division("timestamp_us", 900000000)
 DAY_NUMBER = _floor_division("quarter", 96)
-
-
-def _piece() -> str:
-    # (No % operator: psycopg would read it as a placeholder.)
-    of_day = "of_day"
-    cases = " ".join(
-        f"WHEN {of_day} < {end} THEN {start}"
-        for start, end in zip(PIECE_STARTS, [*PIECE_STARTS[1:], 96], strict=True)
-    )
-    return f"(quarter - {of_day} + CASE {cases} END)"
 
 
 def upgrade() -> None:
@@ -67,20 +50,6 @@ def upgrade() -> None:
         sa.Column("event_count", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint(
             "org_id", "quarter", *DIMENSIONS, name=op.f("pk_usage_quarter_rollups")
-        ),
-        sqlite_with_rowid=False,
-    )
-    op.create_table(
-        "usage_dimension_pieces",
-        sa.Column("org_id", sa.String(length=128), nullable=False),
-        sa.Column("dimension", sa.String(length=16), nullable=False),
-        sa.Column("piece", sa.BigInteger(), nullable=False),
-        sa.Column("value", sa.String(length=128), nullable=False),
-        sa.Column("credits_micro", sa.BigInteger(), nullable=False),
-        sa.Column("request_count", sa.BigInteger(), nullable=False),
-        sa.Column("event_count", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint(
-            "org_id", "dimension", "piece", "value", name=op.f("pk_usage_dimension_pieces")
         ),
         sqlite_with_rowid=False,
     )
@@ -101,12 +70,6 @@ def upgrade() -> None:
         else f"DATE '1970-01-01' + CAST({DAY_NUMBER} AS integer)"
     )
     for name in DIMENSIONS:
-        bind.exec_driver_sql(
-            "INSERT INTO usage_dimension_pieces SELECT org_id, "
-            f"'{name}', {_piece()}, {name}, sum(credits_micro), sum(request_count), "
-            f"sum(event_count) FROM (SELECT *, quarter - 96 * ({DAY_NUMBER}) AS of_day "
-            f"FROM usage_quarter_rollups) AS quarters GROUP BY org_id, {_piece()}, {name}"
-        )
         bind.exec_driver_sql(
             "UPDATE usage_dimension_rollups SET event_count = sums.events FROM ("
             f"SELECT org_id, {day} AS day, {name} AS value, sum(event_count) AS events "
@@ -143,5 +106,4 @@ def downgrade() -> None:
         f"sum(request_count) FROM usage_quarter_rollups GROUP BY org_id, {day}, {columns}"
     )
     op.drop_column("usage_dimension_rollups", "event_count")
-    op.drop_table("usage_dimension_pieces")
     op.drop_table("usage_quarter_rollups")
