@@ -119,7 +119,8 @@ def open_export(
     before the block ends.
     """
     org_id = query.org_id or key.org_id
-    fingerprint = query_fingerprint(query, org_id)
+    paged = query.limit is not None or query.page is not None
+    fingerprint = query_fingerprint(query, org_id) if paged else ""
     if query.page is not None and (query.limit is None or query.page.query != fingerprint):
         raise InvalidParameter(
             "'page' is a cursor for another query: give it with the same orgId, dates, "

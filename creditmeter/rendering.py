@@ -101,27 +101,42 @@ def usage_json_chunks(
     # A few days and values repeat over many rows: write each once.
     days: dict[date, str] = {}
     texts: dict[str | None, str] = {}
+
+    def when(day: date, start: str | None) -> str:
+        text = days.get(day) or days.setdefault(day, day.isoformat())
+        return f'"date":"{text}","start":"{start}"' if hourly else f'"date":"{text}"'
+
+    def grouped(values: tuple[str | None, ...]) -> str:
+        if one:
+            value = values[0]
+            return '"group":' + (texts.get(value) or texts.setdefault(value, dump(value)))
+        return ",".join(
+            name + (texts.get(value) or texts.setdefault(value, dump(value)))
+            for name, value in zip(names, values, strict=True)
+        )
+
     names = [f'"{name}":' for name in layout.fields]
-    hourly = layout.hourly
+    hourly, one = layout.hourly, len(names) == 1
     chunk: list[str] = []
-    separator = ""
-    for row in rows:
-        day, values, micro, requests, start = row
-        parts = [f'{separator}{{"date":"{days.get(day) or days.setdefault(day, day.isoformat())}"']
-        if hourly:
-            parts.append(f',"start":"{start}"')
-        for name, value in zip(names, values, strict=True):
-            parts.append(f",{name}{texts.get(value) or texts.setdefault(value, dump(value))}")
-        parts.append(f',"credits":{format_micro(micro)},"requestCount":{requests}}}')
-        chunk.append("".join(parts))
-        separator = ","
+    separator = ""  # before a chunk: a comma once rows were written
+    for day, values, micro, requests, start in rows:
+        if one and not hourly:  # the seed's rows: written inline, the common case
+            value = values[0]
+            chunk.append(
+                f'{{"date":"{days.get(day) or days.setdefault(day, day.isoformat())}",'
+                f'"group":{texts.get(value) or texts.setdefault(value, dump(value))},'
+                f'"credits":{format_micro(micro)},"requestCount":{requests}}}'
+            )
+        else:
+            chunk.append(
+                f"{{{when(day, start)},{grouped(values)},"
+                f'"credits":{format_micro(micro)},"requestCount":{requests}}}'
+            )
         if len(chunk) >= ROWS_PER_CHUNK:
-            yield "".join(chunk).encode("utf-8")
-            chunk = []
-    tail = "]"
-    if layout.paged:
-        tail += f',"nextPage":{dump(next_page)}'
-    yield ("".join(chunk) + tail + "}").encode("utf-8")
+            yield (separator + ",".join(chunk)).encode("utf-8")
+            separator, chunk = ",", []
+    tail = "]" + (f',"nextPage":{dump(next_page)}' if layout.paged else "") + "}"
+    yield ((separator + ",".join(chunk) if chunk else "") + tail).encode("utf-8")
 
 
 def usage_json(
