@@ -211,8 +211,7 @@ def _utc_days(
     # A few weeks at a time, so that a streamed answer holds few of its rows at once:
     # a dimension's own rollup has a row per day and value, the full one a row per
     # combination (the default 31 days of one dimension stay one query).
-    one_dimension = len(query.group_by) == 1 and set(query.filters) <= set(query.group_by)
-    span = 31 if one_dimension else 7
+    span = 31 if sql.one_dimension(query.group_by, query.filters) else 7
     while start <= query.end_date:
         stop = date.fromordinal(min(start.toordinal() + span - 1, query.end_date.toordinal()))
         found = sql.usage_by_day(
@@ -383,7 +382,7 @@ def _read_chunk(
     chunk: Sequence[Bucket],
     after: Position | None,
 ) -> Iterator[tuple[int, ExportRow]]:
-    one_dimension = len(query.group_by) == 1 and set(query.filters) <= set(query.group_by)
+    one_dimension = sql.one_dimension(query.group_by, query.filters)
     plan = _plan(chunk, one_dimension)
     sums: dict[tuple[int, tuple[str, ...]], list[int]] = {}
 

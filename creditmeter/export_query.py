@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Literal
 
 from creditmeter import cursors
@@ -20,7 +20,7 @@ from creditmeter.dimensions import DEFAULT_GROUP_BY, FILTERS, GROUP_BY
 from creditmeter.errors import DuplicateParameter, InvalidParameter, RangeTooLong
 from creditmeter.strings import string_problem
 from creditmeter.suggest import refuse_unknown, suggestion
-from creditmeter.timestamps import parse_date
+from creditmeter.timestamps import moment_of, parse_date
 from creditmeter.zones import zone_named
 
 FORMATS = ("json", "csv")
@@ -188,12 +188,7 @@ def parse_query(
         if page is not None and page.default_end is not None:
             end = page.default_end
         else:
-            moment = (
-                today
-                if isinstance(today, datetime)
-                else datetime(today.year, today.month, today.day, tzinfo=UTC)
-            )
-            end = moment.astimezone(zone).date()
+            end = moment_of(today).astimezone(zone).date()
     if start is None:
         if page is not None and page.default_start is not None:
             start = page.default_start

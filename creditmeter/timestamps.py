@@ -135,3 +135,14 @@ def format_instant(moment: datetime) -> str:
     """RFC 3339 UTC with ``Z``, as every listing prints times."""
     text = moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
     return text
+
+
+def moment_of(today: date | datetime) -> datetime:
+    """The moment a request was made: ``today`` itself, or a date's UTC midnight.
+
+    What "today" is depends on the time zone, so callers pass the moment; a date
+    is accepted where only the UTC date is known (tests, a fixed day).
+    """
+    if isinstance(today, datetime):
+        return today
+    return datetime(today.year, today.month, today.day, tzinfo=UTC)

@@ -265,7 +265,7 @@ def _filtered(
     return sql
 
 
-def _one_dimension(group_by: Sequence[str], filters: Mapping[str, Sequence[str]]) -> bool:
+def one_dimension(group_by: Sequence[str], filters: Mapping[str, Sequence[str]]) -> bool:
     """Whether the per-dimension rollup answers: one dimension grouped, no other filtered."""
     return len(group_by) == 1 and set(filters) <= set(group_by)
 
@@ -296,7 +296,7 @@ def usage_by_day(
     dialect = dialect_of(connection)
     mark = dialect.mark
     params: list[Any] = [org_id]
-    if not full and _one_dimension(group_by, filters):
+    if not full and one_dimension(group_by, filters):
         (dimension,) = group_by
         statement = (
             "SELECT day, value, credits_micro, request_count, event_count "

@@ -33,6 +33,7 @@ from creditmeter.dimensions import DEFAULT_GROUP_BY, FILTERS, GROUP_BY
 from creditmeter.errors import DuplicateParameter, InvalidParameter
 from creditmeter.export_query import BUCKET_WIDTHS, DEFAULT_BUCKET_WIDTH, ExportQuery
 from creditmeter.periods import BY_DASHBOARD_RANGE, PERIODS
+from creditmeter.timestamps import moment_of
 from creditmeter.zones import zone_named, zone_names
 
 PAGE_PATH = "/dashboard"
@@ -97,11 +98,7 @@ def read_url(items: Sequence[tuple[str, str]], *, today: datetime | date) -> Ask
     ``today`` is the moment of the request (a date stands for its UTC midnight),
     as for :func:`creditmeter.export_query.parse_query`.
     """
-    now = (
-        today
-        if isinstance(today, datetime)
-        else datetime(today.year, today.month, today.day, tzinfo=UTC)
-    )
+    now = moment_of(today)
     metric = _single(items, "metric") or DEFAULT_METRIC
     if metric not in METRICS:
         raise InvalidParameter(
