@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from creditmeter import alerting
 from creditmeter.credits import MAX_TOTAL_MICRO, format_micro
 from creditmeter.errors import InvalidEvents, PayloadTooLarge, Problem
 from creditmeter.events import Batch, Event, read_lines
@@ -96,6 +97,9 @@ def record(store: Store, events: list[Event], *, received_us: int) -> RecordResu
         with store.write() as connection:
             inserted = sql.insert_events(
                 connection, [_row(event, received_us) for event in first.values()]
+            )
+            alerting.after_insert(
+                connection, [event for key, event in first.items() if key in inserted], now_us()
             )
             already = [key for key in first if key not in inserted]
             stored = sql.stored_events(connection, already) if already else {}

@@ -305,7 +305,9 @@ webhook_deliveries = Table(
 webhook_attempts = Table(
     "webhook_attempts",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("message_id", String(64), nullable=False),
     Column("webhook_id", String(64), nullable=False),
     Column("attempted_at_us", BigInteger, nullable=False),

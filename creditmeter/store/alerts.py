@@ -1,0 +1,429 @@
+"""SQL of usage alerts, their periods' state, webhook endpoints, the outbox and its log.
+
+Rows cross this boundary as plain dicts; the rules live in :mod:`creditmeter.alerts`,
+:mod:`creditmeter.alerting` and :mod:`creditmeter.webhooks`. Every statement is
+written once for both stores. Row locks (PostgreSQL) are taken in key order, so
+concurrent ingests cannot deadlock on an alert's periods; SQLite has one writer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, text, tuple_, update
+
+from creditmeter.store.dialects import dialect_of
+from creditmeter.store.schema import (
+    alert_periods,
+    alerts,
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_endpoints,
+    webhook_messages,
+)
+from creditmeter.store.usage import GROUP_COLUMNS, QUARTER_US
+
+#: (alert_id, period_start_us)
+PeriodKey = tuple[str, int]
+_CHUNK = 400
+
+
+def _all(connection: Connection, query: Any) -> list[dict[str, Any]]:
+    return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def _one(connection: Connection, query: Any) -> dict[str, Any] | None:
+    row = connection.execute(query).mappings().first()
+    return dict(row) if row is not None else None
+
+
+# -- alerts --------------------------------------------------------------------------
+
+
+def insert_alert(connection: Connection, row: Mapping[str, Any]) -> None:
+    connection.execute(insert(alerts).values(**row))
+
+
+def get_alert(connection: Connection, alert_id: str) -> dict[str, Any] | None:
+    return _one(connection, select(alerts).where(alerts.c.id == alert_id))
+
+
+def list_alerts(connection: Connection, org_id: str | None = None) -> list[dict[str, Any]]:
+    """Oldest first, ties by id."""
+    query = select(alerts).order_by(alerts.c.created_at_us, alerts.c.id)
+    if org_id is not None:
+        query = query.where(alerts.c.org_id == org_id)
+    return _all(connection, query)
+
+
+def enabled_alerts(connection: Connection, org_ids: Iterable[str]) -> list[dict[str, Any]]:
+    """The enabled alerts of these organizations, by id."""
+    wanted = sorted(set(org_ids))
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(wanted), _CHUNK):
+        query = (
+            select(alerts)
+            .where(alerts.c.org_id.in_(wanted[start : start + _CHUNK]), alerts.c.enabled)
+            .order_by(alerts.c.id)
+        )
+        found.extend(_all(connection, query))
+    return found
+
+
+def count_alerts(connection: Connection, org_id: str) -> int:
+    query = select(func.count()).select_from(alerts).where(alerts.c.org_id == org_id)
+    return int(connection.execute(query).scalar_one())
+
+
+def update_alert(connection: Connection, alert_id: str, values: Mapping[str, Any]) -> None:
+    connection.execute(update(alerts).where(alerts.c.id == alert_id).values(**values))
+
+
+def delete_alert(connection: Connection, alert_id: str) -> None:
+    connection.execute(delete(alert_periods).where(alert_periods.c.alert_id == alert_id))
+    connection.execute(delete(alerts).where(alerts.c.id == alert_id))
+
+
+# -- periods -------------------------------------------------------------------------
+
+
+def add_periods(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert these period rows unless stored (or being stored by a concurrent writer).
+
+    Rows: alert_id, period_start_us, period_end_us, status, value; in key order.
+    """
+    if not rows:
+        return
+    connection.execute(
+        text(
+            "INSERT INTO alert_periods (alert_id, period_start_us, period_end_us, status, value) "
+            "VALUES (:alert_id, :period_start_us, :period_end_us, :status, :value) "
+            "ON CONFLICT (alert_id, period_start_us) DO NOTHING"
+        ),
+        sorted(rows, key=lambda row: (row["alert_id"], row["period_start_us"])),
+    )
+
+
+def locked_periods(
+    connection: Connection, keys: Iterable[PeriodKey]
+) -> dict[PeriodKey, dict[str, Any]]:
+    """The stored periods of these keys, each row locked until the transaction ends
+    (PostgreSQL; in key order)."""
+    wanted = sorted(set(keys))
+    found: dict[PeriodKey, dict[str, Any]] = {}
+    columns = alert_periods.c
+    for start in range(0, len(wanted), _CHUNK):
+        query = (
+            select(alert_periods)
+            .where(
+                tuple_(columns.alert_id, columns.period_start_us).in_(
+                    wanted[start : start + _CHUNK]
+                )
+            )
+            .order_by(columns.alert_id, columns.period_start_us)
+            .with_for_update()
+        )
+        for row in _all(connection, query):
+            found[(row["alert_id"], row["period_start_us"])] = row
+    return found
+
+
+def periods_of(connection: Connection, alert_id: str) -> list[dict[str, Any]]:
+    query = (
+        select(alert_periods)
+        .where(alert_periods.c.alert_id == alert_id)
+        .order_by(alert_periods.c.period_start_us)
+    )
+    return _all(connection, query)
+
+
+def get_period(connection: Connection, alert_id: str, start_us: int) -> dict[str, Any] | None:
+    columns = alert_periods.c
+    return _one(
+        connection,
+        select(alert_periods).where(
+            columns.alert_id == alert_id, columns.period_start_us == start_us
+        ),
+    )
+
+
+def periods_holding(
+    connection: Connection, alert_ids: Sequence[str], instants_us: Sequence[int]
+) -> list[dict[str, Any]]:
+    """The stored periods of these alerts that hold one of these instants."""
+    if not alert_ids or not instants_us:
+        return []
+    columns = alert_periods.c
+    found: dict[PeriodKey, dict[str, Any]] = {}
+    for instant in sorted(set(instants_us)):
+        query = select(alert_periods).where(
+            columns.alert_id.in_(list(alert_ids)),
+            columns.period_start_us <= instant,
+            columns.period_end_us > instant,
+        )
+        for row in _all(connection, query):
+            found[(row["alert_id"], row["period_start_us"])] = row
+    return [found[key] for key in sorted(found)]
+
+
+def set_periods(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Write status and value of these (stored) periods."""
+    if not rows:
+        return
+    connection.execute(
+        text(
+            "UPDATE alert_periods SET status = :status, value = :value "
+            "WHERE alert_id = :alert_id AND period_start_us = :period_start_us"
+        ),
+        [dict(row) for row in rows],
+    )
+
+
+def reset_periods(connection: Connection, alert_id: str) -> None:
+    """Every period back to ``ok`` (forgotten)."""
+    connection.execute(delete(alert_periods).where(alert_periods.c.alert_id == alert_id))
+
+
+def forget_values(connection: Connection, alert_id: str) -> None:
+    """Keep each period's state, forget its total (read again at its next evaluation)."""
+    connection.execute(
+        update(alert_periods).where(alert_periods.c.alert_id == alert_id).values(value=None)
+    )
+
+
+def period_total(
+    connection: Connection,
+    *,
+    org_id: str,
+    metric_column: str,
+    filters: Mapping[str, Sequence[str]],
+    start_us: int,
+    end_us: int,
+) -> int:
+    """The sum of ``metric_column`` (credits_micro or request_count) over the events of
+    ``org_id`` in [start_us, end_us) that pass ``filters`` (rollup columns).
+
+    From the quarter-hour rollups when both ends are quarter hours (every period since
+    1980), else from the events.
+    """
+    if metric_column not in ("credits_micro", "request_count"):
+        raise ValueError(f"not a metric column: {metric_column}")
+    mark = dialect_of(connection).mark
+    params: list[Any] = [org_id]
+    if start_us % QUARTER_US == 0 and end_us % QUARTER_US == 0:
+        statement = (
+            f"SELECT sum({metric_column}) FROM usage_quarter_rollups WHERE org_id = {mark} "
+            f"AND quarter >= {mark} AND quarter < {mark}"
+        )
+        params += [start_us // QUARTER_US, end_us // QUARTER_US]
+    else:
+        statement = (
+            f"SELECT sum({metric_column}) FROM usage_events WHERE org_id = {mark} "
+            f"AND timestamp_us >= {mark} AND timestamp_us < {mark}"
+        )
+        params += [start_us, end_us]
+    for column, values in filters.items():
+        if column not in GROUP_COLUMNS:
+            raise ValueError(f"not a rollup column: {column}")
+        statement += f" AND {column} IN ({', '.join([mark] * len(values))})"
+        params.extend(values)
+    total = connection.exec_driver_sql(statement, tuple(params)).scalar()
+    return int(total or 0)
+
+
+# -- webhook endpoints ---------------------------------------------------------------
+
+
+def insert_endpoint(connection: Connection, row: Mapping[str, Any]) -> None:
+    connection.execute(insert(webhook_endpoints).values(**row))
+
+
+def get_endpoint(connection: Connection, webhook_id: str) -> dict[str, Any] | None:
+    return _one(connection, select(webhook_endpoints).where(webhook_endpoints.c.id == webhook_id))
+
+
+def list_endpoints(connection: Connection, org_id: str | None = None) -> list[dict[str, Any]]:
+    """Oldest first, ties by id."""
+    query = select(webhook_endpoints).order_by(
+        webhook_endpoints.c.created_at_us, webhook_endpoints.c.id
+    )
+    if org_id is not None:
+        query = query.where(webhook_endpoints.c.org_id == org_id)
+    return _all(connection, query)
+
+
+def count_endpoints(connection: Connection, org_id: str) -> int:
+    query = (
+        select(func.count())
+        .select_from(webhook_endpoints)
+        .where(webhook_endpoints.c.org_id == org_id)
+    )
+    return int(connection.execute(query).scalar_one())
+
+
+def update_endpoint(connection: Connection, webhook_id: str, values: Mapping[str, Any]) -> None:
+    connection.execute(
+        update(webhook_endpoints).where(webhook_endpoints.c.id == webhook_id).values(**values)
+    )
+
+
+def delete_endpoint(connection: Connection, webhook_id: str) -> None:
+    """The endpoint, its pending and past deliveries and their log."""
+    connection.execute(delete(webhook_attempts).where(webhook_attempts.c.webhook_id == webhook_id))
+    connection.execute(
+        delete(webhook_deliveries).where(webhook_deliveries.c.webhook_id == webhook_id)
+    )
+    connection.execute(delete(webhook_endpoints).where(webhook_endpoints.c.id == webhook_id))
+
+
+# -- the outbox ----------------------------------------------------------------------
+
+
+def add_message(
+    connection: Connection, row: Mapping[str, Any], webhook_ids: Sequence[str], due_us: int
+) -> None:
+    """A message and its delivery to each of ``webhook_ids``, due at ``due_us``."""
+    connection.execute(insert(webhook_messages).values(**row))
+    if webhook_ids:
+        connection.execute(
+            insert(webhook_deliveries),
+            [
+                {
+                    "message_id": row["id"],
+                    "webhook_id": webhook_id,
+                    "status": "pending",
+                    "next_attempt_us": due_us,
+                    "attempt_count": 0,
+                    "claim": None,
+                    "created_at_us": row["created_at_us"],
+                }
+                for webhook_id in webhook_ids
+            ],
+        )
+
+
+def claim_due(
+    connection: Connection, *, now_us: int, lease_until_us: int, claim: str, limit: int
+) -> list[dict[str, Any]]:
+    """Take up to ``limit`` due deliveries for one attempt each: their next attempt is
+    pushed to ``lease_until_us`` and ``claim`` names the attempt. PostgreSQL skips rows
+    another server is taking (SKIP LOCKED); SQLite has one writer.
+
+    Returns, per delivery: message_id, webhook_id, attempt_count, body, url, secret,
+    previous_secret, previous_until_us.
+    """
+    columns = webhook_deliveries.c
+    due = (
+        select(columns.message_id, columns.webhook_id)
+        .where(columns.status == "pending", columns.next_attempt_us <= now_us)
+        .order_by(columns.next_attempt_us, columns.message_id, columns.webhook_id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    keys = [tuple(row) for row in connection.execute(due)]
+    if not keys:
+        return []
+    connection.execute(
+        update(webhook_deliveries)
+        .where(tuple_(columns.message_id, columns.webhook_id).in_(keys))
+        .values(next_attempt_us=lease_until_us, claim=claim)
+    )
+    endpoints = webhook_endpoints.c
+    query = (
+        select(
+            columns.message_id,
+            columns.webhook_id,
+            columns.attempt_count,
+            columns.claim,
+            webhook_messages.c.body,
+            endpoints.url,
+            endpoints.secret,
+            endpoints.previous_secret,
+            endpoints.previous_until_us,
+        )
+        .join(webhook_messages, webhook_messages.c.id == columns.message_id)
+        .join(webhook_endpoints, endpoints.id == columns.webhook_id)
+        .where(tuple_(columns.message_id, columns.webhook_id).in_(keys), columns.claim == claim)
+    )
+    return _all(connection, query)
+
+
+def record_attempt(
+    connection: Connection,
+    *,
+    message_id: str,
+    webhook_id: str,
+    claim: str,
+    attempt: Mapping[str, Any],
+    status: str,
+    next_attempt_us: int | None,
+) -> bool:
+    """Log an attempt and move its delivery on, if the delivery is still ours (claimed
+    by ``claim``, its endpoint not deleted). Returns whether it was."""
+    columns = webhook_deliveries.c
+    moved = connection.execute(
+        update(webhook_deliveries)
+        .where(
+            columns.message_id == message_id,
+            columns.webhook_id == webhook_id,
+            columns.claim == claim,
+        )
+        .values(
+            status=status,
+            next_attempt_us=next_attempt_us,
+            attempt_count=columns.attempt_count + 1,
+            claim=None,
+        )
+    ).rowcount
+    if moved:
+        connection.execute(
+            insert(webhook_attempts).values(message_id=message_id, webhook_id=webhook_id, **attempt)
+        )
+    return bool(moved)
+
+
+def deliveries_of(
+    connection: Connection, webhook_id: str, limit: int = 100
+) -> list[dict[str, Any]]:
+    """The endpoint's newest ``limit`` messages, newest first, each with its attempts
+    (oldest first) under ``attempts``."""
+    columns = webhook_deliveries.c
+    query = (
+        select(
+            columns.message_id,
+            webhook_messages.c.type,
+            webhook_messages.c.created_at_us,
+            columns.status,
+            columns.next_attempt_us,
+        )
+        .join(webhook_messages, webhook_messages.c.id == columns.message_id)
+        .where(columns.webhook_id == webhook_id)
+        .order_by(webhook_messages.c.created_at_us.desc(), columns.message_id.desc())
+        .limit(limit)
+    )
+    found = _all(connection, query)
+    if not found:
+        return found
+    by_message = {row["message_id"]: row for row in found}
+    for row in found:
+        row["attempts"] = []
+    attempts = webhook_attempts.c
+    log = (
+        select(webhook_attempts)
+        .where(attempts.webhook_id == webhook_id, attempts.message_id.in_(list(by_message)))
+        .order_by(attempts.attempted_at_us, attempts.id)
+    )
+    for attempt in _all(connection, log):
+        by_message[attempt["message_id"]]["attempts"].append(attempt)
+    return found
+
+
+def delivery(connection: Connection, message_id: str, webhook_id: str) -> dict[str, Any] | None:
+    columns = webhook_deliveries.c
+    return _one(
+        connection,
+        select(webhook_deliveries).where(
+            columns.message_id == message_id, columns.webhook_id == webhook_id
+        ),
+    )
