@@ -207,7 +207,10 @@ def test_edge_09_patch_changes_only_what_is_sent(org: Tenant) -> None:
     cleared = org.reader.patch(path, json={"filters": {}})
     assert cleared.json()["filters"] == {}
     unchanged = org.reader.patch(path, json={})
-    assert unchanged.status_code == 200 and unchanged.json()["updatedAt"] == cleared.json()["updatedAt"]
+    assert (
+        unchanged.status_code == 200
+        and unchanged.json()["updatedAt"] == cleared.json()["updatedAt"]
+    )
     # A rejected PATCH changes nothing; a metric the stored threshold does not suit.
     decimal = make_alert(org, threshold=2.5)
     error(org.reader.patch(f"{ALERTS}/{decimal['id']}", json={"metric": "requestCount"}), 400,

@@ -93,7 +93,10 @@ def test_edge_22_verify_accepts_a_real_delivery_and_says_why_it_refuses(
             verify(secret, partial, got.body)
     with pytest.raises(WebhookVerificationError, match="not unix seconds"):
         verify(secret, {**got.headers, "webhook-timestamp": "soon"}, got.body)
-    v2 = {**got.headers, "webhook-signature": got.headers["webhook-signature"].replace("v1,", "v2,")}
+    v2 = {
+        **got.headers,
+        "webhook-signature": got.headers["webhook-signature"].replace("v1,", "v2,"),
+    }
     with pytest.raises(WebhookVerificationError):
         verify(secret, v2, got.body)
 
