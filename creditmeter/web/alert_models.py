@@ -68,7 +68,9 @@ class AlertOut(Model):
     threshold: float
     period: PeriodName
     time_zone: str
-    filters: AlertFilters
+    filters: dict[str, list[str]] = Field(
+        description="The filters given, keyed product, feature, apiKey, fileType."
+    )
     enabled: bool
     created_at: Instant
     updated_at: Instant
