@@ -5,9 +5,9 @@ total reached the threshold, ``triggered`` → ``ok`` when the total fell below 
 and writes the message of that move to the outbox in the same transaction
 (``usage-alerts.md``, "Firing"). Three callers:
 
-- :func:`after_insert`, from :func:`creditmeter.ingest.record`: the batch's new
-  events, summed once by (org, quarter hour, dimensions); each enabled alert of
-  their organizations adds the sums it matches to each watched period they fall
+- :func:`prepare` and :meth:`BatchEvaluation.apply`, from
+  :func:`creditmeter.ingest.record`: the batch's new events, summed once by
+  (org, quarter hour, dimensions); each enabled alert of their organizations adds the sums it matches to each watched period they fall
   in. A period's total is kept with its state (``alert_periods.value``) and the
   batch's sums are added to it, so an ingest reads one row per touched period
   whatever the period's length; a total not known yet is read from the rollups.
@@ -19,7 +19,10 @@ and writes the message of that move to the outbox in the same transaction
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
+from dataclasses import dataclass, field
+from itertools import product
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection
@@ -28,6 +31,7 @@ from creditmeter.alerts import OK, TRIGGERED, Alert, Period, format_value
 from creditmeter.dimensions import FILTERS
 from creditmeter.events import Event
 from creditmeter.store import alerts as sql
+from creditmeter.store.dialects import EventKey
 from creditmeter.store.usage import QUARTER_US
 from creditmeter.webhooks.outbox import queue
 
@@ -36,6 +40,22 @@ PeriodKey = tuple[str, int]
 _METRIC_COLUMNS = {"credits": "credits_micro", "requestCount": "request_count"}
 # Where each rollup column sits in a batch sum's key (org, quarter, *dimensions).
 _POSITION = {"product": 2, "feature": 3, "api_key": 4, "file_type": 5}
+
+
+#: Alerts read by recent ingests, by (id, updated_at_us, watched_from_us): a stored alert
+#: is only ever changed with a new updated_at_us or watched_from_us.
+_PARSED: dict[tuple[str, int, int, bool], Alert] = {}
+_PARSED_MOST = 20_000
+
+
+def _cached_alert(row: Mapping[str, Any]) -> Alert:
+    key = (row["id"], row["updated_at_us"], row["watched_from_us"], bool(row["enabled"]))
+    alert = _PARSED.get(key)
+    if alert is None:
+        if len(_PARSED) >= _PARSED_MOST:
+            _PARSED.clear()
+        alert = _PARSED[key] = alert_of_row(row)
+    return alert
 
 
 def alert_of_row(row: Mapping[str, Any]) -> Alert:
@@ -168,21 +188,21 @@ def key_columns(key: PeriodKey) -> dict[str, Any]:
     return {"alert_id": key[0], "period_start_us": key[1]}
 
 
-def _matcher(alert: Alert) -> list[tuple[int, frozenset[str]]]:
-    return [(_POSITION[FILTERS[name]], frozenset(values)) for name, values in alert.filters.items()]
+def _filter_positions(alert: Alert) -> tuple[tuple[int, ...], tuple[tuple[str, ...], ...]]:
+    """Where the alert's filtered columns sit in a batch sum's key, ascending, and their values."""
+    found = sorted((_POSITION[FILTERS[name]], values) for name, values in alert.filters.items())
+    return tuple(p for p, _ in found), tuple(v for _, v in found)
 
 
-def after_insert(connection: Connection, events: Sequence[Event], now_us: int) -> None:
-    """Evaluate the enabled alerts of the events' organizations over the periods the
-    newly stored ``events`` fall in (called in the ingest's transaction)."""
-    if not events:
-        return
-    rows = sql.enabled_alerts(connection, {event.org_id for event in events})
-    if not rows:
-        return
-    # The batch summed once: (org, quarter, product, feature, api_key, file_type) → sums.
-    sums: dict[tuple[Any, ...], list[int]] = {}
+_Sums = dict[tuple[Any, ...], list[int]]
+
+
+def _batch_sums(events: Sequence[Event]) -> dict[str, _Sums]:
+    """The events summed once per organization by (quarter, product, feature, api_key,
+    file_type): [credits_micro, request_count]."""
+    by_org: dict[str, _Sums] = {}
     for event in events:
+        sums = by_org.setdefault(event.org_id, {})
         key = (
             event.org_id,
             event.timestamp_us // QUARTER_US,
@@ -197,33 +217,116 @@ def after_insert(connection: Connection, events: Sequence[Event], now_us: int) -
         else:
             found[0] += event.credits_micro
             found[1] += event.request_count
-    by_org: dict[str, list[tuple[tuple[Any, ...], list[int]]]] = {}
-    for key, amounts in sums.items():
-        by_org.setdefault(key[0], []).append((key, amounts))
+    return by_org
 
-    alerts: dict[str, Alert] = {}
-    periods: dict[PeriodKey, Period] = {}
-    deltas: dict[PeriodKey, int] = {}
-    # Every modern offset is a whole number of quarter hours: a quarter lies in one period.
-    period_cache: dict[tuple[str, str, int], Period] = {}
-    for row in rows:
-        alert = alert_of_row(row)
-        amount = 0 if alert.metric == "credits" else 1
-        matcher = _matcher(alert)
-        for key, amounts in by_org.get(alert.org_id, ()):
-            if not all(key[position] in values for position, values in matcher):
+
+def _marginal(sums: _Sums, positions: tuple[int, ...]) -> _Sums:
+    """``sums`` summed over every column but the quarter and those at ``positions``:
+    keys (quarter, *values)."""
+    table: _Sums = {}
+    short_key = itemgetter(1, *positions)
+    for key, (credits, requests) in sums.items():
+        short = short_key(key)
+        if not positions:
+            short = (short,)
+        found = table.get(short)
+        if found is None:
+            table[short] = [credits, requests]
+        else:
+            found[0] += credits
+            found[1] += requests
+    return table
+
+
+def _matching_by_quarter(
+    table: _Sums, quarters: Sequence[int], values: tuple[tuple[str, ...], ...], amount: int
+) -> dict[int, int]:
+    """Per quarter, the sum of ``amount`` over the rows of ``table`` whose values pass
+    the filters: by looking each combination of filter values up, or by reading every
+    row, whichever is fewer steps."""
+    found: dict[int, int] = {}
+    combinations = 1
+    for listed in values:
+        combinations *= len(listed)
+    if combinations * len(quarters) <= len(table):
+        for quarter in quarters:
+            for combination in product(*values):
+                row = table.get((quarter, *combination))
+                if row is not None:
+                    found[quarter] = found.get(quarter, 0) + row[amount]
+        return found
+    allowed = [frozenset(listed) for listed in values]
+    for key, row in table.items():
+        if all(key[n + 1] in allowed[n] for n in range(len(allowed))):
+            found[key[0]] = found.get(key[0], 0) + row[amount]
+    return found
+
+
+@dataclass
+class BatchEvaluation:
+    """The alerts a batch may move, and what it adds to each watched period: worked out
+    from the batch before its events are inserted (:func:`prepare`), so that the
+    concurrent writers of one organization, who take turns on its rows, wait only for
+    the reads and writes of the periods (:meth:`apply`)."""
+
+    rows: list[dict[str, Any]]
+    events: Sequence[Event]
+    alerts: dict[str, Alert] = field(default_factory=dict)
+    periods: dict[PeriodKey, Period] = field(default_factory=dict)
+    deltas: dict[PeriodKey, int] = field(default_factory=dict)
+
+    def apply(self, connection: Connection, inserted: Set[EventKey], now_us: int) -> None:
+        """Evaluate the periods the newly stored events (``inserted``) fall in."""
+        if not self.rows or not inserted:
+            return
+        if len(inserted) < len(self.events):  # some were stored already: not added again
+            new = [event for event in self.events if (event.org_id, event.id) in inserted]
+            self.alerts, self.periods, self.deltas = {}, {}, {}
+            self._add(new)
+        _evaluate(connection, self.alerts, self.periods, self.deltas, now_us)
+
+    def _add(self, events: Sequence[Event]) -> None:
+        """Sum the batch once, then once more per set of filtered columns the alerts use;
+        each alert reads the few sums its filters select, per quarter hour."""
+        by_org = _batch_sums(events)
+        quarters = {org: sorted({key[1] for key in sums}) for org, sums in by_org.items()}
+        marginals: dict[tuple[str, tuple[int, ...]], _Sums] = {}
+        # Every modern offset is a whole number of quarter hours: a quarter lies in one
+        # period.
+        period_cache: dict[tuple[str, str, int], Period] = {}
+        for row in self.rows:
+            alert = _cached_alert(row)
+            if alert.org_id not in by_org:
                 continue
-            cached = (alert.time_zone, alert.period, key[1])
-            period = period_cache.get(cached)
-            if period is None:
-                period = period_cache[cached] = alert.period_at(key[1] * QUARTER_US)
-            if period.end_us <= alert.watched_from_us:
-                continue  # a backfill: that period ended before the alert watched
-            period_key = (alert.id, period.start_us)
-            deltas[period_key] = deltas.get(period_key, 0) + amounts[amount]
-            periods[period_key] = period
-            alerts[alert.id] = alert
-    _evaluate(connection, alerts, periods, deltas, now_us)
+            positions, values = _filter_positions(alert)
+            table = marginals.get((alert.org_id, positions))
+            if table is None:
+                table = marginals[(alert.org_id, positions)] = _marginal(
+                    by_org[alert.org_id], positions
+                )
+            amount = 0 if alert.metric == "credits" else 1
+            matching = _matching_by_quarter(table, quarters[alert.org_id], values, amount)
+            for quarter, added in matching.items():
+                cached = (alert.time_zone, alert.period, quarter)
+                period = period_cache.get(cached)
+                if period is None:
+                    period = period_cache[cached] = alert.period_at(quarter * QUARTER_US)
+                if period.end_us <= alert.watched_from_us:
+                    continue  # a backfill: that period ended before the alert watched
+                period_key = (alert.id, period.start_us)
+                self.deltas[period_key] = self.deltas.get(period_key, 0) + added
+                self.periods[period_key] = period
+                self.alerts[alert.id] = alert
+
+
+def prepare(connection: Connection, events: Sequence[Event]) -> BatchEvaluation:
+    """What a batch of events (one per key) would add to its organizations' enabled
+    alerts, read before the events are inserted; then :meth:`BatchEvaluation.apply`."""
+    rows = sql.enabled_alerts(connection, {event.org_id for event in events}) if events else []
+    evaluation = BatchEvaluation(rows, events)
+    if rows:
+        evaluation._add(events)
+    return evaluation
 
 
 def evaluate_current(connection: Connection, alert: Alert, now_us: int) -> None:

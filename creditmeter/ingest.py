@@ -95,12 +95,11 @@ def record(store: Store, events: list[Event], *, received_us: int) -> RecordResu
     org_ids = {event.org_id for event in first.values()}
     try:
         with store.write() as connection:
+            evaluation = alerting.prepare(connection, list(first.values()))
             inserted = sql.insert_events(
                 connection, [_row(event, received_us) for event in first.values()]
             )
-            alerting.after_insert(
-                connection, [event for key, event in first.items() if key in inserted], now_us()
-            )
+            evaluation.apply(connection, inserted, now_us())
             already = [key for key in first if key not in inserted]
             stored = sql.stored_events(connection, already) if already else {}
             known = directory_sql.existing_org_ids(connection, org_ids)

@@ -109,23 +109,38 @@ def locked_periods(
     connection: Connection, keys: Iterable[PeriodKey]
 ) -> dict[PeriodKey, dict[str, Any]]:
     """The stored periods of these keys, each row locked until the transaction ends
-    (PostgreSQL; in key order)."""
-    wanted = sorted(set(keys))
+    (PostgreSQL, in key order; SQLite's writer holds the database).
+
+    Written for the driver: it runs in every ingest that touches an alert.
+    """
+    wanted = set(keys)
+    if not wanted:
+        return {}
+    dialect = dialect_of(connection)
+    mark = dialect.mark
+    alert_ids = sorted({alert_id for alert_id, _ in wanted})
+    starts = sorted({start for _, start in wanted})
+    lock = " FOR UPDATE" if connection.dialect.name == "postgresql" else ""
     found: dict[PeriodKey, dict[str, Any]] = {}
-    columns = alert_periods.c
-    for start in range(0, len(wanted), _CHUNK):
-        query = (
-            select(alert_periods)
-            .where(
-                tuple_(columns.alert_id, columns.period_start_us).in_(
-                    wanted[start : start + _CHUNK]
-                )
-            )
-            .order_by(columns.alert_id, columns.period_start_us)
-            .with_for_update()
+    for first in range(0, len(alert_ids), _CHUNK):
+        chosen = alert_ids[first : first + _CHUNK]
+        statement = (
+            "SELECT alert_id, period_start_us, period_end_us, status, value FROM alert_periods "
+            f"WHERE alert_id IN ({', '.join([mark] * len(chosen))}) "
+            f"AND period_start_us IN ({', '.join([mark] * len(starts))}) "
+            f"ORDER BY alert_id, period_start_us{lock}"
         )
-        for row in _all(connection, query):
-            found[(row["alert_id"], row["period_start_us"])] = row
+        for alert_id, start, end, status, value in connection.exec_driver_sql(
+            statement, (*chosen, *starts)
+        ):
+            if (alert_id, start) in wanted:
+                found[(alert_id, start)] = {
+                    "alert_id": alert_id,
+                    "period_start_us": start,
+                    "period_end_us": end,
+                    "status": status,
+                    "value": value,
+                }
     return found
 
 
@@ -168,15 +183,28 @@ def periods_holding(
 
 
 def set_periods(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Write status and value of these (stored) periods."""
+    """Write status and value of these (stored, locked) periods: one statement on
+    PostgreSQL (the rows of an ingest's periods in one round trip), one per row on
+    SQLite (in the process: no trip to make)."""
     if not rows:
         return
-    connection.execute(
-        text(
-            "UPDATE alert_periods SET status = :status, value = :value "
-            "WHERE alert_id = :alert_id AND period_start_us = :period_start_us"
-        ),
-        [dict(row) for row in rows],
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(
+            "UPDATE alert_periods AS p SET status = v.status, value = v.value "
+            "FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bigint[]) "
+            "AS v(alert_id, period_start_us, status, value) "
+            "WHERE p.alert_id = v.alert_id AND p.period_start_us = v.period_start_us",
+            (
+                [row["alert_id"] for row in rows],
+                [row["period_start_us"] for row in rows],
+                [row["status"] for row in rows],
+                [row["value"] for row in rows],
+            ),
+        )
+        return
+    connection.exec_driver_sql(
+        "UPDATE alert_periods SET status = ?, value = ? WHERE alert_id = ? AND period_start_us = ?",
+        [(row["status"], row["value"], row["alert_id"], row["period_start_us"]) for row in rows],
     )
 
 
