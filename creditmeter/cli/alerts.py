@@ -41,7 +41,6 @@ OptionalOrg = Annotated[
     str | None,
     typer.Option("--org", metavar="ORG_ID", help="Only this organization's [default: all]"),
 ]
-Values = Annotated[list[str] | None, typer.Option(metavar="VALUE")]
 
 
 def _print(document: Any) -> None:
@@ -75,18 +74,31 @@ def _webhooks(store: Any) -> Webhooks:
 def alert_create(
     name: Annotated[str, typer.Argument(metavar="NAME", help="The alert's name.")],
     org: OrgOption,
-    metric: Annotated[Metric, typer.Option(help="What is summed.")],
+    metric: Annotated[
+        Metric, typer.Option(metavar=f"[{'|'.join(METRICS)}]", help="What is summed.")
+    ],
     threshold: Annotated[
         str, typer.Option(metavar="N", help="Fires when a period's total reaches it.")
     ],
-    period: Annotated[PeriodName, typer.Option(help="A calendar day or month.")],
+    period: Annotated[
+        PeriodName,
+        typer.Option(metavar=f"[{'|'.join(PERIODS)}]", help="A calendar day or month."),
+    ],
     time_zone: Annotated[
         str, typer.Option("--time-zone", metavar="TZ", help="The periods' IANA zone.")
     ] = "UTC",
-    product: Values = None,
-    feature: Values = None,
-    api_key: Values = None,
-    file_type: Values = None,
+    product: Annotated[
+        list[str] | None, typer.Option(metavar="VALUE", help="Only these products (repeat).")
+    ] = None,
+    feature: Annotated[
+        list[str] | None, typer.Option(metavar="VALUE", help="Only these features (repeat).")
+    ] = None,
+    api_key: Annotated[
+        list[str] | None, typer.Option(metavar="VALUE", help="Only these API keys (repeat).")
+    ] = None,
+    file_type: Annotated[
+        list[str] | None, typer.Option(metavar="VALUE", help="Only these file types (repeat).")
+    ] = None,
     disabled: Annotated[bool, typer.Option("--disabled", help="Create it disabled.")] = False,
     database_url: DatabaseUrl = None,
     json_output: JsonOutput = False,
