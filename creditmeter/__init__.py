@@ -11,6 +11,13 @@ Importing it loads the client alone (httpx), never the server's stack.
 """
 
 from creditmeter._version import __version__
+from creditmeter.client._alerts import (
+    Alert,
+    AlertPeriod,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from creditmeter.client._async import AsyncClient
 from creditmeter.client._client import Client
 from creditmeter.client._exceptions import (
@@ -30,6 +37,8 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "Alert",
+    "AlertPeriod",
     "AsyncClient",
     "AuthenticationError",
     "Client",
@@ -41,6 +50,9 @@ __all__ = [
     "RecordResult",
     "ServerError",
     "UsageRow",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "__version__",
 ]
 
