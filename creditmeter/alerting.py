@@ -7,10 +7,11 @@ and writes the message of that move to the outbox in the same transaction
 
 - :func:`prepare` and :meth:`BatchEvaluation.apply`, from
   :func:`creditmeter.ingest.record`: the batch's new events, summed once by
-  (org, quarter hour, dimensions); each enabled alert of their organizations adds the sums it matches to each watched period they fall
-  in. A period's total is kept with its state (``alert_periods.value``) and the
-  batch's sums are added to it, so an ingest reads one row per touched period
-  whatever the period's length; a total not known yet is read from the rollups.
+  (org, quarter hour, dimensions); each enabled alert of their organizations
+  adds the sums it matches to each watched period they fall in. A period's
+  total is kept with its state (``alert_periods.value``) and the batch's sums
+  are added to it, so an ingest reads one row per touched period whatever the
+  period's length; a total not known yet is read from the rollups.
 - :func:`evaluate_current`, when an alert is created, enabled or changed.
 - :func:`usage_went_down`, for a path that takes usage away (voids): the periods
   holding those instants are read again from the rollups, and may resolve.

@@ -21,7 +21,16 @@ from creditmeter.web import api_docs, errors, openapi
 from creditmeter.web.access_log import AccessLog
 from creditmeter.web.dashboard import STATIC
 from creditmeter.web.limits import SMALL_BODY_BYTES, BodyLimit
-from creditmeter.web.routes import admin, alerts, dashboard, events, export, health, webhooks
+from creditmeter.web.routes import (
+    admin,
+    alerts,
+    dashboard,
+    dashboard_alerts,
+    events,
+    export,
+    health,
+    webhooks,
+)
 from creditmeter.webhooks.delivery import DeliveryWorker
 from creditmeter.webhooks.endpoints import Webhooks
 
@@ -83,7 +92,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         allow_private=settings.webhook_allow_private,
     )
     errors.install(app)
-    for module in (export, events, admin, health, dashboard, alerts, webhooks):
+    for module in (export, events, admin, health, dashboard, alerts, webhooks, dashboard_alerts):
         app.include_router(module.router)
     app.mount("/dashboard/static", StaticFiles(directory=STATIC), name="dashboard-static")
     app.include_router(api_docs.router)
