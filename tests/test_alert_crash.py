@@ -79,8 +79,7 @@ def test_a_server_killed_after_the_crossing_ingest_loses_no_message(
 def _statuses(store: object) -> list[str]:
     with store.read() as connection:  # type: ignore[attr-defined]
         return [
-            row[0]
-            for row in connection.exec_driver_sql("SELECT status FROM webhook_deliveries")
+            row[0] for row in connection.exec_driver_sql("SELECT status FROM webhook_deliveries")
         ]
 
 

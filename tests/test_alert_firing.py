@@ -220,10 +220,14 @@ def _take_away(service: Service, org_id: str, event_id: str) -> int:
     """Remove a stored event as a void would (its rollups and totals lowered), then call
     the function a void calls. Returns the event's instant."""
     with service.store.write() as connection:
-        row = connection.execute(
-            text("SELECT * FROM usage_events WHERE org_id = :o AND event_id = :e"),
-            {"o": org_id, "e": event_id},
-        ).mappings().one()
+        row = (
+            connection.execute(
+                text("SELECT * FROM usage_events WHERE org_id = :o AND event_id = :e"),
+                {"o": org_id, "e": event_id},
+            )
+            .mappings()
+            .one()
+        )
         quarter = row["timestamp_us"] // 900_000_000
         connection.execute(
             text(
@@ -340,3 +344,43 @@ def test_the_kept_totals_equal_the_rollups(firing: Service) -> None:
                 assert row["value"] == alerting.total(connection, alert, period), alert
                 checked += 1
     assert checked >= len(ids)
+
+
+def test_concurrent_batches_fire_a_period_once_and_keep_its_exact_total(firing: Service) -> None:
+    """Writers of one organization crossing the threshold together: one message, and the
+    kept total equals the rollups' (PostgreSQL runs them concurrently)."""
+    import threading
+
+    tenant = new_tenant(firing)
+    hook = make_webhook(tenant, "http://127.0.0.1:9/never")
+    alert = make_alert(tenant, threshold=100)
+    now = datetime.now(UTC).isoformat()
+    failures: list[str] = []
+
+    def send(sender: int) -> None:
+        client = tenant.writer
+        for batch in range(5):
+            events = [
+                {"orgId": tenant.org_id, "id": f"s{sender}-b{batch}-{n}", "timestamp": now,
+                 "product": "parse", "credits": 1}
+                for n in range(5)
+            ]  # fmt: skip
+            answer = client.post("/api/v1/usage/events", json={"events": events})
+            if answer.status_code != 200:
+                failures.append(answer.text)
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert [m["type"] for m in messages(tenant, hook)] == ["alert.triggered"]
+    assert state(tenant, alert) == {**state(tenant, alert), "value": 200.0, "status": "triggered"}
+    with firing.store.read() as connection:
+        stored = alerting.alert_of_row(alert_sql.get_alert(connection, alert["id"]) or {})
+        (row,) = alert_sql.periods_of(connection, alert["id"])
+        assert row["value"] == 200_000_000
+        assert alerting.total(connection, stored, stored.period_at(row["period_start_us"])) == (
+            200_000_000
+        )

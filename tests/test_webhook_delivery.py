@@ -226,3 +226,18 @@ def test_deliveries_list_the_newest_hundred_newest_first(org: Tenant) -> None:
     listed = deliveries(org, hook)
     assert [d["messageId"] for d in listed] == list(reversed(sent))
     assert all(d["status"] == "pending" and d["nextAttemptAt"] for d in listed)
+
+
+def test_edge_14_the_replaced_secret_stops_signing_after_24_hours(
+    delivering: Service, org: Tenant
+) -> None:
+    day_and_more_ago = int((time.time() - 25 * 3600) * 1_000_000)
+    with Receiver() as receiver:
+        hook = make_webhook(org, receiver.url)
+        _, new = Webhooks(delivering.store, clock=lambda: day_and_more_ago).rotate(hook["id"], None)
+        org.reader.post(f"{WEBHOOKS}/{hook['id']}/test")
+        (got,) = receiver.wait_for(1)
+    assert len(got.headers["webhook-signature"].split()) == 1
+    verify(new, got.headers, got.body)
+    with pytest.raises(WebhookVerificationError):
+        verify(hook["secret"], got.headers, got.body)

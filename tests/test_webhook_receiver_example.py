@@ -35,8 +35,11 @@ def test_the_documented_receiver_verifies_a_real_delivery(
             forged = httpx.post(
                 f"http://127.0.0.1:{port}/",
                 content=b"{}",
-                headers={"webhook-id": "msg_x", "webhook-timestamp": "1",
-                         "webhook-signature": "v1,AAAA"},  # fmt: skip
+                headers={
+                    "webhook-id": "msg_x",
+                    "webhook-timestamp": "1",
+                    "webhook-signature": "v1,AAAA",
+                },
             )
             assert forged.status_code == 400
         finally:
