@@ -331,6 +331,14 @@ def add_message(
         )
 
 
+def next_due(connection: Connection) -> int | None:
+    """When the earliest pending delivery is due (microseconds), None when none is."""
+    columns = webhook_deliveries.c
+    query = select(func.min(columns.next_attempt_us)).where(columns.status == "pending")
+    found = connection.execute(query).scalar()
+    return int(found) if found is not None else None
+
+
 def claim_due(
     connection: Connection, *, now_us: int, lease_until_us: int, claim: str, limit: int
 ) -> list[dict[str, Any]]:

@@ -118,6 +118,12 @@ class DeliveryWorker:
 
     def _claim(self, limit: int) -> list[dict[str, Any]]:
         now = self.clock()
+        # A read first: most rounds find nothing due, and SQLite has one writer,
+        # which ingest needs far more than an idle outbox.
+        with self.store.read() as connection:
+            due = sql.next_due(connection)
+        if due is None or due > _us(now):
+            return []
         with self.store.write() as connection:
             return sql.claim_due(
                 connection,
