@@ -43,20 +43,40 @@ _METRIC_COLUMNS = {"credits": "credits_micro", "requestCount": "request_count"}
 _POSITION = {"product": 2, "feature": 3, "api_key": 4, "file_type": 5}
 
 
-#: Alerts read by recent ingests, by (id, updated_at_us, watched_from_us): a stored alert
-#: is only ever changed with a new updated_at_us or watched_from_us.
-_PARSED: dict[tuple[str, int, int, bool], Alert] = {}
+#: Alerts read by recent ingests, with where their filters sit in a batch sum's key,
+#: by (id, updated_at_us, watched_from_us, enabled): a stored alert is only ever
+#: changed with a new updated_at_us or watched_from_us.
+_PARSED: dict[tuple[str, int, int, bool], tuple[Alert, tuple[int, ...], tuple[Any, ...]]] = {}
 _PARSED_MOST = 20_000
 
 
-def _cached_alert(row: Mapping[str, Any]) -> Alert:
+def _cached_alert(row: Mapping[str, Any]) -> tuple[Alert, tuple[int, ...], tuple[Any, ...]]:
+    """The alert of a row, and :func:`_filter_positions` of it."""
     key = (row["id"], row["updated_at_us"], row["watched_from_us"], bool(row["enabled"]))
-    alert = _PARSED.get(key)
-    if alert is None:
+    found = _PARSED.get(key)
+    if found is None:
         if len(_PARSED) >= _PARSED_MOST:
             _PARSED.clear()
-        alert = _PARSED[key] = alert_of_row(row)
-    return alert
+        alert = alert_of_row(row)
+        found = _PARSED[key] = (alert, *_filter_positions(alert))
+    return found
+
+
+def _loaded(connection: Connection, versions: Sequence[_Version]) -> list[_Loaded]:
+    """These alert versions with :func:`_filter_positions`: from the cache, the others
+    read whole."""
+    missing = [alert_id for alert_id, *rest in versions if (alert_id, *rest, True) not in _PARSED]
+    if missing:
+        for row in sql.alerts_by_id(connection, missing):
+            _cached_alert(row)
+    found = []
+    for alert_id, updated_at_us, watched_from_us in versions:
+        cached = _PARSED.get((alert_id, updated_at_us, watched_from_us, True))
+        if cached is None:  # cleared meanwhile by another thread: read it again
+            (row,) = sql.alerts_by_id(connection, [alert_id])
+            cached = _cached_alert(row)
+        found.append(cached)
+    return found
 
 
 def alert_of_row(row: Mapping[str, Any]) -> Alert:
@@ -152,16 +172,15 @@ def _evaluate(
             ],
         )
         stored.update(sql.locked_periods(connection, missing))
-    changes: list[dict[str, Any]] = []
+    changes: list[tuple[str, int, str, int]] = []
     for key in keys:
-        row = stored[key]
+        stored_status, before = stored[key]
         alert, period = alerts[key[0]], periods[key]
-        before = row["value"]
         if deltas is None or before is None:
             value = total(connection, alert, period)
         else:
             value = before + deltas[key]
-        status = row["status"]
+        status = stored_status
         if status == OK and value >= alert.threshold:
             status = TRIGGERED
             queue(
@@ -180,13 +199,9 @@ def _evaluate(
                 data=message_data(alert, period, value),
                 now_us=now_us,
             )
-        if value != before or status != row["status"]:
-            changes.append({**key_columns(key), "status": status, "value": value})
+        if value != before or status != stored_status:
+            changes.append((key[0], key[1], status, value))
     sql.set_periods(connection, changes)
-
-
-def key_columns(key: PeriodKey) -> dict[str, Any]:
-    return {"alert_id": key[0], "period_start_us": key[1]}
 
 
 def _filter_positions(alert: Alert) -> tuple[tuple[int, ...], tuple[tuple[str, ...], ...]]:
@@ -263,27 +278,54 @@ def _matching_by_quarter(
     return found
 
 
+_Loaded = tuple[Alert, tuple[int, ...], tuple[Any, ...]]
+#: (id, updated_at_us, watched_from_us) of an enabled alert.
+_Version = tuple[str, int, int]
+#: The versions of each organization's enabled alerts that the last ingest found: the
+#: guess a batch is worked out with before its transaction, and checked in it.
+_LAST_VERSIONS: dict[str, tuple[_Version, ...]] = {}
+_LAST_VERSIONS_MOST = 100_000
+
+
 @dataclass
 class BatchEvaluation:
-    """The alerts a batch may move, and what it adds to each watched period: worked out
-    from the batch before its events are inserted (:func:`prepare`), so that the
-    concurrent writers of one organization, who take turns on its rows, wait only for
-    the reads and writes of the periods (:meth:`apply`)."""
+    """The alerts a batch may move, and what it adds to each watched period.
 
-    rows: list[dict[str, Any]]
+    :func:`prepare` works it out before the ingest's transaction, with the alerts
+    the last ingest of the organizations found (no store read); :meth:`apply`, in
+    the transaction, reads the alerts' versions and works it out again only if they
+    changed (or some events were stored already). So the writers of a store, who
+    take turns in their transactions, wait for little more than the periods' one
+    read and one write.
+    """
+
     events: Sequence[Event]
+    versions: dict[str, tuple[_Version, ...]] | None = None
+    rows: list[_Loaded] = field(default_factory=list)
     alerts: dict[str, Alert] = field(default_factory=dict)
     periods: dict[PeriodKey, Period] = field(default_factory=dict)
     deltas: dict[PeriodKey, int] = field(default_factory=dict)
 
     def apply(self, connection: Connection, inserted: Set[EventKey], now_us: int) -> None:
         """Evaluate the periods the newly stored events (``inserted``) fall in."""
-        if not self.rows or not inserted:
+        if not inserted:
             return
-        if len(inserted) < len(self.events):  # some were stored already: not added again
-            new = [event for event in self.events if (event.org_id, event.id) in inserted]
+        org_ids = {event.org_id for event in self.events}
+        versions: dict[str, tuple[_Version, ...]] = {org_id: () for org_id in org_ids}
+        for org_id, *version in sql.enabled_alert_versions(connection, org_ids):
+            versions[org_id] += (tuple(version),)  # type: ignore[assignment]
+        if len(_LAST_VERSIONS) >= _LAST_VERSIONS_MOST:
+            _LAST_VERSIONS.clear()
+        _LAST_VERSIONS.update(versions)
+        if not any(versions.values()):
+            return
+        events = self.events
+        if len(inserted) < len(events):  # some were stored already: not added again
+            events = [event for event in events if (event.org_id, event.id) in inserted]
+        if versions != self.versions or events is not self.events:
+            self.rows = _loaded(connection, [v for org in sorted(versions) for v in versions[org]])
             self.alerts, self.periods, self.deltas = {}, {}, {}
-            self._add(new)
+            self._add(events)
         _evaluate(connection, self.alerts, self.periods, self.deltas, now_us)
 
     def _add(self, events: Sequence[Event]) -> None:
@@ -295,11 +337,9 @@ class BatchEvaluation:
         # Every modern offset is a whole number of quarter hours: a quarter lies in one
         # period.
         period_cache: dict[tuple[str, str, int], Period] = {}
-        for row in self.rows:
-            alert = _cached_alert(row)
+        for alert, positions, values in self.rows:
             if alert.org_id not in by_org:
                 continue
-            positions, values = _filter_positions(alert)
             table = marginals.get((alert.org_id, positions))
             if table is None:
                 table = marginals[(alert.org_id, positions)] = _marginal(
@@ -320,11 +360,24 @@ class BatchEvaluation:
                 self.alerts[alert.id] = alert
 
 
-def prepare(connection: Connection, events: Sequence[Event]) -> BatchEvaluation:
+def prepare(events: Sequence[Event]) -> BatchEvaluation:
     """What a batch of events (one per key) would add to its organizations' enabled
-    alerts, read before the events are inserted; then :meth:`BatchEvaluation.apply`."""
-    rows = sql.enabled_alerts(connection, {event.org_id for event in events}) if events else []
-    evaluation = BatchEvaluation(rows, events)
+    alerts, as the last ingest found them, worked out before the ingest's transaction
+    (it reads nothing); then, in the transaction, :meth:`BatchEvaluation.apply`."""
+    evaluation = BatchEvaluation(events)
+    versions: dict[str, tuple[_Version, ...]] = {}
+    rows: list[_Loaded] = []
+    for org_id in sorted({event.org_id for event in events}):
+        known = _LAST_VERSIONS.get(org_id)
+        if known is None:
+            return evaluation
+        versions[org_id] = known
+        for version in known:
+            loaded = _PARSED.get((*version, True))
+            if loaded is None:
+                return evaluation
+            rows.append(loaded)
+    evaluation.versions, evaluation.rows = versions, rows
     if rows:
         evaluation._add(events)
     return evaluation

@@ -94,8 +94,8 @@ def record(store: Store, events: list[Event], *, received_us: int) -> RecordResu
 
     org_ids = {event.org_id for event in first.values()}
     try:
+        evaluation = alerting.prepare(list(first.values()))
         with store.write() as connection:
-            evaluation = alerting.prepare(connection, list(first.values()))
             inserted = sql.insert_events(
                 connection, [_row(event, received_us) for event in first.values()]
             )

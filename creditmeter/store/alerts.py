@@ -57,16 +57,53 @@ def list_alerts(connection: Connection, org_id: str | None = None) -> list[dict[
     return _all(connection, query)
 
 
+#: The columns of an alert row, in the order :func:`enabled_alerts` reads them.
+ALERT_COLUMNS = tuple(column.name for column in alerts.columns)
+
+
 def enabled_alerts(connection: Connection, org_ids: Iterable[str]) -> list[dict[str, Any]]:
-    """The enabled alerts of these organizations, by id."""
+    """The enabled alerts of these organizations, by id.
+
+    Written for the driver: it runs in every ingest.
+    """
     wanted = sorted(set(org_ids))
+    mark = dialect_of(connection).mark
     found: list[dict[str, Any]] = []
+    listed = ", ".join(ALERT_COLUMNS)
     for start in range(0, len(wanted), _CHUNK):
-        query = (
-            select(alerts)
-            .where(alerts.c.org_id.in_(wanted[start : start + _CHUNK]), alerts.c.enabled)
-            .order_by(alerts.c.id)
+        chosen = wanted[start : start + _CHUNK]
+        statement = (
+            f"SELECT {listed} FROM alerts WHERE org_id IN ({', '.join([mark] * len(chosen))}) "
+            "AND enabled ORDER BY id"
         )
+        for row in connection.exec_driver_sql(statement, tuple(chosen)):
+            found.append(dict(zip(ALERT_COLUMNS, row, strict=True)))
+    return found
+
+
+def enabled_alert_versions(
+    connection: Connection, org_ids: Iterable[str]
+) -> list[tuple[str, str, int, int]]:
+    """(org_id, id, updated_at_us, watched_from_us) of the enabled alerts of these
+    organizations, by id: what tells a cached alert from a changed one. Written for the
+    driver: it runs in every ingest."""
+    wanted = sorted(set(org_ids))
+    mark = dialect_of(connection).mark
+    found: list[tuple[str, str, int, int]] = []
+    for start in range(0, len(wanted), _CHUNK):
+        chosen = wanted[start : start + _CHUNK]
+        statement = (
+            "SELECT org_id, id, updated_at_us, watched_from_us FROM alerts "
+            f"WHERE org_id IN ({', '.join([mark] * len(chosen))}) AND enabled ORDER BY id"
+        )
+        found.extend(tuple(row) for row in connection.exec_driver_sql(statement, tuple(chosen)))
+    return found
+
+
+def alerts_by_id(connection: Connection, alert_ids: Sequence[str]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(alert_ids), _CHUNK):
+        query = select(alerts).where(alerts.c.id.in_(alert_ids[start : start + _CHUNK]))
         found.extend(_all(connection, query))
     return found
 
@@ -107,40 +144,33 @@ def add_periods(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> No
 
 def locked_periods(
     connection: Connection, keys: Iterable[PeriodKey]
-) -> dict[PeriodKey, dict[str, Any]]:
-    """The stored periods of these keys, each row locked until the transaction ends
-    (PostgreSQL, in key order; SQLite's writer holds the database).
+) -> dict[PeriodKey, tuple[str, int | None]]:
+    """(status, value) of the stored periods of these keys, each row locked until the
+    transaction ends (PostgreSQL, in key order; SQLite's writer holds the database).
 
     Written for the driver: it runs in every ingest that touches an alert.
     """
     wanted = set(keys)
     if not wanted:
         return {}
-    dialect = dialect_of(connection)
-    mark = dialect.mark
+    mark = dialect_of(connection).mark
     alert_ids = sorted({alert_id for alert_id, _ in wanted})
     starts = sorted({start for _, start in wanted})
     lock = " FOR UPDATE" if connection.dialect.name == "postgresql" else ""
-    found: dict[PeriodKey, dict[str, Any]] = {}
+    found: dict[PeriodKey, tuple[str, int | None]] = {}
     for first in range(0, len(alert_ids), _CHUNK):
         chosen = alert_ids[first : first + _CHUNK]
         statement = (
-            "SELECT alert_id, period_start_us, period_end_us, status, value FROM alert_periods "
+            "SELECT alert_id, period_start_us, status, value FROM alert_periods "
             f"WHERE alert_id IN ({', '.join([mark] * len(chosen))}) "
             f"AND period_start_us IN ({', '.join([mark] * len(starts))}) "
             f"ORDER BY alert_id, period_start_us{lock}"
         )
-        for alert_id, start, end, status, value in connection.exec_driver_sql(
+        for alert_id, start, status, value in connection.exec_driver_sql(
             statement, (*chosen, *starts)
         ):
             if (alert_id, start) in wanted:
-                found[(alert_id, start)] = {
-                    "alert_id": alert_id,
-                    "period_start_us": start,
-                    "period_end_us": end,
-                    "status": status,
-                    "value": value,
-                }
+                found[(alert_id, start)] = (status, value)
     return found
 
 
@@ -182,29 +212,25 @@ def periods_holding(
     return [found[key] for key in sorted(found)]
 
 
-def set_periods(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Write status and value of these (stored, locked) periods: one statement on
-    PostgreSQL (the rows of an ingest's periods in one round trip), one per row on
-    SQLite (in the process: no trip to make)."""
+def set_periods(connection: Connection, rows: Sequence[tuple[str, int, str, int]]) -> None:
+    """Write status and value of these (stored, locked) periods, given as (alert_id,
+    period_start_us, status, value): one statement on PostgreSQL (an ingest's periods in
+    one round trip), one per row on SQLite (in the process: no trip to make)."""
     if not rows:
         return
     if connection.dialect.name == "postgresql":
+        alert_ids, starts, statuses, values = (list(column) for column in zip(*rows, strict=True))
         connection.exec_driver_sql(
             "UPDATE alert_periods AS p SET status = v.status, value = v.value "
             "FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bigint[]) "
             "AS v(alert_id, period_start_us, status, value) "
             "WHERE p.alert_id = v.alert_id AND p.period_start_us = v.period_start_us",
-            (
-                [row["alert_id"] for row in rows],
-                [row["period_start_us"] for row in rows],
-                [row["status"] for row in rows],
-                [row["value"] for row in rows],
-            ),
+            (alert_ids, starts, statuses, values),
         )
         return
     connection.exec_driver_sql(
         "UPDATE alert_periods SET status = ?, value = ? WHERE alert_id = ? AND period_start_us = ?",
-        [(row["status"], row["value"], row["alert_id"], row["period_start_us"]) for row in rows],
+        [(status, value, alert_id, start) for alert_id, start, status, value in rows],
     )
 
 
