@@ -384,3 +384,22 @@ def test_concurrent_batches_fire_a_period_once_and_keep_its_exact_total(firing: 
         assert alerting.total(connection, stored, stored.period_at(row["period_start_us"])) == (
             200_000_000
         )
+
+
+def test_a_batch_after_a_change_uses_the_changed_alert(org: Tenant) -> None:
+    """Each ingest works its batch out with the alerts the last one found, and checks
+    their versions in its transaction: a change in between is not missed."""
+    hook = make_webhook(org, "http://127.0.0.1:9/never")
+    alert = make_alert(org, threshold=5, filters={"product": ["a"]})
+    usage(org, 1, product="a")  # the ingest that remembers the alert as it is now
+    changed = org.reader.patch(f"{ALERTS}/{alert['id']}", json={"filters": {"product": ["b"]}})
+    assert changed.status_code == 200
+    usage(org, 10, product="a")
+    assert messages(org, hook) == []
+    usage(org, 5, product="b")
+    assert [m["type"] for m in messages(org, hook)] == ["alert.triggered"]
+    other = make_alert(org, name="second", threshold=1)  # a new alert: a new version list
+    assert other["current"]["status"] == "triggered"
+    org.reader.delete(f"{ALERTS}/{other['id']}")
+    usage(org, 1, product="c")
+    assert len(messages(org, hook)) == 2
