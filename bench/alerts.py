@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     bodies = _bodies(args.events, args.batch)
     print(f"{args.events:,} events in batches of {args.batch:,} from {args.senders} senders")
-    print("| store | without alerts (events/s) | with 100 alerts (events/s) | ratio |")
+    print(f"| store | without alerts (events/s) | with {args.alerts} alerts (events/s) | ratio |")
     print("|---|---:|---:|---:|")
     with tempfile.TemporaryDirectory(prefix="creditmeter-bench-alerts-") as scratch:
         for kind in args.stores.split(","):
