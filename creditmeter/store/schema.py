@@ -206,3 +206,23 @@ export_rate_limits = Table(
     Column("key_id", String(64), primary_key=True),
     Column("full_at_us", BigInteger, nullable=False),
 )
+
+# The voids of usage events (docs/decisions/0009-voids.md): the row is the mark
+# that the event no longer counts, and its audit entry. The event stays in
+# usage_events (its id stays taken); the rollups and totals no longer hold it.
+# A void is final: rows are never changed or removed.
+usage_voids = Table(
+    "usage_voids",
+    metadata,
+    Column("org_id", String(NAME_LENGTH), nullable=False),
+    Column("event_id", String(NAME_LENGTH), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("voided_at_us", BigInteger, nullable=False),
+    # "api" or "cli"; the service token of an "api" void (both NULL for "cli").
+    Column("source", String(8), nullable=False),
+    Column("token_id", String(64), nullable=True),
+    Column("token_name", String(200), nullable=True),
+    PrimaryKeyConstraint("org_id", "event_id"),
+    Index("ix_usage_voids_org_id", "org_id", "voided_at_us"),
+    sqlite_with_rowid=False,
+)
