@@ -117,7 +117,7 @@ def void_command(
             "give the ids as arguments or with --file, not both.", param_hint="'--file'"
         )
     if not ids and file is None:
-        raise typer.BadParameter("give the ids as arguments or with --file.", param_hint="'ID...'")
+        raise typer.BadParameter("give the ids as arguments or with --file.", param_hint="'ID'")
     numbered = _file_ids(file) if file is not None else list(enumerate(ids or [], 1))
     problems = _problems(org, reason, numbered, "line" if file is not None else "id")
     if problems:
