@@ -24,7 +24,7 @@ from creditmeter.client._exceptions import (
     RateLimitError,
     ServerError,
 )
-from creditmeter.client._models import Export, RecordResult, UsageRow
+from creditmeter.client._models import Export, RecordResult, UsageRow, VoidResult
 
 __all__ = [
     "APIConnectionError",
@@ -41,6 +41,7 @@ __all__ = [
     "RecordResult",
     "ServerError",
     "UsageRow",
+    "VoidResult",
     "__version__",
 ]
 
