@@ -91,7 +91,9 @@ def void_command(
     ],
     ids: Annotated[
         list[str] | None,
-        typer.Argument(metavar="ID", help="Ids of the events to void.", show_default=False),
+        # Hidden from the Arguments list, which would label it <list[str]>: the
+        # usage line and the description name it.
+        typer.Argument(metavar="ID", show_default=False, hidden=True),
     ] = None,
     file: Annotated[
         str | None,
@@ -107,7 +109,8 @@ def void_command(
 ) -> None:
     """Void recorded usage events of an organization: they stop counting everywhere.
 
-    Every id and the reason are checked first; if anything is wrong nothing is
+    The ids come as arguments (ID...) or from --file, never both. Every id
+    and the reason are checked first; if anything is wrong nothing is
     voided and up to 100 problems are listed. Then all of them are voided in
     one transaction. Voiding again is harmless: those ids are counted as
     already voided. A void is final.
