@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from operator import itemgetter
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
@@ -125,7 +126,7 @@ class SQLiteDialect:
         ).rowcount
         new = NewEvents("(SELECT * FROM usage_events WHERE rowid > ?)", (before,))
         if written == len(rows):  # the common case: every event is new
-            return {(row[0], row[1]) for row in rows}, new
+            return set(map(itemgetter(0, 1), rows)), new
         keys = run(f"SELECT org_id, event_id FROM {new.relation} AS new", new.parameters)
         return {(org_id, event_id) for org_id, event_id in keys}, new
 

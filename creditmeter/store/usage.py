@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, select, tuple_
@@ -32,6 +33,8 @@ Amounts = tuple[int, int]
 #: The rollups' dimension columns, in key order: the one list of dimensions.
 GROUP_COLUMNS = GROUP_BY
 _KEY_CHUNK = 500
+#: An event row's (org_id, event_id).
+_EVENT_KEY = itemgetter(0, 1)
 
 
 class TotalLimitExceeded(Exception):
@@ -197,7 +200,7 @@ def insert_events(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> se
     if not rows:
         return set()
     dialect = dialect_of(connection)
-    ordered = sorted(rows, key=lambda row: (row[0], row[1]))
+    ordered = sorted(rows, key=_EVENT_KEY)
     inserted, new_events = dialect.insert_new_events(connection, ordered, EVENT_COLUMNS)
     if not inserted:
         return inserted
