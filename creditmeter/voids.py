@@ -11,7 +11,6 @@ docs/decisions/0009-voids.md.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -25,6 +24,7 @@ from creditmeter.errors import (
     UnknownParameter,
 )
 from creditmeter.events import loads
+from creditmeter.ingest import now_us
 from creditmeter.store import Store
 from creditmeter.store import voids as sql
 from creditmeter.store.voids import Author
@@ -147,10 +147,6 @@ def read_void_body(body: bytes, *, max_ids: int) -> VoidRequest:
     if (problem := reason_problem(document.get("reason"))) is not None:
         raise InvalidParameter(problem, param="reason")
     return VoidRequest(document["orgId"], ids, document["reason"])
-
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def void(store: Store, request: VoidRequest, author: Author) -> VoidOutcome:

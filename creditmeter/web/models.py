@@ -248,8 +248,8 @@ class VoidRequestIn(Model):
     org_id: str = Field(description="The organization whose events are voided.")
     ids: list[str] = Field(
         min_length=1,
-        max_length=10_000,
-        description="1 … CREDITMETER_MAX_BATCH_EVENTS event ids; a repeated id counts once.",
+        description="1 … CREDITMETER_MAX_BATCH_EVENTS (10,000 by default) event ids; a "
+        "repeated id counts once.",
     )
     reason: str = Field(min_length=1, max_length=500, description="Why, for the audit trail.")
 
