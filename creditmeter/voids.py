@@ -6,7 +6,7 @@ void`` checks its options, arguments or file lines with the same rules
 call :func:`void`, which voids every id in one write transaction: the marks,
 their audit entries and the change to every rollup and total commit together,
 before the answer is built. See ``shared/spec/usage-corrections.md`` and
-docs/decisions/0009-voids.md.
+docs/decisions/0010-voids.md.
 """
 
 from __future__ import annotations

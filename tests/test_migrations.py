@@ -248,12 +248,12 @@ def test_migration_0006_fills_the_quarter_rollups_and_event_counts_as_ingest_wou
     assert _usage_tables(url) == recorded
 
 
-def test_migration_0007_adds_the_voids_and_going_back_is_refused_once_anything_is_voided(
+def test_migration_0008_adds_the_voids_and_going_back_is_refused_once_anything_is_voided(
     new_database: Callable[[], str],
 ) -> None:
-    """Events recorded at the head, the database taken back to 0006 (no voids table)
+    """Events recorded at the head, the database taken back to 0007 (no voids table)
     and forward again: every usage table as ingest kept it, and voids work. Once an
-    event is voided, going back to 0006 is refused and changes nothing."""
+    event is voided, going back to 0007 is refused and changes nothing."""
     url = new_database()
     access = set_up_org(url)
     events = make_events(access.org_id, 300, seed=7)
@@ -270,12 +270,12 @@ def test_migration_0007_adds_the_voids_and_going_back_is_refused_once_anything_i
 
     engine = sa.create_engine(normalise_url(url), poolclass=sa.NullPool)
     with engine.begin() as connection:
-        command.downgrade(_alembic_config(connection), "0006")
+        command.downgrade(_alembic_config(connection), "0007")
         assert "usage_voids" not in sa.inspect(connection).get_table_names()
     engine.dispose()
     store = open_store(url, ensure_schema=False)
     try:
-        assert store.migrate() == ("0006", head_revision())
+        assert store.migrate() == ("0007", head_revision())
         assert _usage_tables(url) == recorded
         request = VoidRequest(access.org_id, [events[0]["id"], events[1]["id"]], "migrated")
         assert void(store, request, Author("cli")).result.voided == 2
@@ -287,7 +287,7 @@ def test_migration_0007_adds_the_voids_and_going_back_is_refused_once_anything_i
     engine = sa.create_engine(normalise_url(url), poolclass=sa.NullPool)
     try:
         with pytest.raises(RuntimeError, match="2 voided events"), engine.begin() as connection:
-            command.downgrade(_alembic_config(connection), "0006")
+            command.downgrade(_alembic_config(connection), "0007")
         with engine.connect() as connection:
             assert len(connection.exec_driver_sql("SELECT * FROM usage_voids").all()) == 2
     finally:

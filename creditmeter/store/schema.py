@@ -207,7 +207,7 @@ export_rate_limits = Table(
     Column("full_at_us", BigInteger, nullable=False),
 )
 
-# The voids of usage events (docs/decisions/0009-voids.md): the row is the mark
+# The voids of usage events (docs/decisions/0010-voids.md): the row is the mark
 # that the event no longer counts, and its audit entry. The event stays in
 # usage_events (its id stays taken); the rollups and totals no longer hold it.
 # A void is final: rows are never changed or removed.

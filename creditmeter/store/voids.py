@@ -1,7 +1,7 @@
 """SQL of voids: marking stored events voided, and reading the audit trail.
 
 A row of ``usage_voids`` is both the mark and the audit entry
-(docs/decisions/0009-voids.md). It is inserted with ``ON CONFLICT DO
+(docs/decisions/0010-voids.md). It is inserted with ``ON CONFLICT DO
 NOTHING RETURNING``, so of several transactions voiding one event exactly one
 gets it back, on either store; only that one takes the event out of the
 rollups, through the rollup rule of :mod:`creditmeter.store.usage`.

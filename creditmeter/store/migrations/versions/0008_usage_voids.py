@@ -1,15 +1,15 @@
 """Voids of usage events: ``usage_voids``, the mark and the audit entry of each.
 
 Nothing else changes: a voided event stays in ``usage_events`` and leaves the
-rollups and totals when it is voided (docs/decisions/0009-voids.md). A new
+rollups and totals when it is voided (docs/decisions/0010-voids.md). A new
 table starts empty, so the rollups need no filling.
 
 Going back is refused once anything has been voided: dropping the table would
 leave the rollups without events that ``usage_events`` still holds, and a void
 is final.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-11-30
 """
 
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0008"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -44,7 +44,7 @@ def downgrade() -> None:
     (voided,) = op.get_bind().exec_driver_sql("SELECT count(*) FROM usage_voids").one()
     if voided:
         raise RuntimeError(
-            f"The database holds {voided} voided events; going back before revision 0007 "
+            f"The database holds {voided} voided events; going back before revision 0008 "
             "would drop their marks and audit entries while the totals leave them out. "
             "Voids are final: restore a backup taken before them instead."
         )
