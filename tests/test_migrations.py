@@ -189,6 +189,7 @@ _USAGE_TABLES = (
     "usage_daily_totals",
     "usage_dimension_rollups",
     "usage_quarter_rollups",
+    "usage_product_quarter_rollups",
 )
 
 
@@ -207,12 +208,14 @@ def _usage_tables(url: str) -> dict[str, list[tuple[object, ...]]]:
         engine.dispose()
 
 
-def test_migration_0006_fills_the_quarter_rollups_and_event_counts_as_ingest_would(
-    new_database: Callable[[], str],
+@pytest.mark.parametrize("back_to", ["0005", "0006"])
+def test_migrations_0006_and_0007_fill_the_rollups_as_ingest_would(
+    new_database: Callable[[], str], back_to: str
 ) -> None:
     """Events recorded at the head, the database taken back to 0005 (no quarter
-    rollups, no event counts) and brought forward again: the migration's own sums
-    equal those ingest kept, on either store, before 1970 and across midnight too."""
+    rollups, no event counts) or 0006 (no product quarter rollups) and brought
+    forward again: the migrations' own sums equal those ingest kept, on either
+    store, before 1970 and across midnight too."""
     url = new_database()
     access = set_up_org(url)
     events = make_events(access.org_id, 600, seed=6)
@@ -238,11 +241,11 @@ def test_migration_0006_fills_the_quarter_rollups_and_event_counts_as_ingest_wou
 
     engine = sa.create_engine(normalise_url(url), poolclass=sa.NullPool)
     with engine.begin() as connection:
-        command.downgrade(_alembic_config(connection), "0005")
+        command.downgrade(_alembic_config(connection), back_to)
     engine.dispose()
     store = open_store(url, ensure_schema=False)
     try:
-        assert store.migrate()[0] == "0005"
+        assert store.migrate()[0] == back_to
     finally:
         store.close()
     assert _usage_tables(url) == recorded

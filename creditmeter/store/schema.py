@@ -182,6 +182,23 @@ usage_quarter_rollups = Table(
     sqlite_with_rowid=False,
 )
 
+# Totals per (org, UTC quarter hour, product): the full quarter rollups summed over
+# the other dimensions. The product is the export's default grouping, so an export
+# by product in any zone reads a few rows per quarter hour at the ends of its local
+# days, not every combination used in them (docs/decisions/0009-product-quarters.md).
+usage_product_quarter_rollups = Table(
+    "usage_product_quarter_rollups",
+    metadata,
+    Column("org_id", String(NAME_LENGTH), nullable=False),
+    Column("quarter", BigInteger, nullable=False),
+    Column("product", String(NAME_LENGTH), nullable=False),
+    Column("credits_micro", BigInteger, nullable=False),
+    Column("request_count", BigInteger, nullable=False),
+    Column("event_count", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "quarter", "product"),
+    sqlite_with_rowid=False,
+)
+
 # One organization's whole day. Its CHECK is the guard that keeps every export
 # sum (a subset of one day's rollups) inside 64 bits on both stores: SQLite turns
 # an overflowing integer sum into a float, which this check also refuses.

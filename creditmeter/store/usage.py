@@ -154,6 +154,20 @@ _ADD_TO_QUARTERS = _adding(
     _QUARTER_KEY,
     f"SELECT {', '.join(_QUARTER_KEY)}, {', '.join(_AMOUNTS)} FROM batch_rollups",
 )
+# Grouped by a prefix of the batch table's key, in one SELECT (a subquery would
+# lose its order): SQLite reads the batch in key order, with no sort.
+_PRODUCT_QUARTER_KEY = _QUARTER_KEY[:3]
+_ADD_TO_PRODUCT_QUARTERS = (
+    f"INSERT INTO usage_product_quarter_rollups ({', '.join([*_PRODUCT_QUARTER_KEY, *_AMOUNTS])}) "
+    f"SELECT {', '.join(_PRODUCT_QUARTER_KEY)}, "
+    f"{', '.join(f'sum({amount})' for amount in _AMOUNTS)} FROM batch_rollups WHERE true "
+    f"GROUP BY {', '.join(_PRODUCT_QUARTER_KEY)} ORDER BY 1, 2, 3 "
+    "ON CONFLICT (org_id, quarter, product) DO UPDATE SET "
+    + ", ".join(
+        f"{amount} = usage_product_quarter_rollups.{amount} + excluded.{amount}"
+        for amount in _AMOUNTS
+    )
+)
 _ADD_TO_DIMENSION_ROLLUPS = _adding(
     "usage_dimension_rollups",
     ("org_id", "dimension", "day", "value"),
@@ -226,6 +240,7 @@ def _apply_rule(connection: Connection, events: NewEvents, *, subtract: bool = F
             raise TotalLimitExceeded(str(exc.orig)) from exc
         raise
     run(_ADD_TO_QUARTERS)
+    run(_ADD_TO_PRODUCT_QUARTERS)
     run(_ADD_TO_DIMENSION_ROLLUPS)
 
 
@@ -318,6 +333,12 @@ def _filtered(
 def one_dimension(group_by: Sequence[str], filters: Mapping[str, Sequence[str]]) -> bool:
     """Whether the per-dimension rollup answers: one dimension grouped, no other filtered."""
     return len(group_by) == 1 and set(filters) <= set(group_by)
+
+
+def product_only(group_by: Sequence[str], filters: Mapping[str, Sequence[str]]) -> bool:
+    """Whether the product's own quarter-hour rollup answers: nothing but the product
+    grouped or filtered."""
+    return set(group_by) | set(filters) <= {"product"}
 
 
 def usage_by_day(
@@ -452,12 +473,18 @@ def usage_by_quarter(
     filters: Mapping[str, Sequence[str]],
 ) -> list[tuple[int, tuple[str, ...], int, int, int]]:
     """(range index, grouped values, credits_micro, request_count, event_count): the
-    full rollups' quarter hours in each of ``ranges`` ([from, to) quarter numbers)
-    summed per combination of values (as in :func:`usage_by_day`)."""
+    quarter hours in each of ``ranges`` ([from, to) quarter numbers) summed per
+    combination of values (as in :func:`usage_by_day`): from the product's own
+    quarter rollup when it answers (:func:`product_only`), else the full one."""
     _check_columns(group_by)
     mark = dialect_of(connection).mark
     params: list[Any] = [org_id]
-    where = f"FROM usage_quarter_rollups WHERE org_id = {mark}" + _filtered(filters, mark, params)
+    table = (
+        "usage_product_quarter_rollups"
+        if product_only(group_by, filters)
+        else ("usage_quarter_rollups")
+    )
+    where = f"FROM {table} WHERE org_id = {mark}" + _filtered(filters, mark, params)
     grouped = ", ".join(group_by)
     found = _per_range(
         connection,
