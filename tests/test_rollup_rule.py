@@ -134,7 +134,7 @@ def _expected(sent: list[list[Event]], prefix: str) -> dict[str, set[tuple[Any, 
 
 
 def summed(events: Iterable[Event], prefix: str) -> dict[str, set[tuple[Any, ...]]]:
-    """The three tables holding exactly ``events`` (their organizations prefixed)."""
+    """The rollup tables holding exactly ``events`` (their organizations prefixed)."""
     sums: dict[str, dict[tuple[Any, ...], list[int]]] = {
         name: defaultdict(lambda: [0, 0, 0])
         for name in ("totals", "dimensions", "quarters", "product quarters")

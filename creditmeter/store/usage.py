@@ -190,6 +190,11 @@ _DELETE_EMPTY_QUARTERS = (
     f"DELETE FROM usage_quarter_rollups WHERE event_count = 0 AND ({', '.join(_QUARTER_KEY)}) "
     f"IN (SELECT {', '.join(_QUARTER_KEY)} FROM batch_rollups)"
 )
+_DELETE_EMPTY_PRODUCT_QUARTERS = (
+    "DELETE FROM usage_product_quarter_rollups WHERE event_count = 0 AND "
+    f"({', '.join(_PRODUCT_QUARTER_KEY)}) IN (SELECT {', '.join(_PRODUCT_QUARTER_KEY)} "
+    "FROM batch_rollups)"
+)
 _DELETE_EMPTY_DIMENSION_ROLLUPS = (
     "DELETE FROM usage_dimension_rollups WHERE event_count = 0 "
     "AND (org_id, day) IN (SELECT org_id, day FROM batch_rollups)"
@@ -255,6 +260,7 @@ def subtract_events(connection: Connection, events: NewEvents) -> list[DayKey]:
     _apply_rule(connection, events, subtract=True)
     run = connection.exec_driver_sql
     run(_DELETE_EMPTY_QUARTERS)
+    run(_DELETE_EMPTY_PRODUCT_QUARTERS)
     run(_DELETE_EMPTY_DIMENSION_ROLLUPS)
     run(_DELETE_EMPTY_TOTALS)
     days = run("SELECT DISTINCT day, org_id FROM batch_rollups").all()
