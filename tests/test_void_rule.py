@@ -3,8 +3,9 @@
 Random mixes of batches (repeats, re-sent batches, voided ids sent again) and
 voids (repeated ids, ids voided before, ids never stored, another
 organization's ids) go to a store of each kind under test; after them the
-quarter-hour rollups, the per-dimension rollups and the daily totals must equal
-a GROUP BY, made here in Python, of the stored events minus the voided ones,
+quarter-hour rollups (full and by product), the per-dimension rollups and the
+daily totals must equal a GROUP BY, made here in Python, of the stored events
+minus the voided ones,
 with no row left for a key whose events are all voided; every answer must be
 the oracle's; and the export's read of raw events must leave the voided out.
 """
