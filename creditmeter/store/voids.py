@@ -78,7 +78,9 @@ def void_events(
     run = connection.exec_driver_sql
     dialect.temporary_table(connection, "void_requests", "event_id TEXT", ("event_id",))
     if event_ids:
-        run(f"INSERT INTO void_requests (event_id) VALUES ({mark})", [(i,) for i in event_ids])
+        dialect.fill_temporary(
+            connection, "void_requests", ("event_id",), [(i,) for i in event_ids]
+        )
     # In byte order of the ids, as every writer takes its locks (PostgreSQL).
     inserted = run(
         "INSERT INTO usage_voids (org_id, event_id, reason, voided_at_us, source, token_id, "
@@ -98,7 +100,7 @@ def void_events(
     if not new:
         return Voided(new, already, [])
     dialect.temporary_table(connection, "voided_events", "event_id TEXT", ("event_id",))
-    run(f"INSERT INTO voided_events (event_id) VALUES ({mark})", [(i,) for i in sorted(new)])
+    dialect.fill_temporary(connection, "voided_events", ("event_id",), [(i,) for i in sorted(new)])
     days = subtract_events(
         connection,
         NewEvents(
