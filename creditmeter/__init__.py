@@ -31,7 +31,7 @@ from creditmeter.client._exceptions import (
     RateLimitError,
     ServerError,
 )
-from creditmeter.client._models import Export, RecordResult, UsageRow
+from creditmeter.client._models import Export, RecordResult, UsageRow, VoidResult
 
 __all__ = [
     "APIConnectionError",
@@ -50,6 +50,7 @@ __all__ = [
     "RecordResult",
     "ServerError",
     "UsageRow",
+    "VoidResult",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
+from datetime import date
 from itertools import product
 from operator import itemgetter
 from typing import Any
@@ -34,7 +35,11 @@ from creditmeter.events import Event
 from creditmeter.store import alerts as sql
 from creditmeter.store.dialects import EventKey
 from creditmeter.store.usage import QUARTER_US
+from creditmeter.timestamps import US_PER_DAY
 from creditmeter.webhooks.outbox import queue
+
+#: date.toordinal() of 1970-01-01.
+_EPOCH_ORDINAL = 719_163
 
 #: (alert_id, period_start_us)
 PeriodKey = tuple[str, int]
@@ -407,6 +412,16 @@ def usage_went_down(
         if period.end_us > alert.watched_from_us:
             periods[(alert.id, period.start_us)] = period
     _evaluate(connection, alerts, periods, None, now_us)
+
+
+def instants_of_days(days: Iterable[tuple[str, date]]) -> list[int]:
+    """The first and last microsecond of each (org, UTC day): between them, they fall
+    in every local day or month of any zone that the UTC day overlaps."""
+    found: list[int] = []
+    for _, day in days:
+        start = (day.toordinal() - _EPOCH_ORDINAL) * US_PER_DAY
+        found += [start, start + US_PER_DAY - 1]
+    return found
 
 
 def current(connection: Connection, alert: Alert, now_us: int) -> tuple[Period, int, str]:

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 
 from creditmeter import alerting
 from creditmeter.alert_operations import Alerts
@@ -216,36 +215,13 @@ def test_a_late_event_fires_a_watched_past_period_and_a_backfill_never(
     assert [m["type"] for m in messages(org, hook)] == ["alert.triggered"] * 2
 
 
-def _take_away(service: Service, org_id: str, event_id: str) -> int:
-    """Remove a stored event as a void would (its rollups and totals lowered), then call
-    the function a void calls. Returns the event's instant."""
-    with service.store.write() as connection:
-        row = (
-            connection.execute(
-                text("SELECT * FROM usage_events WHERE org_id = :o AND event_id = :e"),
-                {"o": org_id, "e": event_id},
-            )
-            .mappings()
-            .one()
-        )
-        quarter = row["timestamp_us"] // 900_000_000
-        connection.execute(
-            text(
-                "UPDATE usage_quarter_rollups SET credits_micro = credits_micro - :c, "
-                "request_count = request_count - :r, event_count = event_count - 1 "
-                "WHERE org_id = :o AND quarter = :q AND product = :p AND feature = '' "
-                "AND api_key = '' AND file_type = ''"
-            ),
-            {"c": row["credits_micro"], "r": row["request_count"], "o": org_id, "q": quarter,
-             "p": row["product"]},
-        )  # fmt: skip
-        connection.execute(
-            text("DELETE FROM usage_events WHERE org_id = :o AND event_id = :e"),
-            {"o": org_id, "e": event_id},
-        )
-        now = int(datetime.now(UTC).timestamp() * 1_000_000)
-        alerting.usage_went_down(connection, org_id, [row["timestamp_us"]], now)
-    return int(row["timestamp_us"])
+def void(tenant: Tenant, *ids: str) -> None:
+    """Void events through the API (issue 14), as an operator would."""
+    answer = tenant.writer.post(
+        "/api/v1/usage/events/void",
+        json={"orgId": tenant.org_id, "ids": list(ids), "reason": "test"},
+    )
+    assert answer.status_code == 200, answer.text
 
 
 def test_edge_13_resolved_carries_the_new_total_and_a_new_crossing_fires_again(
@@ -256,7 +232,7 @@ def test_edge_13_resolved_carries_the_new_total_and_a_new_crossing_fires_again(
     org.record([{"id": "big", "timestamp": datetime.now(UTC).isoformat(), "product": "parse",
                  "credits": 8}])  # fmt: skip
     usage(org, 4)
-    _take_away(firing, org.org_id, "big")
+    void(org, "big")
     assert state(org, alert) == {**state(org, alert), "status": "ok", "value": 4.0}
     usage(org, 6)
     got = bodies(receiver, hook, alert["id"], 3)
@@ -403,3 +379,24 @@ def test_a_batch_after_a_change_uses_the_changed_alert(org: Tenant) -> None:
     org.reader.delete(f"{ALERTS}/{other['id']}")
     usage(org, 1, product="c")
     assert len(messages(org, hook)) == 2
+
+
+def test_a_void_resolves_a_local_period_that_another_utc_day_holds(
+    org: Tenant, receiver: Receiver
+) -> None:
+    """An event early in a Berlin day lies in the UTC day before: the void of it still
+    makes the alert of the Berlin day look again."""
+    from zoneinfo import ZoneInfo
+
+    hook = make_webhook(org, receiver.url)
+    alert = make_alert(org, threshold=5, timeZone="Europe/Berlin")
+    local = datetime.now(ZoneInfo("Europe/Berlin"))
+    early = local.replace(hour=0, minute=30, second=0, microsecond=0).astimezone(UTC)
+    assert early.date() != local.date()  # in UTC, the local day's first hours are the day before
+    org.record([{"id": "early", "timestamp": early.isoformat(), "product": "p", "credits": 5}])
+    assert state(org, alert)["status"] == "triggered"
+    void(org, "early")
+    assert state(org, alert) == {**state(org, alert), "status": "ok", "value": 0.0}
+    got = bodies(receiver, hook, alert["id"], 2)
+    assert [b["type"] for b in got] == ["alert.triggered", "alert.resolved"]
+    assert got[1]["data"]["periodStart"].endswith(("T00:00:00+01:00", "T00:00:00+02:00"))

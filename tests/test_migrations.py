@@ -22,7 +22,8 @@ from creditmeter.ingest import now_us, record_batch
 from creditmeter.store import UnknownSchema, open_store
 from creditmeter.store.database import _alembic_config, head_revision, normalise_url
 from creditmeter.store.schema import metadata
-from tests.fleet import exact_json, make_events, set_up_org
+from creditmeter.voids import Author, VoidRequest, void
+from tests.fleet import exact_json, make_events, raw_and_rolled_disagreeing, set_up_org
 
 
 def test_migrations_create_exactly_the_schema_module(tmp_path: Path) -> None:
@@ -248,3 +249,50 @@ def test_migrations_0006_and_0007_fill_the_rollups_as_ingest_would(
     finally:
         store.close()
     assert _usage_tables(url) == recorded
+
+
+def test_migration_0008_adds_the_voids_and_going_back_is_refused_once_anything_is_voided(
+    new_database: Callable[[], str],
+) -> None:
+    """Events recorded at the head, the database taken back to 0007 (no voids table)
+    and forward again: every usage table as ingest kept it, and voids work. Once an
+    event is voided, going back to 0007 is refused and changes nothing."""
+    url = new_database()
+    access = set_up_org(url)
+    events = make_events(access.org_id, 300, seed=7)
+    store = open_store(url)
+    try:
+        received = now_us()
+        record_batch(
+            store, read_json_body(exact_json(events), received), max_events=10_000,
+            received_us=received,
+        )  # fmt: skip
+    finally:
+        store.close()
+    recorded = _usage_tables(url)
+
+    engine = sa.create_engine(normalise_url(url), poolclass=sa.NullPool)
+    with engine.begin() as connection:
+        command.downgrade(_alembic_config(connection), "0007")
+        assert "usage_voids" not in sa.inspect(connection).get_table_names()
+    engine.dispose()
+    store = open_store(url, ensure_schema=False)
+    try:
+        assert store.migrate() == ("0007", head_revision())
+        assert _usage_tables(url) == recorded
+        request = VoidRequest(access.org_id, [events[0]["id"], events[1]["id"]], "migrated")
+        assert void(store, request, Author("cli")).result.voided == 2
+    finally:
+        store.close()
+    assert raw_and_rolled_disagreeing(url, access.org_id) == []
+    voided = _usage_tables(url)
+
+    engine = sa.create_engine(normalise_url(url), poolclass=sa.NullPool)
+    try:
+        with pytest.raises(RuntimeError, match="2 voided events"), engine.begin() as connection:
+            command.downgrade(_alembic_config(connection), "0007")
+        with engine.connect() as connection:
+            assert len(connection.exec_driver_sql("SELECT * FROM usage_voids").all()) == 2
+    finally:
+        engine.dispose()
+    assert _usage_tables(url) == voided

@@ -16,6 +16,7 @@ PUBLIC = {
     "Export",
     "UsageRow",
     "RecordResult",
+    "VoidResult",
     "CreditmeterError",
     "APIError",
     "AuthenticationError",

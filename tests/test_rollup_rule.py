@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -130,11 +130,16 @@ def _kept(sent: list[list[Event]]) -> tuple[dict[tuple[str, str], Event], list[b
 def _expected(sent: list[list[Event]], prefix: str) -> dict[str, set[tuple[Any, ...]]]:
     """The rollup tables, summed from the events kept (totals count no events)."""
     kept, _ = _kept(sent)
+    return summed(kept.values(), prefix)
+
+
+def summed(events: Iterable[Event], prefix: str) -> dict[str, set[tuple[Any, ...]]]:
+    """The rollup tables holding exactly ``events`` (their organizations prefixed)."""
     sums: dict[str, dict[tuple[Any, ...], list[int]]] = {
         name: defaultdict(lambda: [0, 0, 0])
         for name in ("totals", "dimensions", "quarters", "product quarters")
     }
-    for event in kept.values():
+    for event in events:
         org, day = prefix + event.org_id, _day(event.timestamp_us)
         # Quarter hours since the epoch, rounded down (Python's // floors).
         quarter = event.timestamp_us // 900_000_000

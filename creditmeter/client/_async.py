@@ -42,7 +42,7 @@ from creditmeter.client._base import (
 )
 from creditmeter.client._events import batches
 from creditmeter.client._exceptions import CreditmeterError, RateLimitError
-from creditmeter.client._models import Export, RecordResult, UsageRow
+from creditmeter.client._models import Export, RecordResult, UsageRow, VoidResult
 
 
 class AsyncClient(AlertRequests, BaseClient):
@@ -296,6 +296,11 @@ class AsyncClient(AlertRequests, BaseClient):
             self._http, "GET", f"{WEBHOOKS_PATH}/{webhook_id}/deliveries"
         )
         return parse_deliveries(await self._send(request))
+
+    async def void(self, org_id: str, ids: Iterable[str], reason: str) -> VoidResult:
+        """Void recorded events of ``org_id``: see :meth:`creditmeter.Client.void`."""
+        request = self._void_request(self._http, org_id, ids, reason)
+        return self._voided(await self._send(request))
 
     async def _send(self, request: httpx.Request, *, idempotent: bool = True) -> httpx.Response:
         retries = 0

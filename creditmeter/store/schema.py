@@ -227,7 +227,7 @@ export_rate_limits = Table(
     Column("full_at_us", BigInteger, nullable=False),
 )
 
-# -- usage alerts and their webhooks (docs/alerts.md, decisions/0009) ------------------
+# -- usage alerts and their webhooks (docs/alerts.md, decisions/0011) ------------------
 #
 # An alert's threshold and a period's value are integers in the metric's unit:
 # micro-credits for ``credits``, requests for ``requestCount``. Instants are
@@ -267,7 +267,7 @@ alert_periods = Table(
 )
 
 # A webhook endpoint. ``secret`` is kept as it was issued: the server signs with
-# it, so it cannot be a hash (decisions/0009). ``previous_secret`` also signs until
+# it, so it cannot be a hash (decisions/0011). ``previous_secret`` also signs until
 # ``previous_until_us``, 24 hours after a rotation.
 webhook_endpoints = Table(
     "webhook_endpoints",
@@ -332,4 +332,24 @@ webhook_attempts = Table(
     Column("error", String(32), nullable=True),
     Column("duration_ms", BigInteger, nullable=False),
     Index("ix_webhook_attempts_delivery", "message_id", "webhook_id"),
+)
+
+# The voids of usage events (docs/decisions/0010-voids.md): the row is the mark
+# that the event no longer counts, and its audit entry. The event stays in
+# usage_events (its id stays taken); the rollups and totals no longer hold it.
+# A void is final: rows are never changed or removed.
+usage_voids = Table(
+    "usage_voids",
+    metadata,
+    Column("org_id", String(NAME_LENGTH), nullable=False),
+    Column("event_id", String(NAME_LENGTH), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("voided_at_us", BigInteger, nullable=False),
+    # "api" or "cli"; the service token of an "api" void (both NULL for "cli").
+    Column("source", String(8), nullable=False),
+    Column("token_id", String(64), nullable=True),
+    Column("token_name", String(200), nullable=True),
+    PrimaryKeyConstraint("org_id", "event_id"),
+    Index("ix_usage_voids_org_id", "org_id", "voided_at_us"),
+    sqlite_with_rowid=False,
 )

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, select, tuple_
 from sqlalchemy.exc import DBAPIError
 
 from creditmeter.dimensions import GROUP_BY
-from creditmeter.store.dialects import EventKey, dialect_of
+from creditmeter.store.dialects import EventKey, NewEvents, dialect_of
 from creditmeter.store.schema import usage_daily_totals, usage_events
 
 #: (org_id, day)
@@ -179,6 +179,33 @@ _ADD_TO_DIMENSION_ROLLUPS = _adding(
     ),
 )
 
+# Taking events out (a void): their sums negated, then the rows left with no
+# event deleted. Only rows of the batch's keys are looked at; a daily total
+# has no event count, so it goes when its day has no per-dimension row left
+# (every event has a product, so the day's product rows hold all its events).
+_NEGATE_BATCH = "UPDATE batch_rollups SET " + ", ".join(
+    f"{amount} = -{amount}" for amount in _AMOUNTS
+)
+_DELETE_EMPTY_QUARTERS = (
+    f"DELETE FROM usage_quarter_rollups WHERE event_count = 0 AND ({', '.join(_QUARTER_KEY)}) "
+    f"IN (SELECT {', '.join(_QUARTER_KEY)} FROM batch_rollups)"
+)
+_DELETE_EMPTY_PRODUCT_QUARTERS = (
+    "DELETE FROM usage_product_quarter_rollups WHERE event_count = 0 AND "
+    f"({', '.join(_PRODUCT_QUARTER_KEY)}) IN (SELECT {', '.join(_PRODUCT_QUARTER_KEY)} "
+    "FROM batch_rollups)"
+)
+_DELETE_EMPTY_DIMENSION_ROLLUPS = (
+    "DELETE FROM usage_dimension_rollups WHERE event_count = 0 "
+    "AND (org_id, day) IN (SELECT org_id, day FROM batch_rollups)"
+)
+_DELETE_EMPTY_TOTALS = (
+    "DELETE FROM usage_daily_totals WHERE (org_id, day) IN (SELECT org_id, day FROM "
+    "batch_rollups) AND NOT EXISTS (SELECT 1 FROM usage_dimension_rollups AS kept "
+    "WHERE kept.org_id = usage_daily_totals.org_id AND kept.dimension = 'product' "
+    "AND kept.day = usage_daily_totals.day)"
+)
+
 
 def insert_events(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> set[EventKey]:
     """Insert the events not stored yet and add them to the rollups and daily totals.
@@ -196,13 +223,22 @@ def insert_events(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> se
     inserted, new_events = dialect.insert_new_events(connection, ordered, EVENT_COLUMNS)
     if not inserted:
         return inserted
+    _apply_rule(connection, new_events)
+    return inserted
+
+
+def _apply_rule(connection: Connection, events: NewEvents, *, subtract: bool = False) -> None:
+    """The rollup rule: add ``events`` to the totals and rollups, or take them out.
+
+    Taking out is adding the negated sums, through the same statements.
+    """
+    dialect = dialect_of(connection)
     run = connection.exec_driver_sql
     dialect.temporary_table(connection, "batch_rollups", _BATCH_ROLLUPS, _QUARTER_KEY)
     try:
-        run(
-            _batch_sums(dialect.day_of_number(_DAY_NUMBER), new_events.relation),
-            new_events.parameters,
-        )
+        run(_batch_sums(dialect.day_of_number(_DAY_NUMBER), events.relation), events.parameters)
+        if subtract:
+            run(_NEGATE_BATCH)
         run(_ADD_TO_TOTALS)
     except DBAPIError as exc:
         if dialect.passes_limit(exc):
@@ -211,7 +247,24 @@ def insert_events(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> se
     run(_ADD_TO_QUARTERS)
     run(_ADD_TO_PRODUCT_QUARTERS)
     run(_ADD_TO_DIMENSION_ROLLUPS)
-    return inserted
+
+
+def subtract_events(connection: Connection, events: NewEvents) -> list[DayKey]:
+    """Take stored events (``events``: a relation of usage_events rows, each counted
+    once in the rollups) out of the rollups and daily totals, by the rollup rule.
+
+    A rollup row left with no events is deleted, as is a daily total whose day has
+    none left; a row of zero-credit events that remain stays. Returns the
+    (org_id, day) whose totals went down, in key order.
+    """
+    _apply_rule(connection, events, subtract=True)
+    run = connection.exec_driver_sql
+    run(_DELETE_EMPTY_QUARTERS)
+    run(_DELETE_EMPTY_PRODUCT_QUARTERS)
+    run(_DELETE_EMPTY_DIMENSION_ROLLUPS)
+    run(_DELETE_EMPTY_TOTALS)
+    days = run("SELECT DISTINCT day, org_id FROM batch_rollups").all()
+    return sorted((org_id, day) for day, org_id in dialect_of(connection).read_days(days))
 
 
 def stored_keys(connection: Connection, keys: Iterable[EventKey]) -> list[EventKey]:
@@ -450,6 +503,13 @@ def usage_by_quarter(
     return _range_rows(found, len(group_by))
 
 
+#: The condition on a usage_events row that it counts: it was not voided.
+_NOT_VOIDED = (
+    "NOT EXISTS (SELECT 1 FROM usage_voids WHERE usage_voids.org_id = usage_events.org_id "
+    "AND usage_voids.event_id = usage_events.event_id)"
+)
+
+
 def usage_by_instant(
     connection: Connection,
     *,
@@ -463,12 +523,15 @@ def usage_by_instant(
     summed per combination of values.
 
     For the rare bucket that does not begin and end on a quarter hour (offsets
-    before 1980): the events are read, as no rollup is that fine.
+    before 1980): the events are read, as no rollup is that fine; voided ones
+    are left out, as the rollups leave them out.
     """
     _check_columns(group_by)
     mark = dialect_of(connection).mark
     params: list[Any] = [org_id]
-    where = f"FROM usage_events WHERE org_id = {mark}" + _filtered(filters, mark, params)
+    where = f"FROM usage_events WHERE org_id = {mark} AND {_NOT_VOIDED}" + _filtered(
+        filters, mark, params
+    )
     values = ", ".join(f"coalesce({column}, '')" for column in group_by)
     found = _per_range(
         connection,

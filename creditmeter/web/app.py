@@ -29,6 +29,7 @@ from creditmeter.web.routes import (
     events,
     export,
     health,
+    voids,
     webhooks,
 )
 from creditmeter.webhooks.delivery import DeliveryWorker
@@ -92,7 +93,17 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         allow_private=settings.webhook_allow_private,
     )
     errors.install(app)
-    for module in (export, events, admin, health, dashboard, alerts, webhooks, dashboard_alerts):
+    for module in (
+        export,
+        events,
+        voids,
+        admin,
+        health,
+        dashboard,
+        alerts,
+        webhooks,
+        dashboard_alerts,
+    ):
         app.include_router(module.router)
     app.mount("/dashboard/static", StaticFiles(directory=STATIC), name="dashboard-static")
     app.include_router(api_docs.router)
@@ -100,7 +111,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.mount(api_docs.STATIC_PATH, StaticFiles(directory=api_docs.STATIC), name="docs-static")
     app.add_middleware(
         BodyLimit,
-        large_paths={events.EVENTS_PATH: settings.max_body_bytes},
+        large_paths={
+            events.EVENTS_PATH: settings.max_body_bytes,
+            voids.VOID_PATH: settings.max_body_bytes,
+        },
         default=SMALL_BODY_BYTES,
     )
     app.add_middleware(AccessLog)  # outermost: it sees every answer

@@ -60,11 +60,13 @@ READ_USAGE = Access(None, "read usage")
 RECORD_USAGE = Access(USAGE_WRITE, "record usage")
 ADMINISTER = Access(ADMIN, "manage the directory")
 MANAGE_ALERTS = Access(None, "manage alerts and webhooks")
+VOID_USAGE = Access(USAGE_WRITE, "void usage")
 
 #: Path (a prefix when it ends in ``/``) → what its routes require of the caller.
 ACCESS = {
     "/api/v1/usage/export": READ_USAGE,
     "/api/v1/usage/events": RECORD_USAGE,
+    "/api/v1/usage/events/void": VOID_USAGE,
     "/api/v1/admin/": ADMINISTER,
     "/api/v1/alerts": MANAGE_ALERTS,
     "/api/v1/alerts/": MANAGE_ALERTS,

@@ -4,7 +4,7 @@ Add, list, read, remove, rotate the secret, send a test message, read the
 deliveries log. Checks come in the contract's order, as for alerts
 (:mod:`creditmeter.alert_operations`). The secret is shown in the answers to
 creation and rotation only; it is kept as issued, since the server signs with it
-(docs/decisions/0009-alerts.md).
+(docs/decisions/0011-alerts.md).
 """
 
 from __future__ import annotations

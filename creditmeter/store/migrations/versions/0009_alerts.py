@@ -1,9 +1,9 @@
 """Usage alerts, their periods' state, webhook endpoints, the outbox and the deliveries log.
 
-See docs/alerts.md and docs/decisions/0009-alerts.md.
+See docs/alerts.md and docs/decisions/0011-alerts.md.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-11-30
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007"
-down_revision: str | None = "0006"
+revision: str = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
