@@ -153,10 +153,13 @@ def _evaluate(
     periods: Mapping[PeriodKey, Period],
     deltas: Mapping[PeriodKey, int] | None,
     now_us: int,
+    *,
+    keep: bool = True,
 ) -> None:
     """Evaluate these periods: add ``deltas`` to their kept totals (or, with None or
     where a total is not known, read it from the rollups), move their states, queue
-    the messages. Rows are created and locked in key order."""
+    the messages. Rows are created and locked in key order. ``keep`` False: the
+    totals are not kept (the next evaluation reads them again)."""
     keys = sorted(periods)
     if not keys:
         return
@@ -204,8 +207,9 @@ def _evaluate(
                 data=message_data(alert, period, value),
                 now_us=now_us,
             )
-        if value != before or status != stored_status:
-            changes.append((key[0], key[1], status, value))
+        kept = value if keep else None
+        if kept != before or status != stored_status:
+            changes.append((key[0], key[1], status, kept))
     sql.set_periods(connection, changes)
 
 
@@ -389,9 +393,15 @@ def prepare(events: Sequence[Event]) -> BatchEvaluation:
 
 
 def evaluate_current(connection: Connection, alert: Alert, now_us: int) -> None:
-    """Evaluate the period holding now (an alert created, enabled or changed)."""
+    """Evaluate the period holding now (an alert created, enabled or changed).
+
+    Its total is not kept: on PostgreSQL an ingest committing meanwhile may not have
+    seen the alert, nor this transaction its events; the next ingest reads the total
+    again, whole.
+    """
     period = alert.period_at(now_us)
-    _evaluate(connection, {alert.id: alert}, {(alert.id, period.start_us): period}, None, now_us)
+    periods = {(alert.id, period.start_us): period}
+    _evaluate(connection, {alert.id: alert}, periods, None, now_us, keep=False)
 
 
 def usage_went_down(
