@@ -316,6 +316,8 @@ def test_the_kept_totals_equal_the_rollups(firing: Service) -> None:
         for alert_id in ids:
             alert = alerting.alert_of_row(alert_sql.get_alert(connection, alert_id) or {})
             for row in alert_sql.periods_of(connection, alert_id):
+                if row["value"] is None:
+                    continue  # not kept (never touched since the alert was created)
                 period = alert.period_at(row["period_start_us"])
                 assert row["value"] == alerting.total(connection, alert, period), alert
                 checked += 1
