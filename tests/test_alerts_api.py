@@ -333,3 +333,16 @@ def test_the_secret_is_only_in_creation_and_rotation(org: Tenant) -> None:
     for text in (org.reader.get(WEBHOOKS).text, org.reader.get(f"{WEBHOOKS}/{hook['id']}").text):
         assert hook["secret"] not in text and rotated["secret"] not in text
     assert usage is not None
+
+
+def test_a_failing_statement_that_binds_a_secret_does_not_show_it(api: Service) -> None:
+    from sqlalchemy.exc import StatementError
+
+    from creditmeter.store import alerts as alert_sql
+
+    row = {"id": "whk_failing", "org_id": "org_not_there", "url": "https://example.com",
+           "description": None, "secret": "whsec_NEVER-IN-AN-ERROR", "previous_secret": None,
+           "previous_until_us": None, "created_at_us": 1}  # fmt: skip
+    with pytest.raises(StatementError) as failed, api.store.write() as connection:
+        alert_sql.insert_endpoint(connection, row)
+    assert "NEVER-IN-AN-ERROR" not in str(failed.value)

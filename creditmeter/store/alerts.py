@@ -8,10 +8,12 @@ concurrent ingests cannot deadlock on an alert's periods; SQLite has one writer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, text, tuple_, update
+from sqlalchemy.exc import StatementError
 
 from creditmeter.store.dialects import dialect_of
 from creditmeter.store.schema import (
@@ -289,8 +291,20 @@ def period_total(
 # -- webhook endpoints ---------------------------------------------------------------
 
 
+@contextmanager
+def _secret_kept_out() -> Iterator[None]:
+    """A failing statement that binds a webhook secret: its error (which may be logged)
+    shows no parameters."""
+    try:
+        yield
+    except StatementError as exc:
+        exc.hide_parameters = True
+        raise
+
+
 def insert_endpoint(connection: Connection, row: Mapping[str, Any]) -> None:
-    connection.execute(insert(webhook_endpoints).values(**row))
+    with _secret_kept_out():
+        connection.execute(insert(webhook_endpoints).values(**row))
 
 
 def get_endpoint(connection: Connection, webhook_id: str) -> dict[str, Any] | None:
@@ -317,9 +331,10 @@ def count_endpoints(connection: Connection, org_id: str) -> int:
 
 
 def update_endpoint(connection: Connection, webhook_id: str, values: Mapping[str, Any]) -> None:
-    connection.execute(
-        update(webhook_endpoints).where(webhook_endpoints.c.id == webhook_id).values(**values)
-    )
+    with _secret_kept_out():
+        connection.execute(
+            update(webhook_endpoints).where(webhook_endpoints.c.id == webhook_id).values(**values)
+        )
 
 
 def delete_endpoint(connection: Connection, webhook_id: str) -> None:

@@ -42,6 +42,8 @@ Usage metering and usage export for API platforms that bill in credits.
 * **Record usage** with a service token with the `usage:write` scope (`cmt_…`).
 * **Manage the directory** with a service token with the `admin` scope.
 * **See usage in a browser** at `/dashboard` (sign in with a personal API key).
+* **Alert on usage** with a personal key of an owner or admin: `/api/v1/alerts` and
+  `/api/v1/webhooks` (signed messages, Standard Webhooks).
 
 Every error has one JSON shape: `{"error": {"status", "code", "message", "param"?, "details"?}}`.
 """
