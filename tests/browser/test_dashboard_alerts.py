@@ -118,3 +118,13 @@ def test_a_form_from_elsewhere_changes_nothing(laptop: BrowserContext, demo: Dem
     assert answer.status == 403
     page.reload()
     expect(row(page, "Forged")).to_have_count(0)
+
+
+def test_the_sections_fit_a_phone(phone: BrowserContext, demo: Demo) -> None:
+    page = signed_in(phone, demo, "/dashboard/alerts")
+    nav = page.locator(".section-nav").bounding_box()
+    org = page.locator(".org-name").bounding_box()
+    assert nav is not None and org is not None
+    assert nav["y"] >= org["y"] + org["height"]  # under the organization, not over it
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    shot(page, "alerts-phone")
