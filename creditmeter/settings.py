@@ -8,11 +8,12 @@ it current.
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from creditmeter.store.database import StoreOptions
 from creditmeter.webhooks.delivery import DEFAULT_RETRY_SCHEDULE, DeliveryOptions
+from creditmeter.webhooks.sealing import Sealer, check_key, sealer_for
 
 DEFAULT_DATABASE_URL = "sqlite:///creditmeter.db"
 
@@ -21,7 +22,12 @@ class Settings(BaseSettings):
     """creditmeter's configuration; field descriptions are the documentation."""
 
     model_config = SettingsConfigDict(
-        env_prefix="CREDITMETER_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="CREDITMETER_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        # An error names the setting, never repeats its value (a key, a password).
+        hide_input_in_errors=True,
     )
 
     database_url: str = Field(
@@ -111,6 +117,16 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(
         8, ge=1, description="Webhook attempts one server makes at the same time."
     )
+    secret_key: SecretStr | None = Field(
+        None,
+        description=(
+            "Key that encrypts webhook signing secrets in the database (a Fernet key: "
+            "`creditmeter secret-key` prints a new one). Every server of one database sets "
+            "the same key. Unset: for a SQLite file, a key file beside it "
+            "(`<database>.key`, mode 0600) made on first use; for PostgreSQL, adding an "
+            "endpoint, rotating its secret and delivering fail until it is set."
+        ),
+    )
     log_level: str = Field("info", description="Log level of the server: debug, info, warning.")
 
     @field_validator("webhook_retry_schedule")
@@ -118,6 +134,19 @@ class Settings(BaseSettings):
     def _schedule(cls, value: str) -> str:
         retry_schedule(value)
         return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        check_key(value.get_secret_value().strip())
+        return SecretStr(value.get_secret_value().strip())
+
+    def sealer(self, database_url: str | None = None) -> Sealer:
+        """What seals the webhook secrets of ``database_url`` (default: this database's)."""
+        key = self.secret_key.get_secret_value() if self.secret_key is not None else None
+        return sealer_for(database_url or self.database_url, key)
 
     def delivery_options(self) -> DeliveryOptions:
         """How this server's webhook worker delivers."""

@@ -66,6 +66,7 @@ def _webhooks(store: Any) -> Webhooks:
         store,
         max_per_org=settings.max_webhooks_per_org,
         allow_private=settings.webhook_allow_private,
+        sealer=settings.sealer(store.url),
     )
 
 

@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         # latency (docs/benchmarks.md).
         gc.collect()
         gc.freeze()
-        worker = DeliveryWorker(store, settings.delivery_options())
+        worker = DeliveryWorker(store, settings.delivery_options(), sealer=sealer)
         delivering = asyncio.create_task(worker.run())
         yield
         worker.stop()
@@ -89,10 +89,12 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         else SharedRateLimiter(store, settings.export_rate_limit)
     )
     app.state.alerts = Alerts(store, max_per_org=settings.max_alerts_per_org)
+    sealer = settings.sealer(store.url)
     app.state.webhooks = Webhooks(
         store,
         max_per_org=settings.max_webhooks_per_org,
         allow_private=settings.webhook_allow_private,
+        sealer=sealer,
     )
     errors.install(app)
     for module in (

@@ -9,6 +9,11 @@ ends. Each attempt resolves the host again, connects only to a public address
 made (Standard Webhooks), follows no redirect, and is over after the timeout,
 whole. Its outcome is logged and moves the delivery on: ``delivered`` on a 2xx,
 else due again after the schedule's next delay, or ``failed`` when none is left.
+
+The endpoint's secrets are stored encrypted and opened here only, to sign
+(:mod:`creditmeter.webhooks.sealing`). A secret this server's key does not open
+holds its deliveries: nothing is sent or logged as an attempt, the lease makes them
+due again, and the server's log says once per endpoint what to change.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from creditmeter.credentials import new_id
 from creditmeter.store import Store
 from creditmeter.store import alerts as sql
 from creditmeter.webhooks.addresses import check_url, is_public, resolve
+from creditmeter.webhooks.sealing import Sealer, SealingError
 from creditmeter.webhooks.signing import signature_header
 
 log = logging.getLogger("creditmeter.webhooks")
@@ -70,11 +76,15 @@ class DeliveryWorker:
         store: Store,
         options: DeliveryOptions,
         *,
+        sealer: Sealer,
         clock: Callable[[], float] = time.time,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.store = store
         self.options = options
+        self.sealer = sealer
+        #: Endpoints whose secret did not open, already logged (once each per process).
+        self._unsigned: set[tuple[str, str]] = set()
         self.clock = clock
         self._transport = transport
         self._stopping = asyncio.Event()
@@ -141,6 +151,11 @@ class DeliveryWorker:
             status_code = await asyncio.wait_for(
                 self._send(client, delivery, started), self.options.timeout_s
             )
+        except SealingError as exc:
+            # Nothing was sent: no attempt is logged, and the lease running out makes
+            # the delivery due again, until the key is set right or the secret rotated.
+            self._log_once(delivery["webhook_id"], "secret", exc)
+            return
         except TimeoutError:
             error = "timeout"
         except PrivateAddress:
@@ -182,7 +197,28 @@ class DeliveryWorker:
                 next_attempt_us=next_us,
             )
 
+    def _log_once(self, webhook_id: str, which: str, exc: SealingError) -> None:
+        if (webhook_id, which) not in self._unsigned:
+            self._unsigned.add((webhook_id, which))
+            if which == "secret":
+                log.error("webhook messages to %s are held: %s", webhook_id, exc.message)
+            else:
+                log.warning("only the new secret of %s signs: %s", webhook_id, exc.message)
+
+    def _secrets(self, delivery: dict[str, Any], now: float) -> list[str]:
+        """The secrets that sign this attempt, opened: the current one, then the one it
+        replaced while that still signs (left out, and logged, if it does not open)."""
+        webhook_id = delivery["webhook_id"]
+        opened = [self.sealer.open(delivery["secret"], webhook_id)]
+        if delivery["previous_secret"] and (delivery["previous_until_us"] or 0) > _us(now):
+            try:
+                opened.append(self.sealer.open(delivery["previous_secret"], webhook_id))
+            except SealingError as exc:
+                self._log_once(webhook_id, "previous", exc)
+        return opened
+
     async def _send(self, client: httpx.AsyncClient, delivery: dict[str, Any], now: float) -> int:
+        secrets = self._secrets(delivery, now)
         target = check_url(delivery["url"])
         addresses = await to_thread.run_sync(resolve, target.host, target.port)
         if not addresses:
@@ -191,9 +227,6 @@ class DeliveryWorker:
         if not allowed:
             raise PrivateAddress(target.host)
         timestamp = int(now)
-        secrets = [delivery["secret"]]
-        if delivery["previous_secret"] and (delivery["previous_until_us"] or 0) > _us(now):
-            secrets.append(delivery["previous_secret"])
         body = delivery["body"].encode("utf-8")
         url = httpx.URL(target.url)
         headers = {

@@ -3,8 +3,8 @@
 Add, list, read, remove, rotate the secret, send a test message, read the
 deliveries log. Checks come in the contract's order, as for alerts
 (:mod:`creditmeter.alert_operations`). The secret is shown in the answers to
-creation and rotation only; it is kept as issued, since the server signs with it
-(docs/decisions/0011-alerts.md).
+creation and rotation only; it is stored encrypted (:mod:`creditmeter.webhooks.sealing`),
+since the server signs with it (docs/decisions/0011-alerts.md).
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ from creditmeter.alerts import refuse_unknown_fields
 from creditmeter.credentials import new_id
 from creditmeter.errors import Conflict, InvalidParameter, NotFound
 from creditmeter.org_access import Actor, check_org, check_writer, role_of
+from creditmeter.settings import Settings
 from creditmeter.store import Store
 from creditmeter.store import alerts as sql
 from creditmeter.webhooks.addresses import check_url, refuse_private
 from creditmeter.webhooks.outbox import instant_text, queue
+from creditmeter.webhooks.sealing import Sealer
 from creditmeter.webhooks.signing import new_secret
 
 FIELDS = ("url", "description")
@@ -106,7 +108,11 @@ class Webhooks:
         max_per_org: int = 10,
         allow_private: bool = False,
         clock: Callable[[], int] = now_us,
+        sealer: Sealer | None = None,
     ) -> None:
+        """``sealer``: what encrypts the secrets; by default the one the settings give
+        this store (``Settings.sealer``)."""
+        self.sealer = sealer or Settings().sealer(store.url)
         self.store = store
         self.max_per_org = max_per_org
         self.allow_private = allow_private
@@ -145,7 +151,7 @@ class Webhooks:
                 "org_id": org_id,
                 "url": url,
                 "description": description,
-                "secret": secret,
+                "secret": self.sealer.seal(secret),
                 "previous_secret": None,
                 "previous_until_us": None,
                 "created_at_us": self.clock(),
@@ -178,7 +184,8 @@ class Webhooks:
                 connection,
                 webhook_id,
                 {
-                    "secret": secret,
+                    "secret": self.sealer.seal(secret),
+                    # Moved as stored: it is opened only to sign.
                     "previous_secret": row["secret"],
                     "previous_until_us": self.clock() + ROTATION_OVERLAP_US,
                 },
