@@ -43,6 +43,7 @@ def creditmeter(
 app.command()(server.serve)
 app.command()(server.demo)
 app.command()(server.migrate)
+app.command("secret-key")(server.secret_key)
 app.command()(ingest.ingest)
 app.command()(export.export)
 app.command("void")(voids.void_command)

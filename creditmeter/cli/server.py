@@ -1,4 +1,5 @@
-"""``creditmeter serve``, ``demo`` and ``migrate``: running the service and its database."""
+"""``creditmeter serve``, ``demo``, ``migrate`` and ``secret-key``: running the service and
+its database."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from creditmeter.cli.common import (
 from creditmeter.demo import DEMO_DATABASE_URL, DemoInfo, build_demo
 from creditmeter.settings import Settings
 from creditmeter.store import Store
+from creditmeter.webhooks.sealing import new_key
 
 Host = Annotated[str, typer.Option(metavar="HOST", help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")]
@@ -87,6 +89,15 @@ def migrate(database_url: DatabaseUrl = None) -> None:
         typer.echo(f"The schema is up to date (revision {after}).")
     else:
         typer.echo(f"Migrated the schema from revision {before or '(empty)'} to {after}.")
+
+
+def secret_key() -> None:
+    """Print a new key for CREDITMETER_SECRET_KEY, which encrypts webhook secrets.
+
+    Set the same key on every server of one database, and keep it apart from the
+    database's backups: without it the stored secrets cannot sign.
+    """
+    typer.echo(new_key())
 
 
 def demo_banner(info: DemoInfo, path: Path, base: str) -> str:

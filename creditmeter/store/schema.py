@@ -266,9 +266,10 @@ alert_periods = Table(
     PrimaryKeyConstraint("alert_id", "period_start_us"),
 )
 
-# A webhook endpoint. ``secret`` is kept as it was issued: the server signs with
-# it, so it cannot be a hash (decisions/0011). ``previous_secret`` also signs until
-# ``previous_until_us``, 24 hours after a rotation.
+# A webhook endpoint. ``secret`` is stored encrypted (a Fernet token,
+# webhooks/sealing.py): the server signs with it, so it cannot be a hash
+# (decisions/0011). ``previous_secret`` also signs until ``previous_until_us``,
+# 24 hours after a rotation.
 webhook_endpoints = Table(
     "webhook_endpoints",
     metadata,
@@ -276,8 +277,8 @@ webhook_endpoints = Table(
     Column("org_id", String(NAME_LENGTH), ForeignKey("organizations.id"), nullable=False),
     Column("url", Text, nullable=False),
     Column("description", String(256), nullable=True),
-    Column("secret", String(128), nullable=False),
-    Column("previous_secret", String(128), nullable=True),
+    Column("secret", String(512), nullable=False),
+    Column("previous_secret", String(512), nullable=True),
     Column("previous_until_us", BigInteger, nullable=True),
     Column("created_at_us", BigInteger, nullable=False),
     Index("ix_webhook_endpoints_org_id", "org_id"),
