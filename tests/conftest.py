@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from cryptography.fernet import Fernet
 
 from creditmeter.directory import Directory
 from creditmeter.settings import Settings
@@ -37,6 +38,11 @@ from tests.processes import ServerProcess
 # One TLS context for every test client: httpx builds a new one per client
 # otherwise (~20 ms each), though these servers speak plain HTTP.
 _TLS = ssl.create_default_context()
+
+# Every server and command of the session encrypts webhook secrets with one key, as
+# every server of one PostgreSQL database must (the SQLite key file is tested on its
+# own, tests/test_webhook_sealing.py). tests/processes.py passes it to `serve`.
+os.environ.setdefault("CREDITMETER_SECRET_KEY", Fernet.generate_key().decode("ascii"))
 
 STORES = [
     store

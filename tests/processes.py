@@ -33,7 +33,11 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ServerProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CREDITMETER_")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("CREDITMETER_") or k == "CREDITMETER_SECRET_KEY"
+        }
         env["CREDITMETER_EXPORT_RATE_LIMIT"] = "0"
         env.update({f"CREDITMETER_{k.upper()}": v for k, v in self.settings.items()})
         if self.log is None:
