@@ -32,7 +32,7 @@ from creditmeter.cli.common import (
 from creditmeter.demo import DEMO_DATABASE_URL
 from creditmeter.errors import InvalidEvents, Problem
 from creditmeter.events import loads
-from creditmeter.ingest import MAX_FILE_PROBLEMS, check_lines, record_lines
+from creditmeter.ingest import MAX_FILE_PROBLEMS, check_file, record_lines
 
 #: Where ``--token`` is read from when it is not passed.
 TOKEN_ENV = "CREDITMETER_TOKEN"
@@ -115,7 +115,7 @@ def _is_file(database: str | None) -> bool:
 
 
 def _into_database(
-    path: Path, count: int, database_url: str | None, *, json_output: bool
+    path: Path, count: int, database_url: str | None, *, json_output: bool, units: bool = False
 ) -> tuple[RecordResult, str]:
     settings = settings_for(database_url)
     url = make_url(settings.database_url)
@@ -134,6 +134,14 @@ def _into_database(
         _progress() as progress,
         path.open("rb") as lines,
     ):
+        if units:
+            # The events sent with units are priced by the card in this database:
+            # every line is priced before anything is stored (credit-rates.md).
+            priced = check_file(lines, store=store).problems
+            if priced:
+                progress.stop()
+                _refuse(priced, json_output=json_output)
+            lines.seek(0)
         task = progress.add_task("events", total=count)
         stored = [0]
 
@@ -252,6 +260,20 @@ def _summary(result: RecordResult, where: str) -> str:
     return "\n".join(lines)
 
 
+def _refuse(problems: list[Problem], *, json_output: bool) -> NoReturn:
+    """List the file's problems and stop: nothing was stored."""
+    _report(problems)
+    more = " (the first 100 are listed)" if len(problems) >= MAX_FILE_PROBLEMS else ""
+    if json_output:
+        print_json(InvalidEvents(problems).body())
+    err_console.print(
+        f"[bold red]error:[/] nothing was stored: fix the problems above{more} "
+        "and run the import again.",
+        highlight=False,
+    )
+    raise typer.Exit(1)
+
+
 @reports_errors
 def ingest(
     file: Annotated[
@@ -296,20 +318,14 @@ def ingest(
     gc.freeze()
     with _readable(file) as path:
         with path.open("rb") as lines:
-            count, problems = check_lines(lines)
-        if problems:
-            _report(problems)
-            more = " (the first 100 are listed)" if len(problems) >= MAX_FILE_PROBLEMS else ""
-            if json_output:
-                print_json(InvalidEvents(problems).body())
-            err_console.print(
-                f"[bold red]error:[/] nothing was stored: fix the problems above{more} "
-                "and run the import again.",
-                highlight=False,
-            )
-            raise typer.Exit(1)
+            checked = check_file(lines)
+        count = checked.seen
+        if checked.problems:
+            _refuse(checked.problems, json_output=json_output)
         if client is None:
-            result, where = _into_database(path, count, database_url, json_output=json_output)
+            result, where = _into_database(
+                path, count, database_url, json_output=json_output, units=checked.units > 0
+            )
         else:
             result, where = _through_server(path, count, client, json_output=json_output)
     if json_output:

@@ -19,7 +19,7 @@ from creditmeter.web import api_docs, errors, openapi
 from creditmeter.web.access_log import AccessLog
 from creditmeter.web.dashboard import STATIC
 from creditmeter.web.limits import SMALL_BODY_BYTES, BodyLimit
-from creditmeter.web.routes import admin, dashboard, events, export, health
+from creditmeter.web.routes import admin, dashboard, events, export, health, rates
 
 DESCRIPTION = """\
 Usage metering and usage export for API platforms that bill in credits.
@@ -71,6 +71,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     errors.install(app)
     for module in (export, events, admin, health, dashboard):
         app.include_router(module.router)
+    app.include_router(rates.router)
+    app.include_router(rates.admin)
     app.mount("/dashboard/static", StaticFiles(directory=STATIC), name="dashboard-static")
     app.include_router(api_docs.router)
     openapi.install(app)
