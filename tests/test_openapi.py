@@ -31,6 +31,9 @@ def test_every_route_is_in_the_document(service: Service) -> None:
         "/api/v1/admin/orgs/{orgId}/members/{userId}": {"put", "delete"},
         "/api/v1/admin/users/{userId}/keys": {"get", "post"},
         "/api/v1/admin/keys/{keyId}": {"delete"},
+        "/api/v1/rates": {"get"},
+        "/api/v1/admin/rates": {"get", "post"},
+        "/api/v1/admin/rates/{rateId}": {"get"},
         "/healthz": {"get"},
         "/readyz": {"get"},
     }
@@ -112,6 +115,10 @@ OPERATION_IDS = {
     ("post", "/api/v1/admin/tokens"): "createToken",
     ("get", "/api/v1/admin/tokens"): "listTokens",
     ("delete", "/api/v1/admin/tokens/{tokenId}"): "revokeToken",
+    ("get", "/api/v1/rates"): "getRateCard",
+    ("post", "/api/v1/admin/rates"): "createRate",
+    ("get", "/api/v1/admin/rates"): "listRates",
+    ("get", "/api/v1/admin/rates/{rateId}"): "getRate",
     ("get", "/healthz"): "checkHealth",
     ("get", "/readyz"): "checkReadiness",
 }

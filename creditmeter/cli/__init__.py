@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from creditmeter._version import __version__
-from creditmeter.cli import directory, export, ingest, server
+from creditmeter.cli import directory, export, ingest, rates, server
 from creditmeter.cli.common import CommandLine
 
 app = typer.Typer(
@@ -50,6 +50,7 @@ app.add_typer(directory.user_app, name="user")
 app.add_typer(directory.member_app, name="member")
 app.add_typer(directory.key_app, name="key")
 app.add_typer(directory.token_app, name="token")
+app.add_typer(rates.rates_app, name="rates")
 
 
 def main() -> None:
