@@ -490,6 +490,8 @@ def _micro(index: int, name: str, number: Any, problems: list[Problem]) -> int |
         return to_micro(Decimal(number))
     except ValueError:
         problems.append(
-            Problem(index, name, f"'{name}' {number} has more than 6 decimal places; round it to 6.")
+            Problem(
+                index, name, f"'{name}' {number} has more than 6 decimal places; round it to 6."
+            )
         )
         return None

@@ -56,7 +56,8 @@ def read(data: bytes, *, now_us: int) -> RateFile:
     except csv.Error as exc:
         return RateFile([], [Problem(1, None, f"The header is not valid CSV: {exc}.")])
     if header is None:
-        return RateFile([], [Problem(1, None, "The file is empty: the first line names the columns.")])
+        empty = "The file is empty: the first line names the columns."
+        return RateFile([], [Problem(1, None, empty)])
     found.problems.extend(_header_problems(header))
     if found.problems:
         return found
@@ -80,7 +81,10 @@ def read(data: bytes, *, now_us: int) -> RateFile:
                 )
             )
             continue
-        values = {name: (value if value != "" else None) for name, value in zip(header, fields)}
+        values = {
+            name: (value if value != "" else None)
+            for name, value in zip(header, fields, strict=True)
+        }
         try:
             number_text = values.get("creditsPerUnit")
             draft = rates.draft(

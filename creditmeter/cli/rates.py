@@ -68,7 +68,7 @@ def rates_set(
     ] = None,
     org: Annotated[
         str | None,
-        typer.Option("--org", metavar="ORG", help="Override for this organization [default: global]"),
+        typer.Option("--org", metavar="ORG", help="Override for this org [default: global]"),
     ] = None,
     start: Annotated[
         str | None,

@@ -247,7 +247,7 @@ class RateCreate(Model):
     in the contract's order, with exact numbers)."""
 
     product: str
-    unit: str = Field(description="1–128 printable characters, e.g. page; one unit a product.")
+    unit: str = Field(description="1 to 128 printable characters, e.g. page; one unit a product.")
     credits_per_unit: float = Field(
         ge=0, le=1_000_000_000, description="≥ 0, at most 6 decimal places."
     )

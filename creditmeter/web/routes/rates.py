@@ -179,9 +179,7 @@ def _json_body(request: Request) -> None:
     """A body that is not JSON is refused as the other admin routes refuse it."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
-        raise InvalidParameter(
-            "The body must be JSON, sent with 'Content-Type: application/json'."
-        )
+        raise InvalidParameter("The body must be JSON, sent with 'Content-Type: application/json'.")
 
 
 @admin.get(
