@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import sqlite3
 import threading
@@ -245,3 +246,73 @@ def test_migration_0006_fills_the_quarter_rollups_and_event_counts_as_ingest_wou
     finally:
         store.close()
     assert _usage_tables(url) == recorded
+
+
+def test_migration_0007_adds_the_rate_card_and_takes_it_away_keeping_every_credit(
+    new_database: Callable[[], str],
+) -> None:
+    """Events priced from a card at the head; the database taken back to 0006 (no
+    card, no units) and forward again: every credit and rollup is as ingest kept
+    it, the units column is back (empty), the card empty, and pricing works again."""
+    from creditmeter import rates
+
+    url = new_database()
+    access = set_up_org(url)
+    store = open_store(url)
+    received = now_us()
+    stamp = "2026-11-30T00:00:00Z"
+
+    def priced(prefix: str) -> list[dict[str, object]]:
+        return [
+            {"id": f"{prefix}-{n}", "orgId": access.org_id, "timestamp": stamp,
+             "product": "parse", "units": n}
+            for n in range(40)
+        ]  # fmt: skip
+
+    def draft() -> rates.RateDraft:
+        return rates.draft(org_id=None, product="parse", feature=None, unit="page",
+                           credits_per_unit=Decimal("0.3"), effective_from=None,
+                           now_us=0)  # fmt: skip
+
+    try:
+        rates.record(store, [draft()], now_us=0)
+        events = make_events(access.org_id, 300, seed=7)
+        for body in (exact_json(events), json.dumps({"events": priced("u")}).encode()):
+            record_batch(
+                store, read_json_body(body, received), max_events=10_000, received_us=received
+            )
+    finally:
+        store.close()
+    recorded = _usage_tables(url)
+
+    engine = sa.create_engine(normalise_url(url), poolclass=sa.NullPool)
+    with engine.begin() as connection:
+        command.downgrade(_alembic_config(connection), "0006")
+        tables = set(sa.inspect(connection).get_table_names())
+        columns = {c["name"] for c in sa.inspect(connection).get_columns("usage_events")}
+    engine.dispose()
+    assert not {"rate_versions", "rate_units"} & tables
+    assert "units_micro" not in columns
+    store = open_store(url, ensure_schema=False)
+    try:
+        assert store.migrate()[0] == "0006"
+    finally:
+        store.close()
+    after = _usage_tables(url)
+    for table in _USAGE_TABLES[1:]:
+        assert after[table] == recorded[table]
+    # The events keep their credits; the units they were sent with are gone with 0006.
+    assert {row[:-1] for row in after["usage_events"]} == {
+        row[:-1] for row in recorded["usage_events"]
+    }
+    assert {row[-1] for row in after["usage_events"]} == {"None"}
+    store = open_store(url)
+    try:
+        assert rates.list_versions(store) == []
+        rates.record(store, [draft()], now_us=0)
+        again = priced("v")
+        body = json.dumps({"events": again}).encode()
+        record_batch(store, read_json_body(body, received), max_events=10_000, received_us=received)
+        assert len(rates.list_versions(store)) == 1
+    finally:
+        store.close()

@@ -309,7 +309,9 @@ def test_edge_07_instants_taken(tenant: Tenant, service: Service, tmp_path: Path
     day = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
     bare = set_rate(service, product=name, unit="page", creditsPerUnit=1, effectiveFrom=day)
     assert bare.status_code == 400 and error(bare)["param"] == "effectiveFrom"
-    lower = rate(service, product=name, creditsPerUnit=1, effectiveFrom=f"{day}t00:00:00.123456789z")
+    lower = rate(
+        service, product=name, creditsPerUnit=1, effectiveFrom=f"{day}t00:00:00.123456789z"
+    )
     assert lower["effectiveFrom"] == f"{day}T00:00:00.123456Z"
     at_bare = tenant.reader.get(RATES, params={"at": day})
     assert at_bare.status_code == 400 and error(at_bare)["param"] == "at"
@@ -344,12 +346,16 @@ def test_edge_09_numbers(tenant: Tenant, service: Service) -> None:
     text = set_rate(service, product=name, unit="page", creditsPerUnit="0.5")
     assert text.status_code == 400 and error(text)["param"] == "creditsPerUnit"
     tiny = post_raw(
-        service.admin, ADMIN_RATES, f'{{"product": "{name}", "unit": "page", "creditsPerUnit": 1e-7}}'
+        service.admin,
+        ADMIN_RATES,
+        f'{{"product": "{name}", "unit": "page", "creditsPerUnit": 1e-7}}',
     )
     assert tiny.status_code == 400
     assert "1E-7" in error(tiny)["message"] and "round" in error(tiny)["message"]
     padded = post_raw(
-        service.admin, ADMIN_RATES, f'{{"product": "{name}", "unit": "page", "creditsPerUnit": 2.50}}'
+        service.admin,
+        ADMIN_RATES,
+        f'{{"product": "{name}", "unit": "page", "creditsPerUnit": 2.50}}',
     )
     assert padded.status_code == 201 and padded.text.count('"creditsPerUnit":2.5,') == 1
     # Rounding half-up to the micro-credit, each event on its own.
@@ -496,7 +502,11 @@ def test_edge_13_order_of_checks_admin(service: Service, tenant: Tenant) -> None
                 "creditsPerUnit": 1, "effectiveFrom": None}  # fmt: skip
         everything_wrong[param] = good[param]
     assert refusal({"product": name}) == (400, "invalid_parameter", "unit")
-    assert refusal({"product": name, "unit": "page"}) == (400, "invalid_parameter", "creditsPerUnit")
+    assert refusal({"product": name, "unit": "page"}) == (
+        400,
+        "invalid_parameter",
+        "creditsPerUnit",
+    )
     rate(service, product=name, unit="page", creditsPerUnit=1)
     # 404 (an unknown orgId) before 409 (a second unit).
     assert refusal({"product": name, "unit": "doc", "creditsPerUnit": 1, "orgId": "org_no"}) == (
