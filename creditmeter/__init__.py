@@ -25,6 +25,7 @@ from creditmeter.client._exceptions import (
     ServerError,
 )
 from creditmeter.client._models import Export, RecordResult, UsageRow
+from creditmeter.client._rates import RateCard, RateRow
 
 __all__ = [
     "APIConnectionError",
@@ -37,7 +38,9 @@ __all__ = [
     "Export",
     "InvalidRequestError",
     "PermissionDeniedError",
+    "RateCard",
     "RateLimitError",
+    "RateRow",
     "RecordResult",
     "ServerError",
     "UsageRow",

@@ -771,3 +771,53 @@ def test_recording_takes_the_clock_as_a_parameter(service: Service) -> None:
     (version,) = rates.record(service.store, [draft], now_us=ninety_days_ago)
     assert version.effective_from_us == ninety_days_ago
     assert version.created_at_us == ninety_days_ago
+
+
+# -- the Python client ---------------------------------------------------------------
+
+
+def test_the_client_reads_typed_rows_and_records_units(tenant: Tenant, service: Service) -> None:
+    from creditmeter import AsyncClient, Client, RateRow
+
+    name = product()
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    rate(service, product=name, creditsPerUnit=0.1)
+    rate(
+        service,
+        product=name,
+        creditsPerUnit=0.25,
+        orgId=tenant.org_id,
+        effectiveFrom=start.isoformat(),
+    )
+    with Client(service.url, tenant.key) as client:
+        now_card = client.rates()
+        later = client.rates(at=start, org_id=tenant.org_id)
+    assert now_card.org_id == tenant.org_id
+    assert [row for row in now_card if row.product == name] == [
+        RateRow(
+            name,
+            None,
+            "page",
+            Decimal("0.1"),
+            [r for r in now_card if r.product == name][0].effective_from,
+            "global",
+        )
+    ]
+    assert [
+        (r.credits_per_unit, r.source, r.effective_from) for r in later if r.product == name
+    ] == [(Decimal("0.25"), "org", start)]
+    with Client(service.url, tenant.writer_secret) as writer:
+        result = writer.record(
+            [{"id": "c1", "orgId": tenant.org_id, "timestamp": start, "product": name,
+              "units": Decimal("3.000001")}]
+        )  # fmt: skip
+    assert result.accepted == 1
+    assert stored(service, tenant.org_id, "c1") == (750_000, 3_000_001)
+
+    async def read() -> Any:
+        async with AsyncClient(service.url, tenant.key) as client:
+            return await client.rates(at=start.isoformat())
+
+    import anyio
+
+    assert anyio.run(read) == later
