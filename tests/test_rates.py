@@ -799,7 +799,7 @@ def test_the_client_reads_typed_rows_and_records_units(tenant: Tenant, service: 
             None,
             "page",
             Decimal("0.1"),
-            [r for r in now_card if r.product == name][0].effective_from,
+            next(r for r in now_card if r.product == name).effective_from,
             "global",
         )
     ]
