@@ -110,6 +110,14 @@ def _shown(database_url: str) -> str:
     return url.render_as_string(hide_password=True)
 
 
+def _exists(database_url: str | None) -> bool:
+    """Whether the database is there already (a SQLite file that is not is made on opening)."""
+    url = make_url(settings_for(database_url).database_url)
+    if url.get_backend_name() == "sqlite" and _is_file(url.database):
+        return Path(url.database or "").exists()
+    return True
+
+
 def _is_file(database: str | None) -> bool:
     return bool(database) and database != ":memory:" and not (database or "").startswith("file:")
 
@@ -317,14 +325,25 @@ def ingest(
     gc.collect()
     gc.freeze()
     with _readable(file) as path:
+        # Into a database that exists, events sent with units are priced by its card
+        # in the same pass; into a new one, after it is made (there is no card yet).
+        priced = client is None and _exists(database_url)
         with path.open("rb") as lines:
-            checked = check_file(lines)
+            if priced:
+                with opened_store(database_url) as store:
+                    checked = check_file(lines, store=store)
+            else:
+                checked = check_file(lines)
         count = checked.seen
         if checked.problems:
             _refuse(checked.problems, json_output=json_output)
         if client is None:
             result, where = _into_database(
-                path, count, database_url, json_output=json_output, units=checked.units > 0
+                path,
+                count,
+                database_url,
+                json_output=json_output,
+                units=checked.units > 0 and not priced,
             )
         else:
             result, where = _through_server(path, count, client, json_output=json_output)
