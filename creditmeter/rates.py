@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from creditmeter import credentials
@@ -106,10 +106,12 @@ def decimal_of_text(text: str, name: str = "creditsPerUnit") -> Decimal:
         raise InvalidParameter(
             f"'{name}' must be a decimal number such as 2 or 0.25; got '{text}'.", param=name
         )
-    try:
-        return Decimal(text)
-    except InvalidOperation:  # pragma: no cover - the pattern admits only decimals
-        raise InvalidParameter(f"'{name}' is not a number: '{text}'.", param=name) from None
+    _, _, fraction = text.partition(".")
+    if len(fraction.rstrip("0")) > 6:
+        raise InvalidParameter(
+            f"'{name}' {text} has more than 6 decimal places; round it to 6.", param=name
+        )
+    return Decimal(text)
 
 
 def instant_us(name: str, text: Any) -> int:

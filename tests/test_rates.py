@@ -821,3 +821,18 @@ def test_the_client_reads_typed_rows_and_records_units(tenant: Tenant, service: 
     import anyio
 
     assert anyio.run(read) == later
+
+
+def test_creditmeter_ingest_into_a_new_database_refuses_units_it_cannot_price(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "units.jsonl"
+    source.write_text(
+        json.dumps({"id": "n1", "orgId": "org_new", "timestamp": instant(5), "product": "parse",
+                    "units": 1}) + "\n"
+    )  # fmt: skip
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    result = CliRunner().invoke(cli, ["ingest", str(source), "--database-url", url])
+    assert result.exit_code == 1
+    assert "does not exist: creating a new database" in result.stderr
+    assert "line 1, units: No rate is in force for product 'parse'" in result.stderr
