@@ -149,6 +149,7 @@ def _units(kind: str, args: argparse.Namespace, fresh: Any) -> list[dict[str, An
     return units.compare(
         kind, fresh, args.units_sources, args.units_http_sources,
         events=args.events, http_events=args.http_events, senders=args.senders,
+        rounds=1 if args.smoke else 3,
     )  # fmt: skip
 
 

@@ -238,33 +238,25 @@ def check_file(
     """
     checked = FileCheck()
     problems = checked.problems
-    pending: list[Event] = []
-
-    def price() -> None:
-        if store is not None and pending:
-            problems.extend(rates.price(store, pending))
-            pending.clear()
-
+    # The card as recorded when the check starts, read once: each line is priced as
+    # it is read, and none is held (the import prices each batch again as it commits).
+    pricer = rates.whole_card(store) if store is not None else None
     for item in read_lines(lines, now_us() if now is None else now, start=1):
         checked.seen += 1
         if isinstance(item, Event):
             if item.units_micro is not None:
                 checked.units += 1
-                pending.append(item)
-                if len(pending) >= _PRICED_AT_ONCE:
-                    price()
-            continue
+                if pricer is None or not (priced := pricer.price((item,))):
+                    continue
+                item = priced
+            else:
+                continue
         problems.extend(item)
         if len(problems) >= MAX_FILE_PROBLEMS:
             break
-    price()
     problems.sort(key=_position)
     del problems[MAX_FILE_PROBLEMS:]
     return checked
-
-
-#: Events a file check prices at once (one read of the card each).
-_PRICED_AT_ONCE = 10_000
 
 
 def record_lines(

@@ -135,46 +135,62 @@ class Card:
         return instants, [self.rate_for(org_id, product, feature, at) for at in instants]
 
 
-def price_events(card: Card, events: Sequence[Event]) -> list[Problem]:
-    """Give each event sent with units its credits, from the rate in force at its
-    timestamp; the problems of those that cannot be priced (field ``units``).
+class Pricer:
+    """Prices events from one card. Each (organization, product, feature) is looked up
+    once, as a step function of time (:meth:`Card.steps`); each event is then one
+    bisect. A pricer lives as long as its card: a batch (ingest reads the card once
+    a batch), or a file's validation pass."""
 
-    An event's ``credits_micro`` is set in place: pricing is the last step of
-    reading it, and its units stay as sent.
-    """
-    problems: list[Problem] = []
-    # A batch holds few (organization, product, feature) keys: each is looked up once,
-    # as a step function of time (see Card.steps), and each event is one bisect.
-    steps: dict[tuple[str, str, str | None], tuple[list[int], list[RateVersion | None]]] = {}
-    half = MICRO // 2
-    for event in events:
-        units = event.units_micro
-        if units is None:
-            continue
-        key = (event.org_id, event.product, event.feature)
-        step = steps.get(key)
-        if step is None:
-            step = steps[key] = card.steps(*key)
-        position = bisect_right(step[0], event.timestamp_us)
-        rate = step[1][position - 1] if position else None
-        if rate is None:
-            problems.append(Problem(event.index, "units", _no_rate(event)))
-            continue
-        # credits_of, inline: this is the loop every event sent with units goes through.
-        credits = (units * rate.credits_per_unit_micro + half) // MICRO
-        if credits > _MAX_EVENT_MICRO:
-            problems.append(
-                Problem(
-                    event.index,
-                    "units",
-                    f"{format_micro(units)} units at {format_micro(rate.credits_per_unit_micro)} "
-                    f"credits per {rate.unit} ({rate.id}) make {format_micro(credits)} credits, "
-                    f"more than the {MAX_EVENT_CREDITS:,} one event may carry; split the event.",
+    def __init__(self, card: Card) -> None:
+        self._card = card
+        self._steps: dict[
+            tuple[str, str, str | None], tuple[list[int], list[RateVersion | None]]
+        ] = {}
+
+    def price(self, events: Iterable[Event]) -> list[Problem]:
+        """Give each event sent with units its credits, from the rate in force at its
+        timestamp; the problems of those that cannot be priced (field ``units``).
+
+        An event's ``credits_micro`` is set in place: pricing is the last step of
+        reading it, and its units stay as sent.
+        """
+        problems: list[Problem] = []
+        steps = self._steps
+        half = MICRO // 2
+        for event in events:
+            units = event.units_micro
+            if units is None:
+                continue
+            key = (event.org_id, event.product, event.feature)
+            step = steps.get(key)
+            if step is None:
+                step = steps[key] = self._card.steps(*key)
+            position = bisect_right(step[0], event.timestamp_us)
+            rate = step[1][position - 1] if position else None
+            if rate is None:
+                problems.append(Problem(event.index, "units", _no_rate(event)))
+                continue
+            # credits_of, inline: this is the loop every event sent with units goes through.
+            credits = (units * rate.credits_per_unit_micro + half) // MICRO
+            if credits > _MAX_EVENT_MICRO:
+                problems.append(
+                    Problem(
+                        event.index,
+                        "units",
+                        f"{format_micro(units)} units at "
+                        f"{format_micro(rate.credits_per_unit_micro)} credits per {rate.unit} "
+                        f"({rate.id}) make {format_micro(credits)} credits, more than the "
+                        f"{MAX_EVENT_CREDITS:,} one event may carry; split the event.",
+                    )
                 )
-            )
-            continue
-        event.credits_micro = credits
-    return problems
+                continue
+            event.credits_micro = credits
+        return problems
+
+
+def price_events(card: Card, events: Sequence[Event]) -> list[Problem]:
+    """Price a batch's events sent with units from ``card`` (see :meth:`Pricer.price`)."""
+    return Pricer(card).price(events)
 
 
 def _no_rate(event: Event) -> str:

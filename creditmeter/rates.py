@@ -31,7 +31,7 @@ from creditmeter.errors import (
     UnknownParameter,
 )
 from creditmeter.events import Event
-from creditmeter.pricing import ANY, Card, CardRow, RateVersion, card_rows, price_events
+from creditmeter.pricing import ANY, Card, CardRow, Pricer, RateVersion, card_rows, price_events
 from creditmeter.store import Store
 from creditmeter.store import directory as directory_sql
 from creditmeter.store import rates as sql
@@ -380,6 +380,14 @@ def load_card(connection: Any, events: Sequence[Event]) -> Card:
     org_ids = {e.org_id for e in events}
     rows = sql.versions_for(connection, products, org_ids if len(org_ids) <= 1000 else None)
     return Card(version_of(row) for row in rows)
+
+
+def whole_card(store: Store) -> Pricer:
+    """A pricer of every version recorded (one query): for a file's validation pass,
+    which prices each line as it reads it instead of holding a batch of them."""
+    with store.read() as connection:
+        rows = sql.versions(connection)
+    return Pricer(Card(version_of(row) for row in rows))
 
 
 def price(store: Store, events: Sequence[Event]) -> list[Problem]:
