@@ -79,7 +79,19 @@ def _row(event: Event, received_us: int) -> tuple[Any, ...]:
 
 def _row_with_units(event: Event, received_us: int) -> tuple[Any, ...]:
     """The event as a row in ``sql.EVENT_COLUMNS_WITH_UNITS`` order."""
-    return (*_row(event, received_us), event.units_micro)
+    return (
+        event.org_id,
+        event.id,
+        event.timestamp_us,
+        event.product,
+        event.feature,
+        event.api_key,
+        event.file_type,
+        event.credits_micro,
+        event.request_count,
+        received_us,
+        event.units_micro,
+    )
 
 
 def _event_of_row(row: dict[str, Any]) -> Event:
