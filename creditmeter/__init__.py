@@ -24,7 +24,7 @@ from creditmeter.client._exceptions import (
     RateLimitError,
     ServerError,
 )
-from creditmeter.client._models import Export, RecordResult, UsageRow
+from creditmeter.client._models import Export, RecordResult, UsageRow, VoidResult
 from creditmeter.client._rates import RateCard, RateRow
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "RecordResult",
     "ServerError",
     "UsageRow",
+    "VoidResult",
     "__version__",
 ]
 

@@ -8,6 +8,7 @@ summed as integers by the store, and are written back from that integer.
 from __future__ import annotations
 
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal, InvalidOperation
+from functools import lru_cache
 
 MICRO = 1_000_000
 #: Largest credits of one event.
@@ -20,6 +21,9 @@ MAX_TOTAL_MICRO = 9_000_000_000_000 * MICRO
 _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 
+# Cached: a batch's events mostly repeat a few amounts. Equal values (1.0, 1.00) share
+# an entry and have the same micro-credits; a refusal is raised anew, never cached.
+@lru_cache(maxsize=4096)
 def to_micro(value: Decimal) -> int:
     """Micro-credits of ``value``; raise ValueError when it has over 6 decimal places."""
     try:

@@ -10,6 +10,7 @@ those numbers and header names::
     ├── InvalidParameter        400 invalid_parameter
     │   ├── UnknownParameter    400 unknown_parameter
     │   ├── DuplicateParameter  400 duplicate_parameter
+    │   ├── InvalidItems        400 invalid_parameter (details: one per bad element)
     │   └── RangeTooLong        400 range_too_long
     ├── InvalidEvents           400 invalid_events  (details: one per problem)
     ├── Unauthenticated         401 unauthenticated
@@ -81,6 +82,22 @@ class DuplicateParameter(InvalidParameter):
 
 class RangeTooLong(InvalidParameter):
     code = "range_too_long"
+
+
+class InvalidItems(InvalidParameter):
+    """Elements of the list parameter ``param`` that break its rules, each a problem."""
+
+    #: At most this many problems are listed in one answer.
+    MAX_DETAILS: ClassVar[int] = 1000
+
+    def __init__(self, message: str, *, param: str, problems: list[Problem]) -> None:
+        super().__init__(message, param=param)
+        self.problems = problems[: self.MAX_DETAILS]
+
+    def body(self) -> dict[str, Any]:
+        body = super().body()
+        body["error"]["details"] = [p.as_dict() for p in self.problems]
+        return body
 
 
 class InvalidEvents(ServiceError):

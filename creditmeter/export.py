@@ -8,8 +8,9 @@ usage through these.
 
 How a bucket is read (docs/decisions/0008-local-time-rollups.md): the UTC days
 it covers whole come from the day rollups, the rest of it from the quarter-hour
-rollups; a bucket that does not begin and end on a quarter hour (offsets
-before 1980) is summed from the events themselves.
+rollups (the product's own when nothing else is grouped or filtered,
+docs/decisions/0009-product-quarters.md); a bucket that does not begin and end
+on a quarter hour (offsets before 1980) is summed from the events themselves.
 """
 
 from __future__ import annotations
@@ -222,9 +223,11 @@ def _utc_days(
             group_by=query.group_by,
             filters=query.filters,
         )
+        last_day, first = None, 0
         for day, stored, credits, requests, _events in found:
-            values = tuple(value or None for value in stored)
-            first = epoch_seconds(day)
+            values = (stored[0] or None,) if len(stored) == 1 else tuple(v or None for v in stored)
+            if day != last_day:  # rows come day by day: one conversion per day
+                last_day, first = day, epoch_seconds(day)
             if after is not None and not _after(after, first, values):
                 continue
             yield first, ExportRow(day, values, credits, requests)
@@ -257,8 +260,8 @@ class _Plan:
 
     ``days`` are UTC day numbers (of the grouped dimension's own rollup when one
     dimension is grouped and no other filtered, else of the full rollups summed
-    by day); ``quarters`` are quarter numbers of the full rollups; ``instants``
-    microseconds of the events.
+    by day); ``quarters`` are quarter numbers of the quarter rollups (see
+    ``sql.usage_by_quarter``); ``instants`` microseconds of the events.
     """
 
     days: list[Part] = field(default_factory=list)

@@ -52,12 +52,14 @@ class Settings(BaseSettings):
         ),
     )
     max_batch_events: int = Field(
-        10_000, ge=1, description="Most events accepted in one ingest batch."
+        10_000,
+        ge=1,
+        description="Most events accepted in one ingest batch, and most ids in one void request.",
     )
     max_body_bytes: int = Field(
         64 * 1024 * 1024,
         ge=1024,
-        description="Largest ingest request body, in bytes.",
+        description="Largest ingest (or void) request body, in bytes.",
     )
     sqlite_busy_timeout_ms: int = Field(
         30_000,

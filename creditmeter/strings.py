@@ -5,12 +5,15 @@ from __future__ import annotations
 MAX_LENGTH = 128
 
 
-def string_problem(value: str) -> str | None:
-    """Why ``value`` is not an acceptable id or dimension value, or None if it is."""
+def string_problem(value: str, max_length: int = MAX_LENGTH) -> str | None:
+    """Why ``value`` is not an acceptable id or dimension value, or None if it is.
+
+    ``max_length``: the same rule for a longer text (a void's reason).
+    """
     if value == "":
         return "must not be empty"
-    if len(value) > MAX_LENGTH:
-        return f"must be at most {MAX_LENGTH} characters (it has {len(value)})"
+    if len(value) > max_length:
+        return f"must be at most {max_length} characters (it has {len(value)})"
     if not value.isprintable():
         return "must hold only printable characters (no control characters or line breaks)"
     if value != value.strip():

@@ -23,7 +23,8 @@ and WHAT says what fills it:
 The demo is built as on ``DEMO_NOW`` so that its numbers do not change from
 day to day. What would still change from run to run is shown fixed: the
 secrets as ``PERSONAL_KEY`` and ``SERVICE_TOKEN``, an answer's ``Date`` header
-as of ``DEMO_NOW``, its request id as a phrase. Commands keep the address
+and an audit entry's ``voidedAt`` as of ``DEMO_NOW``, its request id as a phrase,
+the demo token's id as an example. Commands keep the address
 ``http://127.0.0.1:8000`` while they talk to a server on a free port.
 ``tests/test_docs.py`` fails when a region differs from what this writes.
 
@@ -77,6 +78,9 @@ _REGION = re.compile(
 )
 _DATE_HEADER = re.compile(r"^date: .* GMT$", re.M | re.I)
 _REQUEST_ID_HEADER = re.compile(r"^x-request-id: \S+$", re.M | re.I)
+#: A void's instant and the demo token's id, in an audit entry: fixed as of DEMO_NOW.
+_VOIDED_AT = re.compile(r'("voidedAt": ?")[^"]+"')
+_TOKEN_ID = re.compile(r'("tokenId": ?")tok_[0-9a-f]+"')
 _SEPARATOR = "\x1e--creditmeter-docs--\x1e"
 
 
@@ -95,6 +99,8 @@ class Demo:
         text = text.replace(self.ingest_token, SERVICE_TOKEN)
         text = _DATE_HEADER.sub(f"date: {format_datetime(DEMO_NOW, usegmt=True)}", text)
         text = _REQUEST_ID_HEADER.sub("x-request-id: (a new one for each request)", text)
+        text = _VOIDED_AT.sub(rf'\g<1>{DEMO_NOW:%Y-%m-%dT%H:%M:%S}.000000Z"', text)
+        text = _TOKEN_ID.sub(r'\g<1>tok_EXAMPLE-the-demo-token"', text)
         return text.replace(self.url, DOCUMENTED_BASE)
 
 

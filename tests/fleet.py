@@ -141,3 +141,59 @@ def dimension_rollups_disagreeing(database_url: str) -> list[tuple[Any, ...]]:
         return {(*key, *(str(amount) for amount in amounts)) for key, amounts in table.items()}
 
     return sorted(rows(days) ^ by_day)
+
+
+def void_body(org_id: str, ids: list[str], reason: str) -> bytes:
+    return json.dumps({"orgId": org_id, "ids": ids, "reason": reason}).encode()
+
+
+def audit_trail(url: str, access: Access) -> list[dict[str, Any]]:
+    response = httpx.get(
+        f"{url}/api/v1/admin/orgs/{access.org_id}/voids",
+        headers={"Authorization": f"Bearer {access.admin}"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    return list(response.json())
+
+
+def raw_and_rolled_disagreeing(database_url: str, org_id: str) -> list[tuple[Any, ...]]:
+    """The counted raw events (stored, not voided) summed by day, and the quarter
+    rollups and daily totals summed by day, where they differ (none when exact)."""
+    engine = sa.create_engine(normalise_url(database_url), poolclass=sa.NullPool)
+    day = "timestamp_us / 86400000000"  # the fleet's events are all after 1970
+    try:
+        with engine.connect() as connection:
+            raw = connection.execute(
+                sa.text(
+                    f"SELECT {day}, count(*), sum(credits_micro), sum(request_count) "
+                    "FROM usage_events AS e WHERE org_id = :org AND NOT EXISTS (SELECT 1 "
+                    "FROM usage_voids AS v WHERE v.org_id = e.org_id AND v.event_id = e.event_id) "
+                    f"GROUP BY {day}"
+                ),
+                {"org": org_id},
+            ).all()
+            rolled = connection.execute(
+                sa.text(
+                    "SELECT quarter / 96, sum(event_count), sum(credits_micro), "
+                    "sum(request_count) FROM usage_quarter_rollups WHERE org_id = :org "
+                    "GROUP BY quarter / 96"
+                ),
+                {"org": org_id},
+            ).all()
+            totals = connection.execute(
+                sa.text(
+                    "SELECT day, credits_micro, request_count FROM usage_daily_totals "
+                    "WHERE org_id = :org"
+                ),
+                {"org": org_id},
+            ).all()
+    finally:
+        engine.dispose()
+    if not raw:
+        raise AssertionError("no counted events")
+    as_raw = {(int(d), int(n), int(c), int(r)) for d, n, c, r in raw}
+    as_rolled = {(int(d), int(n), int(c), int(r)) for d, n, c, r in rolled}
+    epoch = date(1970, 1, 1)
+    as_totals = {((date.fromisoformat(str(d)) - epoch).days, int(c), int(r)) for d, c, r in totals}
+    return sorted((as_raw ^ as_rolled) | ({(d, c, r) for d, _, c, r in as_raw} ^ as_totals))

@@ -15,12 +15,15 @@ from typing import Any
 import httpx
 
 from tests.fleet import (
+    audit_trail,
     dimension_rollups_disagreeing,
     exact_json,
     export,
     make_events,
     oracle,
+    raw_and_rolled_disagreeing,
     set_up_org,
+    void_body,
 )
 from tests.processes import ServerProcess, start_together
 
@@ -111,3 +114,99 @@ def test_sixteen_writers_and_four_exporters_on_two_servers_count_every_event_onc
             assert response.json()["data"] == oracle(events, group_by)
     # Every per-dimension rollup is the full rollups summed over the other dimensions.
     assert dimension_rollups_disagreeing(database_url) == []
+
+
+def test_voids_and_ingests_of_the_same_ids_from_many_writers_on_two_servers(
+    new_database: Callable[[], str], servers: list[ServerProcess]
+) -> None:
+    """Voids edge case 12: writers send every event twice while voiders void a third
+    of them, each id by two voiders in their own order, on either server; a void
+    that found an event not stored yet is sent again until it finds it. Every
+    chosen event is voided exactly once, and the exports equal an oracle of the
+    others."""
+    database_url = new_database()
+    both = [ServerProcess(database_url), ServerProcess(database_url)]
+    servers.extend(both)
+    start_together(both)
+    access = set_up_org(database_url)
+    events = make_events(access.org_id, 2000, seed=12)
+    chosen = [event["id"] for event in events[::3]]
+    writers, voiders = 8, 6
+    plans: list[list[dict[str, Any]]] = [[] for _ in range(writers)]
+    for n, event in enumerate(events):
+        plans[n % writers].append(event)
+        plans[(n + 1 + n % (writers - 1)) % writers].append(event)
+    void_plans: list[list[str]] = [[] for _ in range(voiders)]
+    for n, event_id in enumerate(chosen):
+        void_plans[n % voiders].append(event_id)
+        void_plans[(n + 1 + n % (voiders - 1)) % voiders].append(event_id)
+    statuses: list[int] = []
+    newly_voided: list[str] = []
+    lock = threading.Lock()
+
+    def post(client: httpx.Client, rng: random.Random, path: str, body: bytes) -> httpx.Response:
+        server = servers[rng.randrange(len(servers))]
+        response = client.post(
+            f"{server.url}{path}", content=body, headers={"Content-Type": "application/json"}
+        )
+        with lock:
+            statuses.append(response.status_code)
+        return response
+
+    def write(number: int) -> None:
+        rng = random.Random(number)
+        mine = plans[number][:]
+        rng.shuffle(mine)
+        headers = {"Authorization": f"Bearer {access.writer}"}
+        with httpx.Client(timeout=60, headers=headers) as client:
+            for start in range(0, len(mine), 40):
+                batch = exact_json(mine[start : start + 40])
+                while post(client, rng, "/api/v1/usage/events", batch).status_code != 200:
+                    pass
+
+    def void(number: int) -> None:
+        rng = random.Random(100 + number)
+        waiting = void_plans[number][:]
+        rng.shuffle(waiting)
+        headers = {"Authorization": f"Bearer {access.writer}"}
+        with httpx.Client(timeout=60, headers=headers) as client:
+            while waiting:
+                ids = waiting[:30]
+                response = post(
+                    client, rng, "/api/v1/usage/events/void",
+                    void_body(access.org_id, ids, f"voider {number}"),
+                )  # fmt: skip
+                if response.status_code != 200:
+                    continue
+                answer = response.json()
+                assert answer["voided"] + len(answer["alreadyVoided"]) + len(
+                    answer["notFound"]
+                ) == len(set(ids))
+                with lock:
+                    newly_voided.extend(
+                        i
+                        for i in ids
+                        if i not in answer["alreadyVoided"] and i not in answer["notFound"]
+                    )
+                # What was not stored yet is sent again, after what was not tried yet.
+                waiting = waiting[30:] + answer["notFound"]
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(writers)]
+    threads += [threading.Thread(target=void, args=(n,)) for n in range(voiders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert set(statuses) == {200}
+    assert sorted(newly_voided) == sorted(chosen)  # each chosen event voided once
+    entries = audit_trail(servers[0].url, access)
+    assert sorted(entry["eventId"] for entry in entries) == sorted(chosen)
+    kept = [event for event in events if event["id"] not in set(chosen)]
+    for group_by in ("product", "file_type"):
+        for server in servers:
+            response = export(server.url, access, groupBy=group_by)
+            assert response.status_code == 200
+            assert response.json()["data"] == oracle(kept, group_by)
+    assert dimension_rollups_disagreeing(database_url) == []
+    assert raw_and_rolled_disagreeing(database_url, access.org_id) == []

@@ -23,7 +23,8 @@ from creditmeter.ingest import now_us, record_batch
 from creditmeter.store import UnknownSchema, open_store
 from creditmeter.store.database import _alembic_config, head_revision, normalise_url
 from creditmeter.store.schema import metadata
-from tests.fleet import exact_json, make_events, set_up_org
+from creditmeter.voids import Author, VoidRequest, void
+from tests.fleet import exact_json, make_events, raw_and_rolled_disagreeing, set_up_org
 
 
 def test_migrations_create_exactly_the_schema_module(tmp_path: Path) -> None:
@@ -189,6 +190,7 @@ _USAGE_TABLES = (
     "usage_daily_totals",
     "usage_dimension_rollups",
     "usage_quarter_rollups",
+    "usage_product_quarter_rollups",
 )
 
 
@@ -207,12 +209,14 @@ def _usage_tables(url: str) -> dict[str, list[tuple[object, ...]]]:
         engine.dispose()
 
 
-def test_migration_0006_fills_the_quarter_rollups_and_event_counts_as_ingest_would(
-    new_database: Callable[[], str],
+@pytest.mark.parametrize("back_to", ["0005", "0006"])
+def test_migrations_0006_and_0007_fill_the_rollups_as_ingest_would(
+    new_database: Callable[[], str], back_to: str
 ) -> None:
     """Events recorded at the head, the database taken back to 0005 (no quarter
-    rollups, no event counts) and brought forward again: the migration's own sums
-    equal those ingest kept, on either store, before 1970 and across midnight too."""
+    rollups, no event counts) or 0006 (no product quarter rollups) and brought
+    forward again: the migrations' own sums equal those ingest kept, on either
+    store, before 1970 and across midnight too."""
     url = new_database()
     access = set_up_org(url)
     events = make_events(access.org_id, 600, seed=6)
@@ -238,20 +242,71 @@ def test_migration_0006_fills_the_quarter_rollups_and_event_counts_as_ingest_wou
 
     engine = sa.create_engine(normalise_url(url), poolclass=sa.NullPool)
     with engine.begin() as connection:
-        command.downgrade(_alembic_config(connection), "0005")
+        command.downgrade(_alembic_config(connection), back_to)
     engine.dispose()
     store = open_store(url, ensure_schema=False)
     try:
-        assert store.migrate()[0] == "0005"
+        assert store.migrate()[0] == back_to
     finally:
         store.close()
     assert _usage_tables(url) == recorded
 
 
-def test_migration_0007_adds_the_rate_card_and_takes_it_away_keeping_every_credit(
+def test_migration_0008_adds_the_voids_and_going_back_is_refused_once_anything_is_voided(
     new_database: Callable[[], str],
 ) -> None:
-    """Events priced from a card at the head; the database taken back to 0006 (no
+    """Events recorded at the head, the database taken back to 0007 (no voids table)
+    and forward again: every usage table as ingest kept it, and voids work. Once an
+    event is voided, going back to 0007 is refused and changes nothing."""
+    url = new_database()
+    access = set_up_org(url)
+    events = make_events(access.org_id, 300, seed=7)
+    store = open_store(url)
+    try:
+        received = now_us()
+        record_batch(
+            store, read_json_body(exact_json(events), received), max_events=10_000,
+            received_us=received,
+        )  # fmt: skip
+    finally:
+        store.close()
+    recorded = _usage_tables(url)
+
+    engine = sa.create_engine(normalise_url(url), poolclass=sa.NullPool)
+    with engine.begin() as connection:
+        command.downgrade(_alembic_config(connection), "0007")
+        assert "usage_voids" not in sa.inspect(connection).get_table_names()
+    engine.dispose()
+    store = open_store(url, ensure_schema=False)
+    try:
+        assert store.migrate() == ("0007", head_revision())
+        assert _usage_tables(url) == recorded
+        request = VoidRequest(access.org_id, [events[0]["id"], events[1]["id"]], "migrated")
+        assert void(store, request, Author("cli")).result.voided == 2
+    finally:
+        store.close()
+    assert raw_and_rolled_disagreeing(url, access.org_id) == []
+
+    engine = sa.create_engine(normalise_url(url), poolclass=sa.NullPool)
+    try:
+        # The revisions after 0008 first (the rate card's 0009): pysqlite runs DDL
+        # outside this engine's transaction, so they would stay undone on SQLite.
+        with engine.begin() as connection:
+            command.downgrade(_alembic_config(connection), "0008")
+        voided = _usage_tables(url)
+        with pytest.raises(RuntimeError, match="2 voided events"), engine.begin() as connection:
+            command.downgrade(_alembic_config(connection), "0007")
+        with engine.connect() as connection:
+            assert len(connection.exec_driver_sql("SELECT * FROM usage_voids").all()) == 2
+    finally:
+        engine.dispose()
+    assert _usage_tables(url) == voided
+
+
+def test_migration_0009_adds_the_rate_card_and_takes_it_away_keeping_every_credit(
+    new_database: Callable[[], str],
+) -> None:
+    """Events priced from a card at the head; the database taken back to 0008 (no
     card, no units) and forward again: every credit and rollup is as ingest kept
     it, the units column is back (empty), the card empty, and pricing works again."""
     from creditmeter import rates
@@ -287,7 +342,7 @@ def test_migration_0007_adds_the_rate_card_and_takes_it_away_keeping_every_credi
 
     engine = sa.create_engine(normalise_url(url), poolclass=sa.NullPool)
     with engine.begin() as connection:
-        command.downgrade(_alembic_config(connection), "0006")
+        command.downgrade(_alembic_config(connection), "0008")
         tables = set(sa.inspect(connection).get_table_names())
         columns = {c["name"] for c in sa.inspect(connection).get_columns("usage_events")}
     engine.dispose()
@@ -295,13 +350,13 @@ def test_migration_0007_adds_the_rate_card_and_takes_it_away_keeping_every_credi
     assert "units_micro" not in columns
     store = open_store(url, ensure_schema=False)
     try:
-        assert store.migrate()[0] == "0006"
+        assert store.migrate()[0] == "0008"
     finally:
         store.close()
     after = _usage_tables(url)
     for table in _USAGE_TABLES[1:]:
         assert after[table] == recorded[table]
-    # The events keep their credits; the units they were sent with are gone with 0006.
+    # The events keep their credits; the units they were sent with are gone with 0008.
     assert {row[:-1] for row in after["usage_events"]} == {
         row[:-1] for row in recorded["usage_events"]
     }

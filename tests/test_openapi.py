@@ -23,6 +23,8 @@ def test_every_route_is_in_the_document(service: Service) -> None:
     expected = {
         EXPORT: {"get"},
         "/api/v1/usage/events": {"post"},
+        "/api/v1/usage/events/void": {"post"},
+        "/api/v1/admin/orgs/{orgId}/voids": {"get"},
         "/api/v1/admin/orgs": {"get", "post"},
         "/api/v1/admin/orgs/{orgId}": {"get"},
         "/api/v1/admin/users": {"get", "post"},
@@ -99,6 +101,8 @@ def test_interactive_docs_are_served(service: Service) -> None:
 OPERATION_IDS = {
     ("get", EXPORT): "exportUsage",
     ("post", "/api/v1/usage/events"): "recordUsageEvents",
+    ("post", "/api/v1/usage/events/void"): "voidUsageEvents",
+    ("get", "/api/v1/admin/orgs/{orgId}/voids"): "listVoids",
     ("post", "/api/v1/admin/orgs"): "createOrganization",
     ("get", "/api/v1/admin/orgs"): "listOrganizations",
     ("get", "/api/v1/admin/orgs/{orgId}"): "getOrganization",
@@ -202,3 +206,28 @@ def test_operations_document_the_errors_they_can_give(service: Service) -> None:
         "204", "401", "403", "404", "503",
     ]  # fmt: skip
     assert responses[("get", "/healthz")] == ["200"]
+
+
+def test_voids_are_documented(service: Service) -> None:
+    """Corrections: the void endpoint and the audit listing, with their shapes and errors."""
+    document = _document(service)
+    void = document["paths"]["/api/v1/usage/events/void"]["post"]
+    assert sorted(void["responses"]) == ["200", "400", "401", "403", "413", "415", "503"]
+    body = void["requestBody"]["content"]
+    assert list(body) == ["application/json"]
+    request = _resolve(document, body["application/json"]["schema"]["$ref"])
+    assert sorted(request["required"]) == ["ids", "orgId", "reason"]
+    answer = void["responses"]["200"]["content"]["application/json"]["schema"]
+    assert set(_resolve(document, answer["$ref"])["properties"]) == {
+        "voided",
+        "alreadyVoided",
+        "notFound",
+    }
+    listing = document["paths"]["/api/v1/admin/orgs/{orgId}/voids"]["get"]
+    assert sorted(listing["responses"]) == ["200", "400", "401", "403", "503"]
+    entries = listing["responses"]["200"]["content"]["application/json"]["schema"]
+    entry = _resolve(document, entries["items"]["$ref"])
+    assert set(entry["properties"]) == {
+        "eventId", "orgId", "timestamp", "product", "feature", "apiKey", "fileType",
+        "credits", "requestCount", "reason", "voidedAt", "source", "tokenId", "tokenName",
+    }  # fmt: skip

@@ -18,6 +18,7 @@ PUBLIC = {
     "RateCard",
     "RateRow",
     "RecordResult",
+    "VoidResult",
     "CreditmeterError",
     "APIError",
     "AuthenticationError",

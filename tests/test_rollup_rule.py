@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -31,6 +31,7 @@ from creditmeter.store import Store, open_store
 from creditmeter.store.schema import (
     usage_daily_totals,
     usage_dimension_rollups,
+    usage_product_quarter_rollups,
     usage_quarter_rollups,
 )
 from tests.conftest import STORES
@@ -127,18 +128,28 @@ def _kept(sent: list[list[Event]]) -> tuple[dict[tuple[str, str], Event], list[b
 
 
 def _expected(sent: list[list[Event]], prefix: str) -> dict[str, set[tuple[Any, ...]]]:
-    """The four tables, summed from the events kept (totals count no events)."""
+    """The rollup tables, summed from the events kept (totals count no events)."""
     kept, _ = _kept(sent)
+    return summed(kept.values(), prefix)
+
+
+def summed(events: Iterable[Event], prefix: str) -> dict[str, set[tuple[Any, ...]]]:
+    """The rollup tables holding exactly ``events`` (their organizations prefixed)."""
     sums: dict[str, dict[tuple[Any, ...], list[int]]] = {
-        name: defaultdict(lambda: [0, 0, 0]) for name in ("totals", "dimensions", "quarters")
+        name: defaultdict(lambda: [0, 0, 0])
+        for name in ("totals", "dimensions", "quarters", "product quarters")
     }
-    for event in kept.values():
+    for event in events:
         org, day = prefix + event.org_id, _day(event.timestamp_us)
         # Quarter hours since the epoch, rounded down (Python's // floors).
         quarter = event.timestamp_us // 900_000_000
         values = [event.product, event.feature, event.api_key, event.file_type]
         values = [value if value is not None else "" for value in values]
-        keys = [("totals", (org, day)), ("quarters", (org, quarter, *values))]
+        keys = [
+            ("totals", (org, day)),
+            ("quarters", (org, quarter, *values)),
+            ("product quarters", (org, quarter, event.product)),
+        ]
         keys += [
             ("dimensions", (org, dimension, day, value))
             for dimension, value in zip(DIMENSIONS, values, strict=True)
@@ -161,6 +172,7 @@ def _stored(store: Store, prefix: str) -> dict[str, set[tuple[Any, ...]]]:
         "totals": usage_daily_totals,
         "dimensions": usage_dimension_rollups,
         "quarters": usage_quarter_rollups,
+        "product quarters": usage_product_quarter_rollups,
     }
     with store.read() as connection:
         return {

@@ -25,7 +25,7 @@ from creditmeter.client._base import (
 )
 from creditmeter.client._events import batches
 from creditmeter.client._exceptions import CreditmeterError
-from creditmeter.client._models import Export, RecordResult, UsageRow
+from creditmeter.client._models import Export, RecordResult, UsageRow, VoidResult
 from creditmeter.client._rates import RateCard
 
 
@@ -176,6 +176,11 @@ class AsyncClient(BaseClient):
                 raise
             total += self._recorded(response)
         return total
+
+    async def void(self, org_id: str, ids: Iterable[str], reason: str) -> VoidResult:
+        """Void recorded events of ``org_id``: see :meth:`creditmeter.Client.void`."""
+        request = self._void_request(self._http, org_id, ids, reason)
+        return self._voided(await self._send(request))
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         retries = 0

@@ -24,8 +24,10 @@ from creditmeter.client._exceptions import (
 from creditmeter.client._models import (
     Export,
     RecordResult,
+    VoidResult,
     parse_export,
     parse_record_result,
+    parse_void_result,
 )
 from creditmeter.client._rates import RATES_PATH, RateCard, parse_rate_card
 from creditmeter.client._retry import RetryPolicy
@@ -44,6 +46,7 @@ DEFAULT_PAGE_SIZE = 10_000
 
 EXPORT_PATH = "/api/v1/usage/export"
 EVENTS_PATH = "/api/v1/usage/events"
+VOID_PATH = "/api/v1/usage/events/void"
 
 Day = date | str
 Filter = Iterable[str] | str | None
@@ -186,6 +189,23 @@ class BaseClient:
             timeout=self.timeout,
         )
 
+    def _void_request(
+        self,
+        http: httpx.Client | httpx.AsyncClient,
+        org_id: str,
+        ids: Iterable[str],
+        reason: str,
+    ) -> httpx.Request:
+        if isinstance(ids, str):
+            raise TypeError("ids must be a list of event ids, not one string")
+        return http.build_request(
+            "POST",
+            self.base_url + VOID_PATH,
+            json={"orgId": org_id, "ids": list(ids), "reason": reason},
+            headers={**self._headers, "Accept": "application/json"},
+            timeout=self.timeout,
+        )
+
     # -- answers ------------------------------------------------------------------
 
     def _failure(self, response: httpx.Response) -> APIError | None:
@@ -220,6 +240,10 @@ class BaseClient:
     @staticmethod
     def _recorded(response: httpx.Response) -> RecordResult:
         return parse_record_result(response.content)
+
+    @staticmethod
+    def _voided(response: httpx.Response) -> VoidResult:
+        return parse_void_result(response.content)
 
     @staticmethod
     def _record_failed(error: CreditmeterError, stored: RecordResult, first: int) -> None:

@@ -25,7 +25,7 @@ from creditmeter.client._base import (
 )
 from creditmeter.client._events import batches
 from creditmeter.client._exceptions import CreditmeterError
-from creditmeter.client._models import Export, RecordResult, UsageRow
+from creditmeter.client._models import Export, RecordResult, UsageRow, VoidResult
 from creditmeter.client._rates import RateCard
 
 
@@ -210,6 +210,16 @@ class Client(BaseClient):
                 raise
             total += self._recorded(response)
         return total
+
+    def void(self, org_id: str, ids: Iterable[str], reason: str) -> VoidResult:
+        """Void recorded events of ``org_id``: they stop counting in every export.
+
+        Needs a service token with the ``usage:write`` scope. One request of at
+        most the server's batch limit of ids (10,000 by default); ``reason`` is
+        kept in the audit trail. Voiding is idempotent (an id voided before comes
+        back in ``already_voided``), so the request is retried like ``record``.
+        """
+        return self._voided(self._send(self._void_request(self._http, org_id, ids, reason)))
 
     def _send(self, request: httpx.Request) -> httpx.Response:
         retries = 0

@@ -1,4 +1,5 @@
-"""What the client returns: an :class:`Export` of :class:`UsageRow`, a :class:`RecordResult`.
+"""What the client returns: an :class:`Export` of :class:`UsageRow`, a :class:`RecordResult`,
+a :class:`VoidResult`.
 
 Credits are :class:`~decimal.Decimal` from the answer's text, never a float.
 ``to_json()`` and ``to_csv()`` are written by :mod:`creditmeter.rendering`, the
@@ -20,6 +21,7 @@ from creditmeter.credits import to_micro
 from creditmeter.dimensions import BY_NAME
 from creditmeter.record_result import RecordResult
 from creditmeter.rendering import ExportLayout, ExportRow, usage_csv, usage_json
+from creditmeter.void_result import VoidResult
 
 if TYPE_CHECKING:
     import pandas
@@ -232,3 +234,8 @@ def parse_export(content: bytes) -> Export:
 def parse_record_result(content: bytes) -> RecordResult:
     """A :class:`RecordResult` of one batch from the ingest endpoint's answer."""
     return RecordResult.from_dict(json.loads(content))
+
+
+def parse_void_result(content: bytes) -> VoidResult:
+    """A :class:`VoidResult` from the void endpoint's answer."""
+    return VoidResult.from_dict(json.loads(content))

@@ -9,6 +9,7 @@ stores; a :class:`Dialect` supplies the few things that differ:
 - the collation that orders text by its UTF-8 bytes, as the export is ordered;
 - how a temporary table (a batch's rows or sums) is made;
 - how a batch's new events are inserted and named for the rollup sums;
+- how rows are written into a temporary table (a void's ids);
 - how a batch that passes the daily-total limit shows up as an error.
 
 :func:`dialect_of` picks the object for a connection.
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from operator import itemgetter
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
@@ -74,6 +76,16 @@ class Dialect(Protocol):
         """
         ...
 
+    def fill_temporary(
+        self,
+        connection: Connection,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[tuple[Any, ...]],
+    ) -> None:
+        """Write ``rows`` into the temporary table ``table`` (made by temporary_table)."""
+        ...
+
     def passes_limit(self, error: DBAPIError) -> bool:
         """Whether ``error`` is a daily total (or a batch's sum) going past the limit."""
         ...
@@ -125,9 +137,21 @@ class SQLiteDialect:
         ).rowcount
         new = NewEvents("(SELECT * FROM usage_events WHERE rowid > ?)", (before,))
         if written == len(rows):  # the common case: every event is new
-            return {(row[0], row[1]) for row in rows}, new
+            return set(map(itemgetter(0, 1), rows)), new
         keys = run(f"SELECT org_id, event_id FROM {new.relation} AS new", new.parameters)
         return {(org_id, event_id) for org_id, event_id in keys}, new
+
+    def fill_temporary(
+        self,
+        connection: Connection,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[tuple[Any, ...]],
+    ) -> None:
+        marks = ", ".join("?" * len(columns))
+        connection.exec_driver_sql(
+            f"INSERT INTO temp.{table} ({', '.join(columns)}) VALUES ({marks})", list(rows)
+        )
 
     def passes_limit(self, error: DBAPIError) -> bool:
         # The CHECK refuses a total past the limit, and an addition that overflows
@@ -181,6 +205,15 @@ class PostgreSQLDialect:
             "RETURNING org_id, event_id"
         )
         return {(org_id, event_id) for org_id, event_id in keys}, NewEvents("new_events")
+
+    def fill_temporary(
+        self,
+        connection: Connection,
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[tuple[Any, ...]],
+    ) -> None:
+        _copy(connection, table, columns, rows)
 
     def passes_limit(self, error: DBAPIError) -> bool:
         # The CHECK, or "bigint out of range" for a sum or an addition past 64 bits.

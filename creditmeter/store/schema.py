@@ -186,6 +186,23 @@ usage_quarter_rollups = Table(
     sqlite_with_rowid=False,
 )
 
+# Totals per (org, UTC quarter hour, product): the full quarter rollups summed over
+# the other dimensions. The product is the export's default grouping, so an export
+# by product in any zone reads a few rows per quarter hour at the ends of its local
+# days, not every combination used in them (docs/decisions/0009-product-quarters.md).
+usage_product_quarter_rollups = Table(
+    "usage_product_quarter_rollups",
+    metadata,
+    Column("org_id", String(NAME_LENGTH), nullable=False),
+    Column("quarter", BigInteger, nullable=False),
+    Column("product", String(NAME_LENGTH), nullable=False),
+    Column("credits_micro", BigInteger, nullable=False),
+    Column("request_count", BigInteger, nullable=False),
+    Column("event_count", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "quarter", "product"),
+    sqlite_with_rowid=False,
+)
+
 # One organization's whole day. Its CHECK is the guard that keeps every export
 # sum (a subset of one day's rollups) inside 64 bits on both stores: SQLite turns
 # an overflowing integer sum into a float, which this check also refuses.
@@ -209,6 +226,26 @@ export_rate_limits = Table(
     metadata,
     Column("key_id", String(64), primary_key=True),
     Column("full_at_us", BigInteger, nullable=False),
+)
+
+# The voids of usage events (docs/decisions/0010-voids.md): the row is the mark
+# that the event no longer counts, and its audit entry. The event stays in
+# usage_events (its id stays taken); the rollups and totals no longer hold it.
+# A void is final: rows are never changed or removed.
+usage_voids = Table(
+    "usage_voids",
+    metadata,
+    Column("org_id", String(NAME_LENGTH), nullable=False),
+    Column("event_id", String(NAME_LENGTH), nullable=False),
+    Column("reason", String(500), nullable=False),
+    Column("voided_at_us", BigInteger, nullable=False),
+    # "api" or "cli"; the service token of an "api" void (both NULL for "cli").
+    Column("source", String(8), nullable=False),
+    Column("token_id", String(64), nullable=True),
+    Column("token_name", String(200), nullable=True),
+    PrimaryKeyConstraint("org_id", "event_id"),
+    Index("ix_usage_voids_org_id", "org_id", "voided_at_us"),
+    sqlite_with_rowid=False,
 )
 
 # The rate card (credit-rates.md): every version ever recorded, never edited or

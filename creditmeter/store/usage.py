@@ -15,13 +15,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, select, tuple_
 from sqlalchemy.exc import DBAPIError
 
 from creditmeter.dimensions import GROUP_BY
-from creditmeter.store.dialects import EventKey, dialect_of
+from creditmeter.store.dialects import EventKey, NewEvents, dialect_of
 from creditmeter.store.schema import usage_daily_totals, usage_events
 
 #: (org_id, day)
@@ -32,6 +33,8 @@ Amounts = tuple[int, int]
 #: The rollups' dimension columns, in key order: the one list of dimensions.
 GROUP_COLUMNS = GROUP_BY
 _KEY_CHUNK = 500
+#: An event row's (org_id, event_id).
+_EVENT_KEY = itemgetter(0, 1)
 
 
 class TotalLimitExceeded(Exception):
@@ -154,6 +157,20 @@ _ADD_TO_QUARTERS = _adding(
     _QUARTER_KEY,
     f"SELECT {', '.join(_QUARTER_KEY)}, {', '.join(_AMOUNTS)} FROM batch_rollups",
 )
+# Grouped by a prefix of the batch table's key, in one SELECT (a subquery would
+# lose its order): SQLite reads the batch in key order, with no sort.
+_PRODUCT_QUARTER_KEY = _QUARTER_KEY[:3]
+_ADD_TO_PRODUCT_QUARTERS = (
+    f"INSERT INTO usage_product_quarter_rollups ({', '.join([*_PRODUCT_QUARTER_KEY, *_AMOUNTS])}) "
+    f"SELECT {', '.join(_PRODUCT_QUARTER_KEY)}, "
+    f"{', '.join(f'sum({amount})' for amount in _AMOUNTS)} FROM batch_rollups WHERE true "
+    f"GROUP BY {', '.join(_PRODUCT_QUARTER_KEY)} ORDER BY 1, 2, 3 "
+    "ON CONFLICT (org_id, quarter, product) DO UPDATE SET "
+    + ", ".join(
+        f"{amount} = usage_product_quarter_rollups.{amount} + excluded.{amount}"
+        for amount in _AMOUNTS
+    )
+)
 _ADD_TO_DIMENSION_ROLLUPS = _adding(
     "usage_dimension_rollups",
     ("org_id", "dimension", "day", "value"),
@@ -163,6 +180,33 @@ _ADD_TO_DIMENSION_ROLLUPS = _adding(
         f"GROUP BY org_id, day, {dimension}"
         for dimension in GROUP_COLUMNS
     ),
+)
+
+# Taking events out (a void): their sums negated, then the rows left with no
+# event deleted. Only rows of the batch's keys are looked at; a daily total
+# has no event count, so it goes when its day has no per-dimension row left
+# (every event has a product, so the day's product rows hold all its events).
+_NEGATE_BATCH = "UPDATE batch_rollups SET " + ", ".join(
+    f"{amount} = -{amount}" for amount in _AMOUNTS
+)
+_DELETE_EMPTY_QUARTERS = (
+    f"DELETE FROM usage_quarter_rollups WHERE event_count = 0 AND ({', '.join(_QUARTER_KEY)}) "
+    f"IN (SELECT {', '.join(_QUARTER_KEY)} FROM batch_rollups)"
+)
+_DELETE_EMPTY_PRODUCT_QUARTERS = (
+    "DELETE FROM usage_product_quarter_rollups WHERE event_count = 0 AND "
+    f"({', '.join(_PRODUCT_QUARTER_KEY)}) IN (SELECT {', '.join(_PRODUCT_QUARTER_KEY)} "
+    "FROM batch_rollups)"
+)
+_DELETE_EMPTY_DIMENSION_ROLLUPS = (
+    "DELETE FROM usage_dimension_rollups WHERE event_count = 0 "
+    "AND (org_id, day) IN (SELECT org_id, day FROM batch_rollups)"
+)
+_DELETE_EMPTY_TOTALS = (
+    "DELETE FROM usage_daily_totals WHERE (org_id, day) IN (SELECT org_id, day FROM "
+    "batch_rollups) AND NOT EXISTS (SELECT 1 FROM usage_dimension_rollups AS kept "
+    "WHERE kept.org_id = usage_daily_totals.org_id AND kept.dimension = 'product' "
+    "AND kept.day = usage_daily_totals.day)"
 )
 
 
@@ -183,25 +227,52 @@ def insert_events(
     if not rows:
         return set()
     dialect = dialect_of(connection)
-    ordered = sorted(rows, key=lambda row: (row[0], row[1]))
+    ordered = sorted(rows, key=_EVENT_KEY)
     inserted, new_events = dialect.insert_new_events(connection, ordered, columns)
     if not inserted:
         return inserted
+    _apply_rule(connection, new_events)
+    return inserted
+
+
+def _apply_rule(connection: Connection, events: NewEvents, *, subtract: bool = False) -> None:
+    """The rollup rule: add ``events`` to the totals and rollups, or take them out.
+
+    Taking out is adding the negated sums, through the same statements.
+    """
+    dialect = dialect_of(connection)
     run = connection.exec_driver_sql
     dialect.temporary_table(connection, "batch_rollups", _BATCH_ROLLUPS, _QUARTER_KEY)
     try:
-        run(
-            _batch_sums(dialect.day_of_number(_DAY_NUMBER), new_events.relation),
-            new_events.parameters,
-        )
+        run(_batch_sums(dialect.day_of_number(_DAY_NUMBER), events.relation), events.parameters)
+        if subtract:
+            run(_NEGATE_BATCH)
         run(_ADD_TO_TOTALS)
     except DBAPIError as exc:
         if dialect.passes_limit(exc):
             raise TotalLimitExceeded(str(exc.orig)) from exc
         raise
     run(_ADD_TO_QUARTERS)
+    run(_ADD_TO_PRODUCT_QUARTERS)
     run(_ADD_TO_DIMENSION_ROLLUPS)
-    return inserted
+
+
+def subtract_events(connection: Connection, events: NewEvents) -> list[DayKey]:
+    """Take stored events (``events``: a relation of usage_events rows, each counted
+    once in the rollups) out of the rollups and daily totals, by the rollup rule.
+
+    A rollup row left with no events is deleted, as is a daily total whose day has
+    none left; a row of zero-credit events that remain stays. Returns the
+    (org_id, day) whose totals went down, in key order.
+    """
+    _apply_rule(connection, events, subtract=True)
+    run = connection.exec_driver_sql
+    run(_DELETE_EMPTY_QUARTERS)
+    run(_DELETE_EMPTY_PRODUCT_QUARTERS)
+    run(_DELETE_EMPTY_DIMENSION_ROLLUPS)
+    run(_DELETE_EMPTY_TOTALS)
+    days = run("SELECT DISTINCT day, org_id FROM batch_rollups").all()
+    return sorted((org_id, day) for day, org_id in dialect_of(connection).read_days(days))
 
 
 def stored_keys(connection: Connection, keys: Iterable[EventKey]) -> list[EventKey]:
@@ -276,6 +347,12 @@ def _filtered(
 def one_dimension(group_by: Sequence[str], filters: Mapping[str, Sequence[str]]) -> bool:
     """Whether the per-dimension rollup answers: one dimension grouped, no other filtered."""
     return len(group_by) == 1 and set(filters) <= set(group_by)
+
+
+def product_only(group_by: Sequence[str], filters: Mapping[str, Sequence[str]]) -> bool:
+    """Whether the product's own quarter-hour rollup answers: nothing but the product
+    grouped or filtered."""
+    return set(group_by) | set(filters) <= {"product"}
 
 
 def usage_by_day(
@@ -410,12 +487,18 @@ def usage_by_quarter(
     filters: Mapping[str, Sequence[str]],
 ) -> list[tuple[int, tuple[str, ...], int, int, int]]:
     """(range index, grouped values, credits_micro, request_count, event_count): the
-    full rollups' quarter hours in each of ``ranges`` ([from, to) quarter numbers)
-    summed per combination of values (as in :func:`usage_by_day`)."""
+    quarter hours in each of ``ranges`` ([from, to) quarter numbers) summed per
+    combination of values (as in :func:`usage_by_day`): from the product's own
+    quarter rollup when it answers (:func:`product_only`), else the full one."""
     _check_columns(group_by)
     mark = dialect_of(connection).mark
     params: list[Any] = [org_id]
-    where = f"FROM usage_quarter_rollups WHERE org_id = {mark}" + _filtered(filters, mark, params)
+    table = (
+        "usage_product_quarter_rollups"
+        if product_only(group_by, filters)
+        else ("usage_quarter_rollups")
+    )
+    where = f"FROM {table} WHERE org_id = {mark}" + _filtered(filters, mark, params)
     grouped = ", ".join(group_by)
     found = _per_range(
         connection,
@@ -426,6 +509,13 @@ def usage_by_quarter(
         f" GROUP BY {grouped}",
     )
     return _range_rows(found, len(group_by))
+
+
+#: The condition on a usage_events row that it counts: it was not voided.
+_NOT_VOIDED = (
+    "NOT EXISTS (SELECT 1 FROM usage_voids WHERE usage_voids.org_id = usage_events.org_id "
+    "AND usage_voids.event_id = usage_events.event_id)"
+)
 
 
 def usage_by_instant(
@@ -441,12 +531,15 @@ def usage_by_instant(
     summed per combination of values.
 
     For the rare bucket that does not begin and end on a quarter hour (offsets
-    before 1980): the events are read, as no rollup is that fine.
+    before 1980): the events are read, as no rollup is that fine; voided ones
+    are left out, as the rollups leave them out.
     """
     _check_columns(group_by)
     mark = dialect_of(connection).mark
     params: list[Any] = [org_id]
-    where = f"FROM usage_events WHERE org_id = {mark}" + _filtered(filters, mark, params)
+    where = f"FROM usage_events WHERE org_id = {mark} AND {_NOT_VOIDED}" + _filtered(
+        filters, mark, params
+    )
     values = ", ".join(f"coalesce({column}, '')" for column in group_by)
     found = _per_range(
         connection,

@@ -19,7 +19,7 @@ from creditmeter.web import api_docs, errors, openapi
 from creditmeter.web.access_log import AccessLog
 from creditmeter.web.dashboard import STATIC
 from creditmeter.web.limits import SMALL_BODY_BYTES, BodyLimit
-from creditmeter.web.routes import admin, dashboard, events, export, health, rates
+from creditmeter.web.routes import admin, dashboard, events, export, health, rates, voids
 
 DESCRIPTION = """\
 Usage metering and usage export for API platforms that bill in credits.
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         else SharedRateLimiter(store, settings.export_rate_limit)
     )
     errors.install(app)
-    for module in (export, events, admin, health, dashboard):
+    for module in (export, events, voids, admin, health, dashboard):
         app.include_router(module.router)
     app.include_router(rates.router)
     app.include_router(rates.admin)
@@ -79,7 +79,10 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
     app.mount(api_docs.STATIC_PATH, StaticFiles(directory=api_docs.STATIC), name="docs-static")
     app.add_middleware(
         BodyLimit,
-        large_paths={events.EVENTS_PATH: settings.max_body_bytes},
+        large_paths={
+            events.EVENTS_PATH: settings.max_body_bytes,
+            voids.VOID_PATH: settings.max_body_bytes,
+        },
         default=SMALL_BODY_BYTES,
     )
     app.add_middleware(AccessLog)  # outermost: it sees every answer

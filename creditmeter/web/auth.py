@@ -59,12 +59,14 @@ class Access:
 READ_USAGE = Access(None, "read usage")
 RECORD_USAGE = Access(USAGE_WRITE, "record usage")
 ADMINISTER = Access(ADMIN, "manage the directory")
+VOID_USAGE = Access(USAGE_WRITE, "void usage")
 READ_CARD = Access(None, "read the rate card")
 
 #: Path (a prefix when it ends in ``/``) → what its routes require of the caller.
 ACCESS = {
     "/api/v1/usage/export": READ_USAGE,
     "/api/v1/usage/events": RECORD_USAGE,
+    "/api/v1/usage/events/void": VOID_USAGE,
     "/api/v1/admin/": ADMINISTER,
     "/api/v1/rates": READ_CARD,
 }

@@ -239,6 +239,48 @@ class TokenCreated(TokenOut):
     secret: str = Field(description="Shown this once; only its hash is stored.")
 
 
+# -- voids ---------------------------------------------------------------------------
+
+
+class VoidRequestIn(Model):
+    """A void (documentation of the body; the route checks it in the contract's order)."""
+
+    org_id: str = Field(description="The organization whose events are voided.")
+    ids: list[str] = Field(
+        min_length=1,
+        description="1 … CREDITMETER_MAX_BATCH_EVENTS (10,000 by default) event ids; a "
+        "repeated id counts once.",
+    )
+    reason: str = Field(min_length=1, max_length=500, description="Why, for the audit trail.")
+
+
+class VoidResultOut(Model):
+    voided: int = Field(description="How many events this request voided.")
+    already_voided: list[str] = Field(
+        description="Ids whose event had been voided before; nothing about them changed."
+    )
+    not_found: list[str] = Field(description="Ids with no stored event of orgId.")
+
+
+class VoidEntryOut(Model):
+    """One voided event, as stored, with its void: never changed or removed."""
+
+    event_id: str
+    org_id: str
+    timestamp: str = Field(description="The event's instant in UTC, RFC 3339 with Z.")
+    product: str
+    feature: str | None
+    api_key: str | None
+    file_type: str | None
+    credits: float = Field(description="Exact decimal, written like an export's credits.")
+    request_count: int
+    reason: str
+    voided_at: str = Field(description="RFC 3339 UTC with Z and six fractional digits.")
+    source: Literal["api", "cli"]
+    token_id: str | None = Field(description="The service token of an api void; null for cli.")
+    token_name: str | None
+
+
 # -- the rate card -----------------------------------------------------------------
 
 
