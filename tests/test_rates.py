@@ -836,3 +836,23 @@ def test_creditmeter_ingest_into_a_new_database_refuses_units_it_cannot_price(
     assert result.exit_code == 1
     assert "does not exist: creating a new database" in result.stderr
     assert "line 1, units: No rate is in force for product 'parse'" in result.stderr
+
+
+def test_a_voided_event_sent_with_units_takes_its_priced_credits_out(
+    tenant: Tenant, service: Service
+) -> None:
+    """The rate card and voids meet: voiding an event priced from units removes the
+    credits it was priced at, and sending it again is a duplicate compared by its units."""
+    name = product()
+    rate(service, product=name, creditsPerUnit=0.75)
+    stamp = instant(5)
+    sent = [{"id": "v1", "timestamp": stamp, "product": name, "units": 4},
+            {"id": "v2", "timestamp": stamp, "product": name, "units": 2}]  # fmt: skip
+    assert send(tenant, sent).is_success
+    answer = tenant.writer.post(
+        "/api/v1/usage/events/void", json={"orgId": tenant.org_id, "ids": ["v1"], "reason": "test"}
+    )
+    assert answer.status_code == 200, answer.text
+    assert exported_total(tenant, name) == Decimal("1.5")
+    again = send(tenant, sent[:1])
+    assert again.json()["duplicates"] == 1 and again.json()["conflicts"] == []
