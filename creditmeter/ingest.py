@@ -256,14 +256,13 @@ def check_file(
     for item in read_lines(lines, now_us() if now is None else now, start=1):
         checked.seen += 1
         if isinstance(item, Event):
-            if item.units_micro is not None:
-                checked.units += 1
-                if pricer is None or not (priced := pricer.price((item,))):
-                    continue
-                item = priced
-            else:
+            if item.units_micro is None:
                 continue
-        problems.extend(item)
+            checked.units += 1
+            found = pricer.price((item,)) if pricer is not None else []
+        else:
+            found = item
+        problems.extend(found)
         if len(problems) >= MAX_FILE_PROBLEMS:
             break
     problems.sort(key=_position)

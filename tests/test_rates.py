@@ -856,3 +856,24 @@ def test_a_voided_event_sent_with_units_takes_its_priced_credits_out(
     assert exported_total(tenant, name) == Decimal("1.5")
     again = send(tenant, sent[:1])
     assert again.json()["duplicates"] == 1 and again.json()["conflicts"] == []
+
+
+def test_creditmeter_ingest_lists_at_most_100_lines_without_a_rate(
+    tmp_path: Path, service: Service
+) -> None:
+    unpriced = product()
+    stamp = instant(5)
+    source = tmp_path / "many.jsonl"
+    source.write_text(
+        "".join(
+            json.dumps({"id": f"m{n}", "orgId": "org_m", "timestamp": stamp,
+                        "product": unpriced, "units": 1}) + "\n"
+            for n in range(150)
+        )
+    )  # fmt: skip
+    url = service.settings.database_url
+    result = CliRunner().invoke(cli, ["ingest", str(source), "--database-url", url])
+    assert result.exit_code == 1
+    listed = [line for line in result.stderr.splitlines() if ", units: No rate" in line]
+    assert len(listed) == 100 and listed[0].startswith("line 1, ") and "line 100, " in listed[-1]
+    assert "(the first 100 are listed)" in result.stderr
