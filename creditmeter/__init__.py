@@ -11,6 +11,13 @@ Importing it loads the client alone (httpx), never the server's stack.
 """
 
 from creditmeter._version import __version__
+from creditmeter.client._alerts import (
+    Alert,
+    AlertPeriod,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from creditmeter.client._async import AsyncClient
 from creditmeter.client._client import Client
 from creditmeter.client._exceptions import (
@@ -31,6 +38,8 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "Alert",
+    "AlertPeriod",
     "AsyncClient",
     "AuthenticationError",
     "Client",
@@ -45,6 +54,9 @@ __all__ = [
     "ServerError",
     "UsageRow",
     "VoidResult",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "__version__",
 ]
 

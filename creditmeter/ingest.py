@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from creditmeter import rates
+from creditmeter import alerting, rates
 from creditmeter.credits import MAX_TOTAL_MICRO, format_micro
 from creditmeter.errors import InvalidEvents, PayloadTooLarge, Problem
 from creditmeter.events import Batch, Event, read_lines
@@ -140,6 +140,7 @@ def record(store: Store, events: list[Event], *, received_us: int) -> RecordResu
 
     org_ids = {event.org_id for event in first.values()}
     try:
+        evaluation = alerting.prepare(list(first.values()))
         with store.write() as connection:
             if any(event.units_micro is not None for event in first.values()):
                 inserted = sql.insert_events(
@@ -151,6 +152,7 @@ def record(store: Store, events: list[Event], *, received_us: int) -> RecordResu
                 inserted = sql.insert_events(
                     connection, [_row(event, received_us) for event in first.values()]
                 )
+            evaluation.apply(connection, inserted, now_us())
             already = [key for key in first if key not in inserted]
             stored = sql.stored_events(connection, already) if already else {}
             known = directory_sql.existing_org_ids(connection, org_ids)

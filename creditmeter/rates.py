@@ -6,7 +6,7 @@ admin API's JSON body or from the command line's text, then recorded by
 write transaction. :func:`price` prices a batch's events with units: it loads
 the versions the batch needs in one query, never one per event, and caches
 nothing (edge case 15: a rate recorded by any server or by the command line
-prices the next batch; docs/decisions/0011-rate-card.md).
+prices the next batch; docs/decisions/0012-rate-card.md).
 
 Every function that depends on the time takes it as ``now_us``: the demo
 records its card as if it had been set 90 days ago.

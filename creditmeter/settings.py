@@ -8,10 +8,11 @@ it current.
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from creditmeter.store.database import StoreOptions
+from creditmeter.webhooks.delivery import DEFAULT_RETRY_SCHEDULE, DeliveryOptions
 
 DEFAULT_DATABASE_URL = "sqlite:///creditmeter.db"
 
@@ -81,7 +82,52 @@ class Settings(BaseSettings):
         description="PostgreSQL: how long opening a connection may take before the request "
         "fails with 503.",
     )
+    max_alerts_per_org: int = Field(
+        100, ge=0, description="Most usage alerts one organization may have."
+    )
+    max_webhooks_per_org: int = Field(
+        10, ge=0, description="Most webhook endpoints one organization may have."
+    )
+    webhook_allow_private: bool = Field(
+        False,
+        description=(
+            "`1` lets webhook endpoints point at private, loopback and other non-public "
+            "addresses (for a receiver on your own network)."
+        ),
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, description="How long one webhook attempt may take, whole, before it fails."
+    )
+    webhook_retry_schedule: str = Field(
+        ",".join(str(delay) for delay in DEFAULT_RETRY_SCHEDULE),
+        description=(
+            "Seconds between a failed webhook attempt and the next, comma-separated; after "
+            "the last the message is `failed`."
+        ),
+    )
+    webhook_poll_seconds: float = Field(
+        0.5, gt=0, description="How often each server looks for due webhook attempts."
+    )
+    webhook_concurrency: int = Field(
+        8, ge=1, description="Webhook attempts one server makes at the same time."
+    )
     log_level: str = Field("info", description="Log level of the server: debug, info, warning.")
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        retry_schedule(value)
+        return value
+
+    def delivery_options(self) -> DeliveryOptions:
+        """How this server's webhook worker delivers."""
+        return DeliveryOptions(
+            timeout_s=self.webhook_timeout_seconds,
+            retry_schedule=retry_schedule(self.webhook_retry_schedule),
+            poll_s=self.webhook_poll_seconds,
+            allow_private=self.webhook_allow_private,
+            concurrency=self.webhook_concurrency,
+        )
 
     def store_options(self) -> StoreOptions:
         """The connection and pool options of the store these settings describe."""
@@ -92,6 +138,24 @@ class Settings(BaseSettings):
             pool_timeout_s=self.pool_timeout_seconds,
             connect_timeout_s=self.connect_timeout_seconds,
         )
+
+
+def retry_schedule(text: str) -> tuple[float, ...]:
+    """The delays of ``CREDITMETER_WEBHOOK_RETRY_SCHEDULE``; ValueError if one is not a
+    number of seconds of at least 0."""
+    delays = []
+    for part in text.split(","):
+        try:
+            delay = float(part.strip()) if part.strip() else -1.0
+        except ValueError:
+            delay = -1.0
+        if not delay >= 0:
+            raise ValueError(
+                f"the retry schedule must be seconds separated by commas, such as "
+                f"'5,300,1800'; '{part.strip()}' is not"
+            )
+        delays.append(delay)
+    return tuple(delays)
 
 
 def settings_markdown() -> str:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from creditmeter import alerting
 from creditmeter.credits import format_micro
 from creditmeter.errors import (
     InvalidItems,
@@ -166,8 +167,10 @@ def void(store: Store, request: VoidRequest, author: Author) -> VoidOutcome:
             voided_at_us=now_us(),
             author=author,
         )
-    # Committed: the usage of voided.days went down. Usage alerts (issue 16)
-    # look again at these (org, UTC day) here.
+        # The usage of voided.days went down: the alerts watching them look again.
+        alerting.usage_went_down(
+            connection, request.org_id, alerting.instants_of_days(voided.days), now_us()
+        )
     result = VoidResult(
         voided=len(voided.new),
         already_voided=[i for i in distinct if i in voided.already],

@@ -16,6 +16,9 @@ and WHAT says what fills it:
   holding the demo built on a fixed day, and its output replaces the lines
   below it. The sessions run in one directory, holding the demo's database
   and a copy of ``docs/examples/`` (shown as ``DOCUMENTED_DIRECTORY``);
+- ``alerts session``: a demo session whose ids (``alr_``, ``whk_``, ``msg_``),
+  webhook secrets and instants, new on every run, are shown fixed
+  (``ALERT_PLACEHOLDERS``);
 - ``python session``: the same for the ``>>>`` lines of a Python session,
   run in one interpreter with ``$CREDITMETER_URL`` and ``$CREDITMETER_API_KEY``
   set for the demo.
@@ -82,6 +85,17 @@ _REQUEST_ID_HEADER = re.compile(r"^x-request-id: \S+$", re.M | re.I)
 _VOIDED_AT = re.compile(r'("voidedAt": ?")[^"]+"')
 _TOKEN_ID = re.compile(r'("tokenId": ?")tok_[0-9a-f]+"')
 _SEPARATOR = "\x1e--creditmeter-docs--\x1e"
+#: What an alerts session shows in place of what changes from run to run.
+ALERT_PLACEHOLDERS = (
+    (re.compile(r"whsec_[A-Za-z0-9+/]+=*"), "whsec_EXAMPLE-secret-shown-once"),
+    (re.compile(r"\b(alr|whk|msg)_[0-9a-f]{16,24}\b"), r"\1_EXAMPLE"),
+    (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z"), "2026-11-25T15:00:00Z"),
+    (
+        re.compile(r'("periodStart":\s*")[^"]+(",\s*"periodEnd":\s*")[^"]+"'),
+        r'\g<1>2026-11-25T00:00:00+00:00\g<2>2026-11-26T00:00:00+00:00"',
+    ),
+    (re.compile(r'"durationMs":\d+'), '"durationMs":4'),
+)
 
 
 @dataclass
@@ -145,7 +159,10 @@ def served_demo(directory: Path) -> Iterator[Demo]:
     server = subprocess.Popen(
         [str(BIN / "creditmeter"), "serve", "--port", str(port)],
         env=_environment(
-            CREDITMETER_DATABASE_URL=f"sqlite:///{database}", CREDITMETER_EXPORT_RATE_LIMIT="0"
+            CREDITMETER_DATABASE_URL=f"sqlite:///{database}",
+            CREDITMETER_EXPORT_RATE_LIMIT="0",
+            # The alerts walk-through runs its receiver on this machine.
+            CREDITMETER_WEBHOOK_ALLOW_PRIVATE="1",
         ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -192,8 +209,15 @@ def _commands(body: str) -> list[str]:
     return commands
 
 
-def session(body: str, demo: Demo, directory: Path) -> str:
-    """The session's commands, each followed by what it prints, run in one bash."""
+def _fixed(text: str) -> str:
+    for pattern, shown in ALERT_PLACEHOLDERS:
+        text = pattern.sub(shown, text)
+    return text
+
+
+def session(body: str, demo: Demo, directory: Path, fixed: bool = False) -> str:
+    """The session's commands, each followed by what it prints, run in one bash;
+    ``fixed``: with ``ALERT_PLACEHOLDERS``."""
     commands = _commands(body)
     script = "".join(
         f"printf '{_SEPARATOR}'\n{command[2:].replace(DOCUMENTED_BASE, demo.url)} 2>&1\n"
@@ -218,7 +242,13 @@ def session(body: str, demo: Demo, directory: Path) -> str:
     text = "".join(
         command
         + "\n"
-        + readable(tidy(demo.placeholders(output).replace(str(directory), DOCUMENTED_DIRECTORY)))
+        + readable(
+            tidy(
+                (_fixed if fixed else str)(
+                    demo.placeholders(output).replace(str(directory), DOCUMENTED_DIRECTORY)
+                )
+            )
+        )
         for command, output in zip(commands, outputs, strict=True)
     )
     return f"```console\n{text}```\n"
@@ -294,11 +324,13 @@ def fill(what: str, body: str, demo: Demo | None, directory: Path) -> str:
         return f"```console\n$ make demo\n{tidy(demo.placeholders(demo.banner))}...\n```\n"
     if what == "demo session":
         return session(body, demo, directory)
+    if what == "alerts session":
+        return session(body, demo, directory, fixed=True)
     if what == "python session":
         return python_session(body, demo)
     raise ValueError(
         f"Unknown generated region '{what}': use 'creditmeter ... --help', "
-        "'creditmeter demo', 'demo session' or 'python session'."
+        "'creditmeter demo', 'demo session', 'alerts session' or 'python session'."
     )
 
 

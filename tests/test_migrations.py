@@ -289,7 +289,7 @@ def test_migration_0008_adds_the_voids_and_going_back_is_refused_once_anything_i
 
     engine = sa.create_engine(normalise_url(url), poolclass=sa.NullPool)
     try:
-        # The revisions after 0008 first (the rate card's 0009): pysqlite runs DDL
+        # The revisions after 0008 first (alerts' 0009, the rate card's 0010): pysqlite runs DDL
         # outside this engine's transaction, so they would stay undone on SQLite.
         with engine.begin() as connection:
             command.downgrade(_alembic_config(connection), "0008")
@@ -303,10 +303,10 @@ def test_migration_0008_adds_the_voids_and_going_back_is_refused_once_anything_i
     assert _usage_tables(url) == voided
 
 
-def test_migration_0009_adds_the_rate_card_and_takes_it_away_keeping_every_credit(
+def test_migration_0010_adds_the_rate_card_and_takes_it_away_keeping_every_credit(
     new_database: Callable[[], str],
 ) -> None:
-    """Events priced from a card at the head; the database taken back to 0008 (no
+    """Events priced from a card at the head; the database taken back to 0009 (no
     card, no units) and forward again: every credit and rollup is as ingest kept
     it, the units column is back (empty), the card empty, and pricing works again."""
     from creditmeter import rates
@@ -342,7 +342,7 @@ def test_migration_0009_adds_the_rate_card_and_takes_it_away_keeping_every_credi
 
     engine = sa.create_engine(normalise_url(url), poolclass=sa.NullPool)
     with engine.begin() as connection:
-        command.downgrade(_alembic_config(connection), "0008")
+        command.downgrade(_alembic_config(connection), "0009")
         tables = set(sa.inspect(connection).get_table_names())
         columns = {c["name"] for c in sa.inspect(connection).get_columns("usage_events")}
     engine.dispose()
@@ -350,13 +350,13 @@ def test_migration_0009_adds_the_rate_card_and_takes_it_away_keeping_every_credi
     assert "units_micro" not in columns
     store = open_store(url, ensure_schema=False)
     try:
-        assert store.migrate()[0] == "0008"
+        assert store.migrate()[0] == "0009"
     finally:
         store.close()
     after = _usage_tables(url)
     for table in _USAGE_TABLES[1:]:
         assert after[table] == recorded[table]
-    # The events keep their credits; the units they were sent with are gone with 0008.
+    # The events keep their credits; the units they were sent with are gone with 0009.
     assert {row[:-1] for row in after["usage_events"]} == {
         row[:-1] for row in recorded["usage_events"]
     }

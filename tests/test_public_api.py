@@ -28,6 +28,11 @@ PUBLIC = {
     "ServerError",
     "APIConnectionError",
     "APITimeoutError",
+    "Alert",
+    "AlertPeriod",
+    "WebhookEndpoint",
+    "WebhookDelivery",
+    "WebhookAttempt",
     "__version__",
 }
 

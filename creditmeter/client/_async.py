@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import datetime
+from decimal import Decimal
 from types import TracebackType
 from typing import Any
 
 import anyio
 import httpx
 
+from creditmeter.client._alerts import (
+    ALERTS_PATH,
+    WEBHOOKS_PATH,
+    Alert,
+    AlertRequests,
+    WebhookDelivery,
+    WebhookEndpoint,
+    alert_body,
+    filters_of,
+    parse_alert,
+    parse_alerts,
+    parse_deliveries,
+    parse_endpoint,
+    parse_endpoints,
+    parse_message_id,
+)
 from creditmeter.client._base import (
     DEFAULT_BACKOFF,
     DEFAULT_BATCH_SIZE,
@@ -24,12 +42,12 @@ from creditmeter.client._base import (
     Timeout,
 )
 from creditmeter.client._events import batches
-from creditmeter.client._exceptions import CreditmeterError
+from creditmeter.client._exceptions import CreditmeterError, RateLimitError
 from creditmeter.client._models import Export, RecordResult, UsageRow, VoidResult
 from creditmeter.client._rates import RateCard
 
 
-class AsyncClient(BaseClient):
+class AsyncClient(AlertRequests, BaseClient):
     """:class:`~creditmeter.Client` for asyncio (or trio): the same arguments and methods,
     awaited. ``http_client`` takes an :class:`httpx.AsyncClient`; close with ``aclose()``
     or ``async with``.
@@ -177,12 +195,127 @@ class AsyncClient(BaseClient):
             total += self._recorded(response)
         return total
 
+    # -- usage alerts and webhook endpoints (docs/alerts.md) --------------------------
+
+    async def list_alerts(self, *, org_id: str | None = None) -> list[Alert]:
+        """The organization's alerts (default: the key's), oldest first, each with
+        its ``current`` period."""
+        request = self._resource_request(self._http, "GET", ALERTS_PATH, org_id=org_id)
+        return parse_alerts(await self._send(request))
+
+    async def create_alert(
+        self,
+        name: str,
+        *,
+        metric: str,
+        threshold: Decimal | int | str,
+        period: str,
+        time_zone: str | None = None,
+        products: Iterable[str] | None = None,
+        features: Iterable[str] | None = None,
+        api_keys: Iterable[str] | None = None,
+        file_types: Iterable[str] | None = None,
+        enabled: bool | None = None,
+        org_id: str | None = None,
+    ) -> Alert:
+        """Create an alert (owners and admins): ``metric`` ``"credits"`` or
+        ``"requestCount"``, ``period`` ``"day"`` or ``"month"`` of ``time_zone``
+        (default UTC), filters as in :meth:`export`. It is evaluated at once.
+        Not retried but after a 429: a lost answer may have created it."""
+        filters = filters_of(
+            products=products, features=features, api_keys=api_keys, file_types=file_types
+        )
+        body = alert_body(
+            dict(name=name, metric=metric, threshold=threshold, period=period,
+                 time_zone=time_zone, filters=filters, enabled=enabled)
+        )  # fmt: skip
+        request = self._resource_request(self._http, "POST", ALERTS_PATH, org_id=org_id, body=body)
+        return parse_alert(await self._send(request, idempotent=False))
+
+    async def get_alert(self, alert_id: str) -> Alert:
+        """One alert, with its current period."""
+        request = self._resource_request(self._http, "GET", f"{ALERTS_PATH}/{alert_id}")
+        return parse_alert(await self._send(request))
+
+    async def update_alert(
+        self,
+        alert_id: str,
+        *,
+        name: str | None = None,
+        metric: str | None = None,
+        threshold: Decimal | int | str | None = None,
+        period: str | None = None,
+        time_zone: str | None = None,
+        filters: Mapping[str, Iterable[str]] | None = None,
+        enabled: bool | None = None,
+    ) -> Alert:
+        """Change the fields given (owners and admins); ``filters`` (keyed ``product``,
+        ``feature``, ``apiKey``, ``fileType``) replaces the whole object, ``{}`` clears it."""
+        body = alert_body(
+            dict(name=name, metric=metric, threshold=threshold, period=period,
+                 time_zone=time_zone, filters=filters, enabled=enabled)
+        )  # fmt: skip
+        request = self._resource_request(
+            self._http, "PATCH", f"{ALERTS_PATH}/{alert_id}", body=body
+        )
+        return parse_alert(await self._send(request))
+
+    async def delete_alert(self, alert_id: str) -> None:
+        """Delete an alert (owners and admins)."""
+        await self._send(self._resource_request(self._http, "DELETE", f"{ALERTS_PATH}/{alert_id}"))
+
+    async def list_webhooks(self, *, org_id: str | None = None) -> list[WebhookEndpoint]:
+        """The organization's webhook endpoints, oldest first (without secrets)."""
+        request = self._resource_request(self._http, "GET", WEBHOOKS_PATH, org_id=org_id)
+        return parse_endpoints(await self._send(request))
+
+    async def create_webhook(
+        self, url: str, *, description: str | None = None, org_id: str | None = None
+    ) -> WebhookEndpoint:
+        """Add an endpoint (owners and admins); its ``secret`` is in this answer only.
+        Not retried but after a 429."""
+        body = json.dumps(
+            {"url": url, **({"description": description} if description is not None else {})}
+        ).encode()
+        request = self._resource_request(
+            self._http, "POST", WEBHOOKS_PATH, org_id=org_id, body=body
+        )
+        return parse_endpoint(await self._send(request, idempotent=False))
+
+    async def get_webhook(self, webhook_id: str) -> WebhookEndpoint:
+        """One webhook endpoint (without its secret)."""
+        request = self._resource_request(self._http, "GET", f"{WEBHOOKS_PATH}/{webhook_id}")
+        return parse_endpoint(await self._send(request))
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        """Remove an endpoint and drop its pending messages (owners and admins)."""
+        await self._send(
+            self._resource_request(self._http, "DELETE", f"{WEBHOOKS_PATH}/{webhook_id}")
+        )
+
+    async def rotate_webhook_secret(self, webhook_id: str) -> WebhookEndpoint:
+        """A new secret (in the answer); the previous one also signs for 24 hours."""
+        request = self._resource_request(self._http, "POST", f"{WEBHOOKS_PATH}/{webhook_id}/rotate")
+        return parse_endpoint(await self._send(request, idempotent=False))
+
+    async def test_webhook(self, webhook_id: str) -> str:
+        """Queue a ``webhook.test`` message to this endpoint; its message id."""
+        request = self._resource_request(self._http, "POST", f"{WEBHOOKS_PATH}/{webhook_id}/test")
+        return parse_message_id(await self._send(request, idempotent=False))
+
+    async def webhook_deliveries(self, webhook_id: str) -> list[WebhookDelivery]:
+        """The endpoint's 100 newest messages, newest first, with their attempts."""
+        request = self._resource_request(
+            self._http, "GET", f"{WEBHOOKS_PATH}/{webhook_id}/deliveries"
+        )
+        return parse_deliveries(await self._send(request))
+
     async def void(self, org_id: str, ids: Iterable[str], reason: str) -> VoidResult:
         """Void recorded events of ``org_id``: see :meth:`creditmeter.Client.void`."""
         request = self._void_request(self._http, org_id, ids, reason)
         return self._voided(await self._send(request))
 
-    async def _send(self, request: httpx.Request) -> httpx.Response:
+    async def _send(self, request: httpx.Request, *, idempotent: bool = True) -> httpx.Response:
         retries = 0
         while True:
             try:
@@ -194,6 +327,8 @@ class AsyncClient(BaseClient):
                 if failure is None:
                     return response
                 error = failure
+            if not idempotent and not isinstance(error, RateLimitError):
+                raise error  # it may have been carried out: trying again could repeat it
             wait = self._retry.delay(retries, error)
             if wait is None:
                 raise error

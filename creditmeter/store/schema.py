@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -29,6 +30,7 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     String,
     Table,
+    Text,
     TypeDecorator,
 )
 
@@ -226,6 +228,113 @@ export_rate_limits = Table(
     metadata,
     Column("key_id", String(64), primary_key=True),
     Column("full_at_us", BigInteger, nullable=False),
+)
+
+# -- usage alerts and their webhooks (docs/alerts.md, decisions/0011) ------------------
+#
+# An alert's threshold and a period's value are integers in the metric's unit:
+# micro-credits for ``credits``, requests for ``requestCount``. Instants are
+# integer microseconds since the epoch, as the events' are.
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("org_id", String(NAME_LENGTH), ForeignKey("organizations.id"), nullable=False),
+    Column("name", String(NAME_LENGTH), nullable=False),
+    Column("metric", String(16), nullable=False),
+    Column("threshold", BigInteger, nullable=False),
+    Column("period", String(8), nullable=False),
+    Column("time_zone", String(64), nullable=False),
+    # The filters as JSON text: {"product": [...], ...} keyed by the API's field names.
+    Column("filters", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    # Periods ending after this instant are watched (created, last enabled or changed).
+    Column("watched_from_us", BigInteger, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Column("updated_at_us", BigInteger, nullable=False),
+    Index("ix_alerts_org_id", "org_id", "enabled"),
+)
+
+# One row per period of an alert that an evaluation has looked at: its state and
+# its total so far (NULL: not known, read from the rollups at the next evaluation).
+alert_periods = Table(
+    "alert_periods",
+    metadata,
+    Column("alert_id", String(64), ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
+    Column("period_start_us", BigInteger, nullable=False),
+    Column("period_end_us", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("value", BigInteger, nullable=True),
+    PrimaryKeyConstraint("alert_id", "period_start_us"),
+)
+
+# A webhook endpoint. ``secret`` is kept as it was issued: the server signs with
+# it, so it cannot be a hash (decisions/0011). ``previous_secret`` also signs until
+# ``previous_until_us``, 24 hours after a rotation.
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("org_id", String(NAME_LENGTH), ForeignKey("organizations.id"), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("description", String(256), nullable=True),
+    Column("secret", String(128), nullable=False),
+    Column("previous_secret", String(128), nullable=True),
+    Column("previous_until_us", BigInteger, nullable=True),
+    Column("created_at_us", BigInteger, nullable=False),
+    Index("ix_webhook_endpoints_org_id", "org_id"),
+)
+
+# The outbox: every message, written in the transaction that made it; its body is
+# the exact bytes every attempt sends.
+webhook_messages = Table(
+    "webhook_messages",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("org_id", String(NAME_LENGTH), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+)
+
+# A message on its way to one endpoint. ``next_attempt_us`` is when the next attempt
+# is due; while an attempt runs it is pushed past the attempt's timeout (a lease), so
+# an attempt cut short by a crash is made again, and ``claim`` names the attempt.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("message_id", String(64), ForeignKey("webhook_messages.id"), nullable=False),
+    Column(
+        "webhook_id",
+        String(64),
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("status", String(16), nullable=False),
+    Column("next_attempt_us", BigInteger, nullable=True),
+    Column("attempt_count", BigInteger, nullable=False),
+    Column("claim", String(64), nullable=True),
+    Column("created_at_us", BigInteger, nullable=False),
+    PrimaryKeyConstraint("message_id", "webhook_id"),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_us"),
+    Index("ix_webhook_deliveries_webhook", "webhook_id", "created_at_us"),
+)
+
+# The deliveries log: every attempt, oldest first.
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("message_id", String(64), nullable=False),
+    Column("webhook_id", String(64), nullable=False),
+    Column("attempted_at_us", BigInteger, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", String(32), nullable=True),
+    Column("duration_ms", BigInteger, nullable=False),
+    Index("ix_webhook_attempts_delivery", "message_id", "webhook_id"),
 )
 
 # The voids of usage events (docs/decisions/0010-voids.md): the row is the mark

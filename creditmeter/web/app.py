@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from creditmeter._version import __version__
+from creditmeter.alert_operations import Alerts
 from creditmeter.directory import Directory
 from creditmeter.ratelimit import RateLimiter
 from creditmeter.settings import Settings
@@ -19,7 +21,20 @@ from creditmeter.web import api_docs, errors, openapi
 from creditmeter.web.access_log import AccessLog
 from creditmeter.web.dashboard import STATIC
 from creditmeter.web.limits import SMALL_BODY_BYTES, BodyLimit
-from creditmeter.web.routes import admin, dashboard, events, export, health, rates, voids
+from creditmeter.web.routes import (
+    admin,
+    alerts,
+    dashboard,
+    dashboard_alerts,
+    events,
+    export,
+    health,
+    rates,
+    voids,
+    webhooks,
+)
+from creditmeter.webhooks.delivery import DeliveryWorker
+from creditmeter.webhooks.endpoints import Webhooks
 
 DESCRIPTION = """\
 Usage metering and usage export for API platforms that bill in credits.
@@ -28,6 +43,8 @@ Usage metering and usage export for API platforms that bill in credits.
 * **Record usage** with a service token with the `usage:write` scope (`cmt_…`).
 * **Manage the directory** with a service token with the `admin` scope.
 * **See usage in a browser** at `/dashboard` (sign in with a personal API key).
+* **Alert on usage** with a personal key of an owner or admin: `/api/v1/alerts` and
+  `/api/v1/webhooks` (signed messages, Standard Webhooks).
 
 Every error has one JSON shape: `{"error": {"status", "code", "message", "param"?, "details"?}}`.
 """
@@ -47,7 +64,11 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         # latency (docs/benchmarks.md).
         gc.collect()
         gc.freeze()
+        worker = DeliveryWorker(store, settings.delivery_options())
+        delivering = asyncio.create_task(worker.run())
         yield
+        worker.stop()
+        await delivering
         if own_store:
             store.close()
 
@@ -68,8 +89,24 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         if store.dialect == "sqlite"
         else SharedRateLimiter(store, settings.export_rate_limit)
     )
+    app.state.alerts = Alerts(store, max_per_org=settings.max_alerts_per_org)
+    app.state.webhooks = Webhooks(
+        store,
+        max_per_org=settings.max_webhooks_per_org,
+        allow_private=settings.webhook_allow_private,
+    )
     errors.install(app)
-    for module in (export, events, voids, admin, health, dashboard):
+    for module in (
+        export,
+        events,
+        voids,
+        admin,
+        health,
+        dashboard,
+        alerts,
+        webhooks,
+        dashboard_alerts,
+    ):
         app.include_router(module.router)
     app.include_router(rates.router)
     app.include_router(rates.admin)

@@ -59,6 +59,7 @@ class Access:
 READ_USAGE = Access(None, "read usage")
 RECORD_USAGE = Access(USAGE_WRITE, "record usage")
 ADMINISTER = Access(ADMIN, "manage the directory")
+MANAGE_ALERTS = Access(None, "manage alerts and webhooks")
 VOID_USAGE = Access(USAGE_WRITE, "void usage")
 READ_CARD = Access(None, "read the rate card")
 
@@ -69,6 +70,10 @@ ACCESS = {
     "/api/v1/usage/events/void": VOID_USAGE,
     "/api/v1/admin/": ADMINISTER,
     "/api/v1/rates": READ_CARD,
+    "/api/v1/alerts": MANAGE_ALERTS,
+    "/api/v1/alerts/": MANAGE_ALERTS,
+    "/api/v1/webhooks": MANAGE_ALERTS,
+    "/api/v1/webhooks/": MANAGE_ALERTS,
 }
 
 

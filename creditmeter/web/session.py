@@ -90,11 +90,15 @@ def from_this_site(request: Request) -> bool:
     return parts.scheme in ("http", "https") and bool(host) and parts.netloc.lower() == host.lower()
 
 
+#: The dashboard's pages: where a sign-in may lead back to.
+DASHBOARD_PAGES = ("/dashboard", "/dashboard/alerts", "/dashboard/webhooks")
+
+
 def safe_next(target: str | None, default: str) -> str:
     """``target`` when it is a dashboard page of this site, else ``default`` (no open redirect)."""
     if not target:
         return default
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or parts.path != "/dashboard" or "\\" in target:
+    if parts.scheme or parts.netloc or parts.path not in DASHBOARD_PAGES or "\\" in target:
         return default
     return f"{parts.path}?{parts.query}" if parts.query else parts.path

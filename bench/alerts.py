@@ -1,0 +1,160 @@
+"""What 100 enabled alerts cost HTTP ingest: the same batches, with and without alerts.
+
+    python -m bench.alerts                          # SQLite and PostgreSQL
+    python -m bench.alerts --events 20000 --stores sqlite
+
+One organization records events stamped within the last hour (every batch lands
+in the alerts' current periods, the expensive case: a backfill into periods that
+ended before an alert watched is skipped at once). Its 100 alerts mix both metrics,
+days and months, four zones and filters on one to three dimensions, thresholds out
+of reach (none fires: firing is rare, evaluating is every batch). The contract's
+bar: ingest with them at 80% or more of its rate without them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.servers import databases, serve
+from creditmeter.alert_operations import Alerts
+from creditmeter.directory import Directory
+from creditmeter.store import open_store
+
+ORG = "org_alerts"
+PRODUCTS = ["parse", "extract", "split", "edit"]
+FEATURES = ["ocr", "tables", "forms", None]
+FILE_TYPES = ["pdf", "docx", "png", None]
+ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"]
+
+
+def _alerts(count: int) -> list[dict[str, Any]]:
+    rng = random.Random(7)
+    made = []
+    for n in range(count):
+        filters: dict[str, list[str]] = {}
+        if n % 4 >= 1:
+            filters["product"] = rng.sample(PRODUCTS, rng.randint(1, 2))
+        if n % 4 >= 2:
+            filters["fileType"] = rng.sample(["pdf", "docx", "png"], rng.randint(1, 2))
+        if n % 4 == 3:
+            filters["feature"] = rng.sample(["ocr", "tables", "forms"], 1)
+        metric = "credits" if n % 2 == 0 else "requestCount"
+        made.append(
+            {
+                "name": f"alert {n}",
+                "metric": metric,
+                "threshold": 9_000_000_000_000,
+                "period": "day" if n % 3 else "month",
+                "timeZone": ZONES[n % len(ZONES)],
+                "filters": filters,
+            }
+        )
+    return made
+
+
+def _bodies(count: int, batch: int) -> list[bytes]:
+    rng = random.Random(11)
+    now = datetime.now(UTC)
+    lines = []
+    for n in range(count):
+        event: dict[str, Any] = {
+            "id": f"ev-{n}",
+            "orgId": ORG,
+            "timestamp": (now - timedelta(seconds=rng.randrange(3600))).isoformat(),
+            "product": rng.choice(PRODUCTS),
+            "credits": rng.randrange(0, 5_000_000) / 1_000_000,
+        }
+        for field, values in (("feature", FEATURES), ("fileType", FILE_TYPES)):
+            if (value := rng.choice(values)) is not None:
+                event[field] = value
+        lines.append(json.dumps(event).encode())
+    return [b"\n".join(lines[i : i + batch]) for i in range(0, len(lines), batch)]
+
+
+def _prepare(database_url: str, alerts: int) -> str:
+    store = open_store(database_url)
+    try:
+        directory = Directory(store)
+        directory.create_org("Alerts bench", ORG)
+        _, secret = directory.create_token("bench", ["usage:write"])
+        operations = Alerts(store, max_per_org=alerts)
+        for body in _alerts(alerts):
+            operations.create(ORG, body, None)
+    finally:
+        store.close()
+    return secret
+
+
+def ingest_rate(database_url: str, bodies: list[bytes], *, alerts: int, senders: int) -> float:
+    """Events a second for the batches sent from ``senders`` threads to one server."""
+    secret = _prepare(database_url, alerts)
+    events = sum(body.count(b"\n") + 1 for body in bodies)
+    with serve(database_url) as (url, _):
+        queue = list(reversed(bodies))
+        lock = threading.Lock()
+        failures: list[str] = []
+
+        def send() -> None:
+            headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/x-ndjson"}
+            with httpx.Client(base_url=url, headers=headers, timeout=300) as client:
+                while True:
+                    with lock:
+                        if not queue:
+                            return
+                        body = queue.pop()
+                    response = client.post("/api/v1/usage/events", content=body)
+                    if response.status_code != 200:
+                        failures.append(response.text[:200])
+
+        started = time.perf_counter()
+        threads = [threading.Thread(target=send) for _ in range(senders)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+    if failures:
+        raise RuntimeError(f"{len(failures)} batches failed: {failures[:3]}")
+    return events / elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.alerts", description=__doc__)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=1_000)
+    parser.add_argument("--senders", type=int, default=4)
+    parser.add_argument("--alerts", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=2, help="alternate runs of each case")
+    parser.add_argument("--stores", default="sqlite,postgresql")
+    args = parser.parse_args(argv)
+    bodies = _bodies(args.events, args.batch)
+    print(f"{args.events:,} events in batches of {args.batch:,} from {args.senders} senders")
+    print(f"| store | without alerts (events/s) | with {args.alerts} alerts (events/s) | ratio |")
+    print("|---|---:|---:|---:|")
+    with tempfile.TemporaryDirectory(prefix="creditmeter-bench-alerts-") as scratch:
+        for kind in args.stores.split(","):
+            with databases(kind, Path(scratch)) as new_database:
+                rates: dict[int, list[float]] = {0: [], args.alerts: []}
+                for _ in range(args.rounds):
+                    for alerts in rates:
+                        rates[alerts].append(
+                            ingest_rate(new_database(), bodies, alerts=alerts, senders=args.senders)
+                        )
+                without, with_alerts = (max(rates[0]), max(rates[args.alerts]))
+                print(f"| {kind} | {without:,.0f} | {with_alerts:,.0f} | "
+                      f"{with_alerts / without:.0%} |")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
