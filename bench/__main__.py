@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import latency, streaming, units
+from bench import alerts, latency, streaming, units
 from bench.alternatives import INDEX, DuckDBScan, RawGroupBy
 from bench.footprint import footprint
 from bench.ingest import bulk, http
@@ -81,6 +81,12 @@ def _store(kind: str, args: argparse.Namespace, source: Path, http_source: Path,
     figures: dict[str, Any] = {"ingest": [], "duckdb": duck.figures}
     with databases(kind, args.workdir) as fresh:
         figures["units"] = _units(kind, args, fresh)
+        # Issue 16: alerts cost HTTP ingest (its own workload: one organization, events
+        # of the last hour, so every batch lands in the alerts' current periods).
+        figures["alerts"] = alerts.compare(
+            kind, fresh, events=min(args.events, 200_000), senders=args.senders,
+            rounds=1 if args.smoke else 2,
+        )  # fmt: skip
         url = fresh()
         seconds = bulk(url, source)
         figures["ingest"].append(
@@ -276,6 +282,8 @@ def main() -> None:
     print(table(results))
     print()
     print(units.report(results))
+    print()
+    print(alerts.report(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

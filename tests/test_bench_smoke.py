@@ -58,6 +58,10 @@ def test_the_benchmark_smoke_run_prints_its_table_and_writes_json(tmp_path: Path
         "bulk file import (creditmeter ingest)",
         "HTTP",
     ]
+    # Issue 16's line: HTTP ingest with 100 alerts against the same without.
+    assert "HTTP ingest with 100 alerts vs none" in done.stdout
+    assert store["alerts"]["alerts"] == 100
+    assert store["alerts"]["with_events_per_second"] > 0
     # The streamed export's rows, counted in the stream, are the workload's.
     assert store["streamed"]["rows"] == _hours_by_every_dimension(written["org_id"])
     assert store["streamed"]["duckdb_rows"] == store["streamed"]["rows"]
