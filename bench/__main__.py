@@ -4,6 +4,7 @@
     python -m bench --events 10000000 --stores sqlite --json bench-10m.json
     python -m bench --smoke --stores sqlite           # tiny: checks the program runs
     python -m bench --order random --stores sqlite    # a backfill in random order
+    python -m bench --events 200000 --units-only      # units vs credits at ingest (issue 15)
 
 See docs/benchmarks.md for what each figure means.
 """
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import latency, streaming
+from bench import alerts, latency, streaming, units
 from bench.alternatives import INDEX, DuckDBScan, RawGroupBy
 from bench.footprint import footprint
 from bench.ingest import bulk, http
@@ -79,6 +80,13 @@ def _store(kind: str, args: argparse.Namespace, source: Path, http_source: Path,
     figures, measured once for all stores, are attached as ``duck``)."""
     figures: dict[str, Any] = {"ingest": [], "duckdb": duck.figures}
     with databases(kind, args.workdir) as fresh:
+        figures["units"] = _units(kind, args, fresh)
+        # Issue 16: alerts cost HTTP ingest (its own workload: one organization, events
+        # of the last hour, so every batch lands in the alerts' current periods).
+        figures["alerts"] = alerts.compare(
+            kind, fresh, events=min(args.events, 200_000), senders=args.senders,
+            rounds=1 if args.smoke else 2,
+        )  # fmt: skip
         url = fresh()
         seconds = bulk(url, source)
         figures["ingest"].append(
@@ -142,6 +150,15 @@ def _store(kind: str, args: argparse.Namespace, source: Path, http_source: Path,
     return figures
 
 
+def _units(kind: str, args: argparse.Namespace, fresh: Any) -> list[dict[str, Any]]:
+    """Ingest of the workload carrying units against the same carrying credits."""
+    return units.compare(
+        kind, fresh, args.units_sources, args.units_http_sources,
+        events=args.events, http_events=args.http_events, senders=args.senders,
+        rounds=1 if args.smoke else 3,
+    )  # fmt: skip
+
+
 def _speed(
     kind: str, base: str, secret: str, duck: Duck, plan: latency.Plan
 ) -> list[dict[str, Any]]:
@@ -182,6 +199,10 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--requests", type=int, default=200, help="timed requests per case")
     parser.add_argument("--workdir", type=Path, help="where the files go (default: a temp dir)")
+    parser.add_argument(
+        "--units-only", action="store_true",
+        help="only compare ingest of events carrying units with the same carrying credits",
+    )  # fmt: skip
     args = parser.parse_args()
     plan = latency.Plan(requests=args.requests)
     args.alternative_runs = 20
@@ -201,7 +222,27 @@ def main() -> None:
             http_source = write_jsonl(
                 args.workdir / "http.jsonl", args.http_events, seed=args.seed, order=args.order
             )
+        args.units_sources = (
+            source,
+            write_jsonl(args.workdir / "units.jsonl", args.events, seed=args.seed,
+                        order=args.order, units=True),
+        )  # fmt: skip
+        args.units_http_sources = (
+            http_source,
+            write_jsonl(args.workdir / "http-units.jsonl", args.http_events, seed=args.seed,
+                        order=args.order, units=True),
+        )  # fmt: skip
         print(f"workload written: {args.events:,} events in {args.order} order", flush=True)
+        if args.units_only:
+            only: dict[str, Any] = {"events": args.events, "machine": _machine(), "stores": {}}
+            for kind in args.stores.split(","):
+                with databases(kind, args.workdir) as fresh:
+                    only["stores"][kind] = {"units": _units(kind, args, fresh)}
+            print()
+            print(units.report(only))
+            if args.json:
+                args.json.write_text(json.dumps(only, indent=2) + "\n")
+            return
         duck = DuckDBScan(source)
         try:
             org_events = duck.connection.execute(
@@ -239,6 +280,10 @@ def main() -> None:
         }
     print()
     print(table(results))
+    print()
+    print(units.report(results))
+    print()
+    print(alerts.report(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

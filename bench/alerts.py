@@ -128,6 +128,49 @@ def ingest_rate(database_url: str, bodies: list[bytes], *, alerts: int, senders:
     return events / elapsed
 
 
+#: The contract's bar: ingest with the alerts at this share of its rate without them.
+TARGET = 0.8
+
+
+def compare(
+    kind: str, fresh: Any, *, events: int, alerts: int = 100, batch: int = 1_000,
+    senders: int = 4, rounds: int = 2,
+) -> dict[str, Any]:  # fmt: skip
+    """HTTP ingest of the same batches into fresh databases without and with ``alerts``
+    enabled alerts, alternating, the best of ``rounds`` each (the machine's noise
+    only ever slows a run)."""
+    bodies = _bodies(events, batch)
+    rates: dict[int, list[float]] = {0: [], alerts: []}
+    for _ in range(rounds):
+        for count in rates:
+            rates[count].append(ingest_rate(fresh(), bodies, alerts=count, senders=senders))
+    without, with_alerts = max(rates[0]), max(rates[alerts])
+    return {
+        "store": kind, "events": events, "batch": batch, "senders": senders, "alerts": alerts,
+        "without_events_per_second": round(without),
+        "with_events_per_second": round(with_alerts),
+        "ratio": round(with_alerts / without, 4),
+        "met": with_alerts / without >= TARGET,
+    }  # fmt: skip
+
+
+def report(results: dict[str, Any]) -> str:
+    """The comparison as a table, a line per store."""
+    lines = [
+        f"HTTP ingest with 100 alerts vs none (target: with ≥ {TARGET:.0%} of without)",
+        f"{'store':<11} {'events':>9} {'without/s':>10} {'with/s':>10} {'ratio':>7}  target",
+    ]
+    for kind, figures in results["stores"].items():
+        row = figures.get("alerts")
+        if row:
+            lines.append(
+                f"{kind:<11} {row['events']:>9,} {row['without_events_per_second']:>10,} "
+                f"{row['with_events_per_second']:>10,} {row['ratio']:>7.1%}  "
+                f"{'met' if row['met'] else 'MISSED'}"
+            )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.alerts", description=__doc__)
     parser.add_argument("--events", type=int, default=200_000)

@@ -68,8 +68,15 @@ def events_per_day(count: int) -> list[int]:
     return counts
 
 
-def events(count: int, *, seed: int = 42, order: str = "time") -> Iterator[dict[str, object]]:
-    """``count`` event dicts over DAYS days from FIRST_DAY, in ``order`` (one of ORDERS)."""
+def events(
+    count: int, *, seed: int = 42, order: str = "time", units: bool = False
+) -> Iterator[dict[str, object]]:
+    """``count`` event dicts over DAYS days from FIRST_DAY, in ``order`` (one of ORDERS).
+
+    ``units``: each event carries ``units`` (the same numbers) instead of ``credits``,
+    to be priced by the card of :mod:`bench.units`.
+    """
+    amount = "units" if units else "credits"
     if order not in ORDERS:
         raise ValueError(f"unknown order {order!r}: use one of {', '.join(ORDERS)}")
     rng = random.Random(seed)
@@ -87,7 +94,7 @@ def events(count: int, *, seed: int = 42, order: str = "time") -> Iterator[dict[
             "feature": FEATURES[rng.randrange(10)],
             "apiKey": f"key_{rng.randrange(KEYS):02d}",
             "fileType": FILE_TYPES[rng.randrange(12)],
-            "credits": rng.randrange(1, 40) / 4,
+            amount: rng.randrange(1, 40) / 4,
         }
 
     if order == "random":
@@ -113,9 +120,11 @@ def events(count: int, *, seed: int = 42, order: str = "time") -> Iterator[dict[
             number += 1
 
 
-def write_jsonl(path: Path, count: int, *, seed: int = 42, order: str = "time") -> Path:
+def write_jsonl(
+    path: Path, count: int, *, seed: int = 42, order: str = "time", units: bool = False
+) -> Path:
     with path.open("w") as out:
-        for event in events(count, seed=seed, order=order):
+        for event in events(count, seed=seed, order=order, units=units):
             out.write(json.dumps(event, separators=(",", ":")))
             out.write("\n")
     return path

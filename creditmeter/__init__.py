@@ -32,6 +32,7 @@ from creditmeter.client._exceptions import (
     ServerError,
 )
 from creditmeter.client._models import Export, RecordResult, UsageRow, VoidResult
+from creditmeter.client._rates import RateCard, RateRow
 
 __all__ = [
     "APIConnectionError",
@@ -46,7 +47,9 @@ __all__ = [
     "Export",
     "InvalidRequestError",
     "PermissionDeniedError",
+    "RateCard",
     "RateLimitError",
+    "RateRow",
     "RecordResult",
     "ServerError",
     "UsageRow",

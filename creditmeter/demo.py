@@ -3,6 +3,13 @@
 The usage goes in through :func:`creditmeter.ingest.record`, the same path as
 every real event. It is random but seeded, so two demos of the same day hold
 the same numbers.
+
+It is priced through a rate card (credit-rates.md) built as if it had been set
+90 days ago: a global card, one organization's override, one change in the
+middle of the 90 days and one scheduled for next month. Parse, extract and split
+usage is sent in pages (``units``) and priced by :func:`creditmeter.rates.price`,
+as HTTP ingest and ``creditmeter ingest`` price it; edit usage is sent with the
+credits its sender computed.
 """
 
 from __future__ import annotations
@@ -12,12 +19,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from creditmeter.credits import to_micro
+from creditmeter import rates
+from creditmeter.credits import MICRO, to_micro
 from creditmeter.directory import Directory
 from creditmeter.events import Event
 from creditmeter.ingest import now_us, record
 from creditmeter.store import Store
-from creditmeter.timestamps import us_of_datetime
+from creditmeter.timestamps import format_instant, us_of_datetime
 
 DAYS = 90
 SEED = 20260519
@@ -31,6 +39,15 @@ PRODUCTS: dict[str, dict[str, Decimal]] = {
     "split": {"standard": Decimal("0.5")},
     "edit": {"standard": Decimal("1.5"), "fill": Decimal("2.25")},
 }
+#: Products whose usage the demo sends in pages, priced by the card; the others send credits.
+PRICED_IN_UNITS = frozenset({"parse", "extract", "split"})
+UNIT = "page"
+#: The override: one organization's own rate for one product and feature.
+OVERRIDE = ("org_acme", "extract", "agentic", Decimal("3.5"))
+#: The change in the middle of the 90 days: (product, feature, new rate).
+MID_CHANGE = ("split", "standard", Decimal("0.6"))
+#: The change scheduled for the first day of next month.
+SCHEDULED = ("parse", "standard", Decimal("1.25"))
 PRODUCT_WEIGHTS = {"parse": 50, "extract": 28, "split": 12, "edit": 10}
 FILE_TYPES = {"pdf": 58, "docx": 12, "xlsx": 8, "png": 7, "jpg": 5, "pptx": 4, None: 6}
 
@@ -100,6 +117,7 @@ def generate_events(now: datetime, *, seed: int = SEED) -> list[Event]:
                 pages = max(1, int(rng.lognormvariate(1.2, 0.9)))
                 credits = PRODUCTS[product][feature] * pages
                 api_key = rng.choice(org.product_keys) if rng.random() > 0.04 else None
+                in_units = product in PRICED_IN_UNITS
                 events.append(
                     Event(
                         org_id=org.id,
@@ -109,11 +127,53 @@ def generate_events(now: datetime, *, seed: int = SEED) -> list[Event]:
                         feature=feature,
                         api_key=api_key,
                         file_type=_pick(rng, FILE_TYPES),
-                        credits_micro=to_micro(credits),
+                        # Priced by the card (rates.price) when sent in pages.
+                        credits_micro=0 if in_units else to_micro(credits),
                         request_count=1,
+                        units_micro=pages * MICRO if in_units else None,
+                        sent_timestamp=format_instant(moment) if in_units else None,
                     )
                 )
     return events
+
+
+def set_card(store: Store, now: datetime) -> None:
+    """The demo's rate card, recorded as it would have been: the global card and the
+    override 90 days before ``now``, the change in the middle then, and at ``now`` the
+    change scheduled for the first day of next month."""
+    first = datetime.combine(now.date() - timedelta(days=DAYS - 1), datetime.min.time(), UTC)
+    middle = first + timedelta(days=DAYS // 2)
+    next_month = (now.date().replace(day=1) + timedelta(days=32)).replace(day=1)
+    start = datetime.combine(next_month, datetime.min.time(), UTC)
+
+    def version(
+        product: str, feature: str, rate: Decimal, *, at: datetime, org_id: str | None = None
+    ) -> rates.RateDraft:
+        return rates.draft(
+            org_id=org_id,
+            product=product,
+            feature=feature,
+            unit=UNIT,
+            credits_per_unit=rate,
+            effective_from=None,
+            now_us=us_of_datetime(at),
+        )
+
+    card = [
+        version(product, feature, rate, at=first)
+        for product, features in PRODUCTS.items()
+        for feature, rate in features.items()
+    ]
+    org_id, product, feature, rate = OVERRIDE
+    card.append(version(product, feature, rate, at=first, org_id=org_id))
+    rates.record(store, card, now_us=us_of_datetime(first))
+    rates.record(store, [version(*MID_CHANGE, at=middle)], now_us=us_of_datetime(middle))
+    product, feature, rate = SCHEDULED
+    scheduled = rates.draft(
+        org_id=None, product=product, feature=feature, unit=UNIT, credits_per_unit=rate,
+        effective_from=format_instant(start), now_us=us_of_datetime(now),
+    )  # fmt: skip
+    rates.record(store, [scheduled], now_us=us_of_datetime(now))
 
 
 def build_demo(store: Store, *, now: datetime | None = None) -> DemoInfo:
@@ -131,7 +191,11 @@ def build_demo(store: Store, *, now: datetime | None = None) -> DemoInfo:
     email, (org_id, _) = PEOPLE[0][0], PEOPLE[0][1][0]
     _, personal_key = directory.create_key(users[email].id, org_id, name="demo")
     _, ingest_token = directory.create_token("demo ingest", ["usage:write"])
+    set_card(store, now)
     events = generate_events(now)
+    problems = rates.price(store, events)
+    if problems:  # the card covers every product the demo sends in pages
+        raise RuntimeError(f"the demo's card does not price its events: {problems[0].message}")
     received = now_us()
     for start in range(0, len(events), 10_000):
         record(store, events[start : start + 10_000], received_us=received)

@@ -12,6 +12,11 @@ the full path — the standard library's parser and :func:`validate_one` — whi
 finds and words every problem. So the quick path decides nothing on its own: it
 can only take the full path's "valid" answer sooner. A property test holds the
 two to the same answers.
+
+An event may carry ``units`` instead of ``credits`` (credit-rates.md). Reading
+checks the number and keeps it as micro-units, with the timestamp as sent; its
+credits are priced from the rate card afterwards, by :mod:`creditmeter.pricing`,
+which needs the store.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ FIELDS = (
     "timestamp",
     *(dimension.field for dimension in DIMENSIONS),
     "credits",
+    "units",
     "requestCount",
 )
 _KNOWN = frozenset(FIELDS)
@@ -71,6 +77,11 @@ class Event:
     credits_micro: int
     request_count: int
     index: int = field(default=0, compare=False)
+    #: Micro-units when the event was sent with ``units`` (its ``credits_micro`` are
+    #: then 0 until :mod:`creditmeter.pricing` prices it); None when sent with credits.
+    units_micro: int | None = None
+    #: The timestamp as sent, kept for an event sent with units (a missing rate names it).
+    sent_timestamp: str | None = field(default=None, compare=False)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -106,8 +117,9 @@ class _Wire(
     timestamp: str
     product: str
     # Any: the JSON type (int, or Decimal via float_hook) is checked in _quick so
-    # that a string is refused, never converted.
-    credits: Any
+    # that a string is refused, never converted. One of credits and units is given.
+    credits: Any = None
+    units: Any = None
     feature: str | None = None
     api_key: str | None = None
     file_type: str | None = None
@@ -164,17 +176,23 @@ def _quick(wire: _Wire, index: int, latest_us: int, known: _Known) -> Event | No
     ):
         return None
     credits = wire.credits
+    units_micro = None
     if type(credits) is int:
-        if not 0 <= credits <= MAX_EVENT_CREDITS:
+        if not 0 <= credits <= MAX_EVENT_CREDITS or wire.units is not None:
             return None
         credits_micro = credits * MICRO
     elif type(credits) is Decimal:
-        if not 0 <= credits <= MAX_EVENT_CREDITS:
+        if not 0 <= credits <= MAX_EVENT_CREDITS or wire.units is not None:
             return None
         try:
             credits_micro = to_micro(credits)
         except ValueError:
             return None
+    elif credits is None:
+        units_micro = _quick_micro(wire.units)
+        if units_micro is None:
+            return None
+        credits_micro = 0
     else:
         return None
     request_count = wire.request_count
@@ -193,7 +211,21 @@ def _quick(wire: _Wire, index: int, latest_us: int, known: _Known) -> Event | No
         credits_micro,
         request_count,
         index,
+        units_micro,
+        None if units_micro is None else wire.timestamp,
     )
+
+
+def _quick_micro(number: Any) -> int | None:
+    """Micro-units of a JSON number that follows the credits rules; None otherwise."""
+    if type(number) is int:
+        return number * MICRO if 0 <= number <= MAX_EVENT_CREDITS else None
+    if type(number) is Decimal and 0 <= number <= MAX_EVENT_CREDITS:
+        try:
+            return to_micro(number)
+        except ValueError:
+            return None
+    return None
 
 
 @dataclass
@@ -410,30 +442,24 @@ def validate_one(index: int, raw: Any, latest_us: int, problems: list[Problem]) 
                 )
 
     credits_micro = 0
+    units_micro: int | None = None
     credits = raw.get("credits")
-    if credits is None:
-        problems.append(Problem(index, "credits", "'credits' is required."))
-    elif isinstance(credits, bool) or not isinstance(credits, int | Decimal):
-        problems.append(Problem(index, "credits", "'credits' must be a JSON number, not a string."))
-    elif credits < 0 or credits > MAX_EVENT_CREDITS:
+    units = raw.get("units")
+    if credits is not None and units is not None:
         problems.append(
             Problem(
                 index,
-                "credits",
-                f"'credits' must be between 0 and {MAX_EVENT_CREDITS:,}; got {credits}.",
+                "units",
+                "'credits' and 'units' are both given; send one: 'credits' as computed, or "
+                "'units' to be priced by the rate card.",
             )
         )
+    elif units is not None:
+        units_micro = _micro(index, "units", units, problems)
+    elif credits is None:
+        problems.append(Problem(index, "credits", "'credits' is required."))
     else:
-        try:
-            credits_micro = to_micro(Decimal(credits))
-        except ValueError:
-            problems.append(
-                Problem(
-                    index,
-                    "credits",
-                    f"'credits' {credits} has more than 6 decimal places; round it to 6.",
-                )
-            )
+        credits_micro = _micro(index, "credits", credits, problems) or 0
 
     request_count = raw.get("requestCount")
     if request_count is None:
@@ -465,4 +491,30 @@ def validate_one(index: int, raw: Any, latest_us: int, problems: list[Problem]) 
         credits_micro=credits_micro,
         request_count=request_count,
         index=index,
+        units_micro=units_micro,
+        sent_timestamp=None if units_micro is None else timestamp,
     )
+
+
+def _micro(index: int, name: str, number: Any, problems: list[Problem]) -> int | None:
+    """Micro-units of ``number`` by the credits rules (``credits`` and ``units`` alike),
+    or None with its problem appended."""
+    if isinstance(number, bool) or not isinstance(number, int | Decimal):
+        problems.append(Problem(index, name, f"'{name}' must be a JSON number, not a string."))
+        return None
+    if number < 0 or number > MAX_EVENT_CREDITS:
+        problems.append(
+            Problem(
+                index, name, f"'{name}' must be between 0 and {MAX_EVENT_CREDITS:,}; got {number}."
+            )
+        )
+        return None
+    try:
+        return to_micro(Decimal(number))
+    except ValueError:
+        problems.append(
+            Problem(
+                index, name, f"'{name}' {number} has more than 6 decimal places; round it to 6."
+            )
+        )
+        return None

@@ -237,9 +237,14 @@ def _utc_days(
 
 
 def _chunks(chosen: Sequence[Bucket], query: ExportQuery) -> Iterator[Sequence[Bucket]]:
-    """Consecutive buckets read together: a day of hours, else a month or more, so that
-    a chunk's rows (the memory a streamed answer holds) stay few."""
-    span = DAY if query.width == "hour" else 28 * DAY
+    """Consecutive buckets read together, so that a chunk's rows (the memory a streamed
+    answer holds) stay few: a day of hours; else a month of one dimension's values
+    (the default 30 days in one chunk), a week of combinations (as for UTC days), or
+    one month bucket."""
+    if query.width == "hour":
+        span = DAY
+    else:
+        span = (31 if sql.one_dimension(query.group_by, query.filters) else 7) * DAY
     start = 0
     for index, bucket in enumerate(chosen):
         if bucket.spans[-1][1] - chosen[start].first >= span or index == len(chosen) - 1:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
-from creditmeter import alerting
+from creditmeter import alerting, rates
 from creditmeter.credits import MAX_TOTAL_MICRO, format_micro
 from creditmeter.errors import InvalidEvents, PayloadTooLarge, Problem
 from creditmeter.events import Batch, Event, read_lines
@@ -44,9 +45,20 @@ def record_batch(store: Store, batch: Batch, *, max_events: int, received_us: in
     problem; stores nothing in either case.
     """
     check_batch_size(batch.size, max_events)
-    if batch.problems:
-        raise InvalidEvents(batch.problems)
+    # Events sent with units are priced now, from the card as recorded (credit-rates.md):
+    # a missing rate is a problem like any other, so the batch is whole before any
+    # duplicate is looked for (edge case 18).
+    problems = batch.problems
+    priced = rates.price(store, batch.events)
+    if priced:
+        problems = sorted([*problems, *priced], key=_position)
+    if problems:
+        raise InvalidEvents(problems)
     return record(store, batch.events, received_us=received_us)
+
+
+def _position(problem: Problem) -> int:
+    return -1 if problem.index is None else problem.index
 
 
 def _row(event: Event, received_us: int) -> tuple[Any, ...]:
@@ -65,6 +77,23 @@ def _row(event: Event, received_us: int) -> tuple[Any, ...]:
     )
 
 
+def _row_with_units(event: Event, received_us: int) -> tuple[Any, ...]:
+    """The event as a row in ``sql.EVENT_COLUMNS_WITH_UNITS`` order."""
+    return (
+        event.org_id,
+        event.id,
+        event.timestamp_us,
+        event.product,
+        event.feature,
+        event.api_key,
+        event.file_type,
+        event.credits_micro,
+        event.request_count,
+        received_us,
+        event.units_micro,
+    )
+
+
 def _event_of_row(row: dict[str, Any]) -> Event:
     return Event(
         org_id=row["org_id"],
@@ -76,6 +105,23 @@ def _event_of_row(row: dict[str, Any]) -> Event:
         file_type=row["file_type"],
         credits_micro=row["credits_micro"],
         request_count=row["request_count"],
+        units_micro=row["units_micro"],
+    )
+
+
+def _as_sent(event: Event) -> tuple[Any, ...]:
+    """What conflicts compare: what was sent (credit-rates.md, edge case 3). An event
+    sent with units is compared by its units, never by the credits they were priced at."""
+    units = event.units_micro
+    return (
+        event.timestamp_us,
+        event.product,
+        event.feature,
+        event.api_key,
+        event.file_type,
+        event.request_count,
+        units,
+        event.credits_micro if units is None else None,
     )
 
 
@@ -96,9 +142,16 @@ def record(store: Store, events: list[Event], *, received_us: int) -> RecordResu
     try:
         evaluation = alerting.prepare(list(first.values()))
         with store.write() as connection:
-            inserted = sql.insert_events(
-                connection, [_row(event, received_us) for event in first.values()]
-            )
+            if any(event.units_micro is not None for event in first.values()):
+                inserted = sql.insert_events(
+                    connection,
+                    [_row_with_units(event, received_us) for event in first.values()],
+                    sql.EVENT_COLUMNS_WITH_UNITS,
+                )
+            else:
+                inserted = sql.insert_events(
+                    connection, [_row(event, received_us) for event in first.values()]
+                )
             evaluation.apply(connection, inserted, now_us())
             already = [key for key in first if key not in inserted]
             stored = sql.stored_events(connection, already) if already else {}
@@ -110,13 +163,13 @@ def record(store: Store, events: list[Event], *, received_us: int) -> RecordResu
     conflicts: dict[str, None] = {}
     for key in already:
         duplicates += 1
-        if first[key] != _event_of_row(stored[key]):
+        if _as_sent(first[key]) != _as_sent(_event_of_row(stored[key])):
             conflicts[key[1]] = None
     for event in repeats:
         duplicates += 1
         key = (event.org_id, event.id)
         winner = _event_of_row(stored[key]) if key in stored else first[key]
-        if event != winner:
+        if _as_sent(event) != _as_sent(winner):
             conflicts[event.id] = None
     return RecordResult(
         accepted=len(inserted),
@@ -147,7 +200,7 @@ def _overflow(store: Store, events: list[Event]) -> InvalidEvents:
                 [
                     Problem(
                         event.index,
-                        "credits",
+                        "credits" if event.units_micro is None else "units",
                         f"This event takes the total of {event.org_id} on {event.day} past "
                         f"{format_micro(MAX_TOTAL_MICRO)} credits, the largest total stored.",
                     )
@@ -175,16 +228,48 @@ def check_lines(lines: Iterable[bytes], *, now: int | None = None) -> tuple[int,
     Returns (events seen, problems); problems carry 1-based line numbers in
     ``index``, at most MAX_FILE_PROBLEMS of them.
     """
-    problems: list[Problem] = []
-    seen = 0
+    checked = check_file(lines, now=now)
+    return checked.seen, checked.problems
+
+
+@dataclass
+class FileCheck:
+    """What reading a file found: events seen, those sent with units, and problems."""
+
+    seen: int = 0
+    units: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+
+def check_file(
+    lines: Iterable[bytes], *, now: int | None = None, store: Store | None = None
+) -> FileCheck:
+    """Validate every line of a JSON-lines stream without storing anything; with a
+    ``store``, also price the events sent with units (a batch at a time), so that an
+    event without a rate in force is a problem of its line.
+
+    Problems carry 1-based line numbers in ``index``, at most MAX_FILE_PROBLEMS.
+    """
+    checked = FileCheck()
+    problems = checked.problems
+    # The card as recorded when the check starts, read once: each line is priced as
+    # it is read, and none is held (the import prices each batch again as it commits).
+    pricer = rates.whole_card(store) if store is not None else None
     for item in read_lines(lines, now_us() if now is None else now, start=1):
-        seen += 1
+        checked.seen += 1
         if isinstance(item, Event):
-            continue
-        problems.extend(item[: MAX_FILE_PROBLEMS - len(problems)])
+            if item.units_micro is None:
+                continue
+            checked.units += 1
+            found = pricer.price((item,)) if pricer is not None else []
+        else:
+            found = item
+        problems.extend(found)
         if len(problems) >= MAX_FILE_PROBLEMS:
             break
-    return seen, problems
+    problems.sort(key=_position)
+    del problems[MAX_FILE_PROBLEMS:]
+    return checked
 
 
 def record_lines(

@@ -52,6 +52,16 @@ def test_the_benchmark_smoke_run_prints_its_table_and_writes_json(tmp_path: Path
     assert [row["requests"] >= 5 for row in store["speed"]] == [True] * len(SPEED_CASES)
     assert [row["duckdb_check"]["same"] for row in store["speed"]] == [True] * len(SPEED_CASES)
     assert "DIFFERS" not in done.stdout
+    # Issue 15's line: ingest of events carrying units against the same carrying credits.
+    assert "Ingest of events carrying units vs credits" in done.stdout
+    assert [row["path"].split(",")[0] for row in store["units"]] == [
+        "bulk file import (creditmeter ingest)",
+        "HTTP",
+    ]
+    # Issue 16's line: HTTP ingest with 100 alerts against the same without.
+    assert "HTTP ingest with 100 alerts vs none" in done.stdout
+    assert store["alerts"]["alerts"] == 100
+    assert store["alerts"]["with_events_per_second"] > 0
     # The streamed export's rows, counted in the stream, are the workload's.
     assert store["streamed"]["rows"] == _hours_by_every_dimension(written["org_id"])
     assert store["streamed"]["duckdb_rows"] == store["streamed"]["rows"]

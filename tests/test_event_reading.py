@@ -197,3 +197,63 @@ def test_a_body_that_is_not_an_events_object_is_refused_as_before() -> None:
             assert exc.problems
         else:
             raise AssertionError(body)
+
+
+# -- events sent with units (credit-rates.md) --------------------------------------
+
+VALID_UNITS = {key: value for key, value in VALID.items() if key != "credits"} | {
+    "units": Decimal("12.5")
+}
+
+
+@st.composite
+def raw_unit_events(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid event sent with units, its units, credits or other fields changed."""
+    event: dict[str, Any] = dict(VALID_UNITS)
+    for _ in range(draw(st.integers(min_value=0, max_value=3))):
+        name = draw(st.sampled_from(["units", "credits", "unit", "timestamp", "requestCount"]))
+        change = draw(st.sampled_from(["remove", "value", "typed", "null"]))
+        if change == "remove":
+            event.pop(name, None)
+        elif change == "null":
+            event[name] = None
+        elif change == "typed" and name == "timestamp":
+            event[name] = draw(_timestamps)
+        elif change == "typed":
+            event[name] = draw(_numbers)
+        else:
+            event[name] = draw(_values)
+    return event
+
+
+@settings(max_examples=400)
+@given(raw_unit_events())
+@example(dict(VALID_UNITS, credits=None))
+@example(dict(VALID_UNITS, credits=Decimal("1")))
+@example(dict(VALID_UNITS, units=Decimal("1E-7")))
+@example(dict(VALID_UNITS, units="3"))
+def test_the_two_paths_agree_on_events_sent_with_units(raw: dict[str, Any]) -> None:
+    line = _json(raw).encode()
+    full = _full(3, line)
+    try:
+        quick = reading._quick(reading._LINE_DECODER.decode(line), 3, LATEST_US, reading._Known())
+    except Exception:
+        quick = None
+    if isinstance(full, Event):
+        assert quick is not None, "the quick path gave up on a valid event"
+        assert _same_event(quick, full)
+        assert quick.sent_timestamp == full.sent_timestamp
+        if raw.get("units") is not None:
+            assert full.units_micro is not None and full.credits_micro == 0
+            assert full.sent_timestamp == raw["timestamp"]
+    else:
+        assert quick is None, f"the quick path accepted what the full path refuses: {full}"
+    (answer,) = read_lines([line], NOW_US, start=3)
+    assert answer == full
+
+
+def test_units_and_credits_together_or_neither_are_words_of_the_full_path() -> None:
+    both = _full(0, _json(dict(VALID_UNITS, credits=1)).encode())
+    assert isinstance(both, list) and [p.field for p in both] == ["units"]
+    neither = _full(0, _json({k: v for k, v in VALID_UNITS.items() if k != "units"}).encode())
+    assert isinstance(neither, list) and [p.field for p in neither] == ["credits"]

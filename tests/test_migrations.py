@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import sqlite3
 import threading
@@ -285,10 +286,14 @@ def test_migration_0008_adds_the_voids_and_going_back_is_refused_once_anything_i
     finally:
         store.close()
     assert raw_and_rolled_disagreeing(url, access.org_id) == []
-    voided = _usage_tables(url)
 
     engine = sa.create_engine(normalise_url(url), poolclass=sa.NullPool)
     try:
+        # The revisions after 0008 first (alerts' 0009, the rate card's 0010): pysqlite runs DDL
+        # outside this engine's transaction, so they would stay undone on SQLite.
+        with engine.begin() as connection:
+            command.downgrade(_alembic_config(connection), "0008")
+        voided = _usage_tables(url)
         with pytest.raises(RuntimeError, match="2 voided events"), engine.begin() as connection:
             command.downgrade(_alembic_config(connection), "0007")
         with engine.connect() as connection:
@@ -296,3 +301,73 @@ def test_migration_0008_adds_the_voids_and_going_back_is_refused_once_anything_i
     finally:
         engine.dispose()
     assert _usage_tables(url) == voided
+
+
+def test_migration_0010_adds_the_rate_card_and_takes_it_away_keeping_every_credit(
+    new_database: Callable[[], str],
+) -> None:
+    """Events priced from a card at the head; the database taken back to 0009 (no
+    card, no units) and forward again: every credit and rollup is as ingest kept
+    it, the units column is back (empty), the card empty, and pricing works again."""
+    from creditmeter import rates
+
+    url = new_database()
+    access = set_up_org(url)
+    store = open_store(url)
+    received = now_us()
+    stamp = "2026-11-30T00:00:00Z"
+
+    def priced(prefix: str) -> list[dict[str, object]]:
+        return [
+            {"id": f"{prefix}-{n}", "orgId": access.org_id, "timestamp": stamp,
+             "product": "parse", "units": n}
+            for n in range(40)
+        ]  # fmt: skip
+
+    def draft() -> rates.RateDraft:
+        return rates.draft(org_id=None, product="parse", feature=None, unit="page",
+                           credits_per_unit=Decimal("0.3"), effective_from=None,
+                           now_us=0)  # fmt: skip
+
+    try:
+        rates.record(store, [draft()], now_us=0)
+        events = make_events(access.org_id, 300, seed=7)
+        for body in (exact_json(events), json.dumps({"events": priced("u")}).encode()):
+            record_batch(
+                store, read_json_body(body, received), max_events=10_000, received_us=received
+            )
+    finally:
+        store.close()
+    recorded = _usage_tables(url)
+
+    engine = sa.create_engine(normalise_url(url), poolclass=sa.NullPool)
+    with engine.begin() as connection:
+        command.downgrade(_alembic_config(connection), "0009")
+        tables = set(sa.inspect(connection).get_table_names())
+        columns = {c["name"] for c in sa.inspect(connection).get_columns("usage_events")}
+    engine.dispose()
+    assert not {"rate_versions", "rate_units"} & tables
+    assert "units_micro" not in columns
+    store = open_store(url, ensure_schema=False)
+    try:
+        assert store.migrate()[0] == "0009"
+    finally:
+        store.close()
+    after = _usage_tables(url)
+    for table in _USAGE_TABLES[1:]:
+        assert after[table] == recorded[table]
+    # The events keep their credits; the units they were sent with are gone with 0009.
+    assert {row[:-1] for row in after["usage_events"]} == {
+        row[:-1] for row in recorded["usage_events"]
+    }
+    assert {row[-1] for row in after["usage_events"]} == {"None"}
+    store = open_store(url)
+    try:
+        assert rates.list_versions(store) == []
+        rates.record(store, [draft()], now_us=0)
+        again = priced("v")
+        body = json.dumps({"events": again}).encode()
+        record_batch(store, read_json_body(body, received), max_events=10_000, received_us=received)
+        assert len(rates.list_versions(store)) == 1
+    finally:
+        store.close()

@@ -15,6 +15,8 @@ PUBLIC = {
     "AsyncClient",
     "Export",
     "UsageRow",
+    "RateCard",
+    "RateRow",
     "RecordResult",
     "VoidResult",
     "CreditmeterError",

@@ -37,5 +37,5 @@ def test_an_unknown_group_by_value_and_event_field_get_the_same_sentence(tenant:
     [problem] = tenant.writer.post("/api/v1/usage/events", json=body).json()["error"]["details"]
     assert problem["message"] == (
         "Unknown field 'colour'. Known fields: 'id', 'orgId', 'timestamp', 'product', "
-        "'feature', 'apiKey', 'fileType', 'credits', 'requestCount'."
+        "'feature', 'apiKey', 'fileType', 'credits', 'units', 'requestCount'."
     )

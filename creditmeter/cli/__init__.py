@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from creditmeter._version import __version__
-from creditmeter.cli import alerts, directory, export, ingest, server, voids
+from creditmeter.cli import alerts, directory, export, ingest, rates, server, voids
 from creditmeter.cli.common import CommandLine
 
 app = typer.Typer(
@@ -54,6 +54,7 @@ app.add_typer(directory.key_app, name="key")
 app.add_typer(directory.token_app, name="token")
 app.add_typer(alerts.alert_app, name="alert")
 app.add_typer(alerts.webhook_app, name="webhook")
+app.add_typer(rates.rates_app, name="rates")
 app.add_typer(voids.voids_app, name="voids")
 
 

@@ -32,7 +32,7 @@ from creditmeter.cli.common import (
 from creditmeter.demo import DEMO_DATABASE_URL
 from creditmeter.errors import InvalidEvents, Problem
 from creditmeter.events import loads
-from creditmeter.ingest import MAX_FILE_PROBLEMS, check_lines, record_lines
+from creditmeter.ingest import MAX_FILE_PROBLEMS, check_file, record_lines
 
 #: Where ``--token`` is read from when it is not passed.
 TOKEN_ENV = "CREDITMETER_TOKEN"
@@ -110,12 +110,20 @@ def _shown(database_url: str) -> str:
     return url.render_as_string(hide_password=True)
 
 
+def _exists(database_url: str | None) -> bool:
+    """Whether the database is there already (a SQLite file that is not is made on opening)."""
+    url = make_url(settings_for(database_url).database_url)
+    if url.get_backend_name() == "sqlite" and _is_file(url.database):
+        return Path(url.database or "").exists()
+    return True
+
+
 def _is_file(database: str | None) -> bool:
     return bool(database) and database != ":memory:" and not (database or "").startswith("file:")
 
 
 def _into_database(
-    path: Path, count: int, database_url: str | None, *, json_output: bool
+    path: Path, count: int, database_url: str | None, *, json_output: bool, units: bool = False
 ) -> tuple[RecordResult, str]:
     settings = settings_for(database_url)
     url = make_url(settings.database_url)
@@ -134,6 +142,14 @@ def _into_database(
         _progress() as progress,
         path.open("rb") as lines,
     ):
+        if units:
+            # The events sent with units are priced by the card in this database:
+            # every line is priced before anything is stored (credit-rates.md).
+            priced = check_file(lines, store=store).problems
+            if priced:
+                progress.stop()
+                _refuse(priced, json_output=json_output)
+            lines.seek(0)
         task = progress.add_task("events", total=count)
         stored = [0]
 
@@ -252,6 +268,20 @@ def _summary(result: RecordResult, where: str) -> str:
     return "\n".join(lines)
 
 
+def _refuse(problems: list[Problem], *, json_output: bool) -> NoReturn:
+    """List the file's problems and stop: nothing was stored."""
+    _report(problems)
+    more = " (the first 100 are listed)" if len(problems) >= MAX_FILE_PROBLEMS else ""
+    if json_output:
+        print_json(InvalidEvents(problems).body())
+    err_console.print(
+        f"[bold red]error:[/] nothing was stored: fix the problems above{more} "
+        "and run the import again.",
+        highlight=False,
+    )
+    raise typer.Exit(1)
+
+
 @reports_errors
 def ingest(
     file: Annotated[
@@ -295,21 +325,26 @@ def ingest(
     gc.collect()
     gc.freeze()
     with _readable(file) as path:
+        # Into a database that exists, events sent with units are priced by its card
+        # in the same pass; into a new one, after it is made (there is no card yet).
+        priced = client is None and _exists(database_url)
         with path.open("rb") as lines:
-            count, problems = check_lines(lines)
-        if problems:
-            _report(problems)
-            more = " (the first 100 are listed)" if len(problems) >= MAX_FILE_PROBLEMS else ""
-            if json_output:
-                print_json(InvalidEvents(problems).body())
-            err_console.print(
-                f"[bold red]error:[/] nothing was stored: fix the problems above{more} "
-                "and run the import again.",
-                highlight=False,
-            )
-            raise typer.Exit(1)
+            if priced:
+                with opened_store(database_url) as store:
+                    checked = check_file(lines, store=store)
+            else:
+                checked = check_file(lines)
+        count = checked.seen
+        if checked.problems:
+            _refuse(checked.problems, json_output=json_output)
         if client is None:
-            result, where = _into_database(path, count, database_url, json_output=json_output)
+            result, where = _into_database(
+                path,
+                count,
+                database_url,
+                json_output=json_output,
+                units=checked.units > 0 and not priced,
+            )
         else:
             result, where = _through_server(path, count, client, json_output=json_output)
     if json_output:

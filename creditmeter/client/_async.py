@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterable, Mapping
+from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Any
@@ -43,6 +44,7 @@ from creditmeter.client._base import (
 from creditmeter.client._events import batches
 from creditmeter.client._exceptions import CreditmeterError, RateLimitError
 from creditmeter.client._models import Export, RecordResult, UsageRow, VoidResult
+from creditmeter.client._rates import RateCard
 
 
 class AsyncClient(AlertRequests, BaseClient):
@@ -167,6 +169,17 @@ class AsyncClient(AlertRequests, BaseClient):
         ):
             for row in result:
                 yield row
+
+    async def rates(
+        self, *, org_id: str | None = None, at: datetime | str | None = None
+    ) -> RateCard:
+        """The rate card in force for ``org_id`` (default: the key's organization) at
+        ``at`` (default: now; an aware datetime or RFC 3339 text): the rates that price
+        its events, each a :class:`RateRow` with its exact ``credits_per_unit``.
+        Reading counts against the key's export rate limit.
+        """
+        request = self._rates_request(self._http, org_id=org_id, at=at)
+        return self._rate_card(await self._send(request))
 
     async def record(
         self, events: Iterable[Mapping[str, Any]], *, batch_size: int = DEFAULT_BATCH_SIZE

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, datetime
 
 import httpx
 
@@ -29,6 +29,7 @@ from creditmeter.client._models import (
     parse_record_result,
     parse_void_result,
 )
+from creditmeter.client._rates import RATES_PATH, RateCard, parse_rate_card
 from creditmeter.client._retry import RetryPolicy
 from creditmeter.dimensions import DIMENSIONS
 
@@ -143,6 +144,37 @@ class BaseClient:
             headers={**self._headers, "Accept": "application/json"},
             timeout=self.timeout,
         )
+
+    def _rates_request(
+        self,
+        http: httpx.Client | httpx.AsyncClient,
+        *,
+        org_id: str | None,
+        at: datetime | str | None,
+    ) -> httpx.Request:
+        """The rate card's GET; an ``at`` datetime is sent as RFC 3339 (aware ones only
+        carry the offset the server demands)."""
+        params: list[tuple[str, str]] = []
+        if org_id is not None:
+            params.append(("orgId", org_id))
+        if at is not None:
+            params.append(("at", at.isoformat() if isinstance(at, datetime) else at))
+        return http.build_request(
+            "GET",
+            self.base_url + RATES_PATH,
+            params=params,
+            headers={**self._headers, "Accept": "application/json"},
+            timeout=self.timeout,
+        )
+
+    def _rate_card(self, response: httpx.Response) -> RateCard:
+        try:
+            return parse_rate_card(response.content)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CreditmeterError(
+                f"The answer from {response.request.url} is not a rate card; "
+                "is base_url a creditmeter server?"
+            ) from exc
 
     def _record_request(self, http: httpx.Client | httpx.AsyncClient, body: bytes) -> httpx.Request:
         return http.build_request(

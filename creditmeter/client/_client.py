@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
 from decimal import Decimal
 from types import TracebackType
 from typing import Any
@@ -43,6 +44,7 @@ from creditmeter.client._base import (
 from creditmeter.client._events import batches
 from creditmeter.client._exceptions import CreditmeterError, RateLimitError
 from creditmeter.client._models import Export, RecordResult, UsageRow, VoidResult
+from creditmeter.client._rates import RateCard
 
 
 class Client(AlertRequests, BaseClient):
@@ -194,10 +196,22 @@ class Client(AlertRequests, BaseClient):
         ):
             yield from result
 
+    def rates(self, *, org_id: str | None = None, at: datetime | str | None = None) -> RateCard:
+        """The rate card in force for ``org_id`` (default: the key's organization) at
+        ``at`` (default: now; an aware datetime or RFC 3339 text): the rates that price
+        its events, each a :class:`RateRow` with its exact ``credits_per_unit``.
+        Reading counts against the key's export rate limit.
+        """
+        request = self._rates_request(self._http, org_id=org_id, at=at)
+        return self._rate_card(self._send(request))
+
     def record(
         self, events: Iterable[Mapping[str, Any]], *, batch_size: int = DEFAULT_BATCH_SIZE
     ) -> RecordResult:
         """Send usage events in batches of ``batch_size``; the sums of the answers.
+
+        Each event carries ``credits``, or ``units`` that the server prices from the
+        rate card in force at the event's timestamp (a Decimal is sent exactly).
 
         Needs a service token with the ``usage:write`` scope. Sending an event
         again never counts twice (events are idempotent on their ``orgId`` and

@@ -124,6 +124,8 @@ class Store:
         self.engine = self._create_engine()
 
     def _create_engine(self) -> Engine:
+        # hide_parameters: a failing statement's error (which may be logged) names
+        # no bound value, so no secret, key hash or usage datum reaches a log.
         options = self.options
         if self.dialect != "sqlite":
             # pre_ping replaces connections that died with a database restart, so
@@ -131,6 +133,7 @@ class Store:
             # fast (503) while the database is down instead of hanging.
             return create_engine(
                 self.url,
+                hide_parameters=True,
                 pool_pre_ping=True,
                 pool_size=options.pool_size,
                 max_overflow=options.max_overflow,
@@ -141,7 +144,7 @@ class Store:
                     "options": "-c synchronous_commit=on",
                 },
             )
-        engine = create_engine(self.url)
+        engine = create_engine(self.url, hide_parameters=True)
         busy_timeout_ms = options.busy_timeout_ms
 
         @event.listens_for(engine, "connect")

@@ -138,6 +138,9 @@ usage_events = Table(
     Column("credits_micro", BigInteger, nullable=False),
     Column("request_count", BigInteger, nullable=False),
     Column("received_at_us", BigInteger, nullable=False),
+    # What an event sent with units held, in micro-units (NULL: it was sent with
+    # credits); its credits_micro were priced from the rate card at ingest.
+    Column("units_micro", BigInteger, nullable=True),
     PrimaryKeyConstraint("org_id", "event_id"),
 )
 
@@ -353,4 +356,33 @@ usage_voids = Table(
     PrimaryKeyConstraint("org_id", "event_id"),
     Index("ix_usage_voids_org_id", "org_id", "voided_at_us"),
     sqlite_with_rowid=False,
+)
+
+# The rate card (credit-rates.md): every version ever recorded, never edited or
+# deleted. ``org_id`` and ``feature`` hold ``''`` for the global card and for any
+# feature, as the rollups do, so that one index serves the lookup. ``seq`` is the
+# order of recording, which breaks ties between versions of one effectiveFrom.
+rate_versions = Table(
+    "rate_versions",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("org_id", String(NAME_LENGTH), nullable=False),
+    Column("product", String(NAME_LENGTH), nullable=False),
+    Column("feature", String(NAME_LENGTH), nullable=False),
+    Column("unit", String(NAME_LENGTH), nullable=False),
+    Column("credits_per_unit_micro", BigInteger, nullable=False),
+    Column("effective_from_us", BigInteger, nullable=False),
+    Column("created_at_us", BigInteger, nullable=False),
+    Index("ix_rate_versions_product", "product", "org_id", "feature", "effective_from_us", "seq"),
+)
+
+# One unit a product (credit-rates.md, edge case 8): the first version of a product
+# names its unit here, and every later one must name the same. A row per product,
+# so that two writers racing to record a product's first version meet on its key.
+rate_units = Table(
+    "rate_units",
+    metadata,
+    Column("product", String(NAME_LENGTH), primary_key=True),
+    Column("unit", String(NAME_LENGTH), nullable=False),
 )

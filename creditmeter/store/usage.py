@@ -54,6 +54,9 @@ EVENT_COLUMNS = (
     "request_count",
     "received_at_us",
 )
+#: The same, and the units an event was sent with: for a batch holding such events
+#: (a batch of events sent with credits writes the column as NULL by default).
+EVENT_COLUMNS_WITH_UNITS = (*EVENT_COLUMNS, "units_micro")
 
 # -- the rollup rule ----------------------------------------------------------------
 #
@@ -207,10 +210,15 @@ _DELETE_EMPTY_TOTALS = (
 )
 
 
-def insert_events(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> set[EventKey]:
+def insert_events(
+    connection: Connection,
+    rows: Sequence[tuple[Any, ...]],
+    columns: Sequence[str] = EVENT_COLUMNS,
+) -> set[EventKey]:
     """Insert the events not stored yet and add them to the rollups and daily totals.
 
-    ``rows`` are tuples in EVENT_COLUMNS order, one per (org_id, event_id). A
+    ``rows`` are tuples in ``columns`` order (EVENT_COLUMNS, or
+    EVENT_COLUMNS_WITH_UNITS), one per (org_id, event_id). A
     row whose key is already stored, or is being stored by a concurrent
     transaction that then commits, is skipped. Returns the keys inserted.
     Raises TotalLimitExceeded, with nothing written by this call committed once
@@ -220,7 +228,7 @@ def insert_events(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> se
         return set()
     dialect = dialect_of(connection)
     ordered = sorted(rows, key=_EVENT_KEY)
-    inserted, new_events = dialect.insert_new_events(connection, ordered, EVENT_COLUMNS)
+    inserted, new_events = dialect.insert_new_events(connection, ordered, columns)
     if not inserted:
         return inserted
     _apply_rule(connection, new_events)

@@ -29,6 +29,7 @@ from creditmeter.web.routes import (
     events,
     export,
     health,
+    rates,
     voids,
     webhooks,
 )
@@ -109,6 +110,8 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         dashboard_alerts,
     ):
         app.include_router(module.router)
+    app.include_router(rates.router)
+    app.include_router(rates.admin)
     app.mount("/dashboard/static", StaticFiles(directory=STATIC), name="dashboard-static")
     app.include_router(api_docs.router)
     openapi.install(app)

@@ -61,6 +61,7 @@ RECORD_USAGE = Access(USAGE_WRITE, "record usage")
 ADMINISTER = Access(ADMIN, "manage the directory")
 MANAGE_ALERTS = Access(None, "manage alerts and webhooks")
 VOID_USAGE = Access(USAGE_WRITE, "void usage")
+READ_CARD = Access(None, "read the rate card")
 
 #: Path (a prefix when it ends in ``/``) → what its routes require of the caller.
 ACCESS = {
@@ -68,6 +69,7 @@ ACCESS = {
     "/api/v1/usage/events": RECORD_USAGE,
     "/api/v1/usage/events/void": VOID_USAGE,
     "/api/v1/admin/": ADMINISTER,
+    "/api/v1/rates": READ_CARD,
     "/api/v1/alerts": MANAGE_ALERTS,
     "/api/v1/alerts/": MANAGE_ALERTS,
     "/api/v1/webhooks": MANAGE_ALERTS,

@@ -279,3 +279,52 @@ class VoidEntryOut(Model):
     source: Literal["api", "cli"]
     token_id: str | None = Field(description="The service token of an api void; null for cli.")
     token_name: str | None
+
+
+# -- the rate card -----------------------------------------------------------------
+
+
+class RateCreate(Model):
+    """A rate version to record (documentation; the route checks the body itself,
+    in the contract's order, with exact numbers)."""
+
+    product: str
+    unit: str = Field(description="1 to 128 printable characters, e.g. page; one unit a product.")
+    credits_per_unit: float = Field(
+        ge=0, le=1_000_000_000, description="≥ 0, at most 6 decimal places."
+    )
+    feature: str | None = Field(None, description="A feature; null or absent: any feature.")
+    org_id: str | None = Field(
+        None, description="An organization whose card this overrides; null: the global card."
+    )
+    effective_from: str | None = Field(
+        None,
+        description="RFC 3339 instant with an offset, from which the version is in force; "
+        "null or absent: when the server records it. At most 60 s in the past.",
+    )
+
+
+class RateOut(Model):
+    id: str
+    org_id: str | None
+    product: str
+    feature: str | None
+    unit: str
+    credits_per_unit: float = Field(description="Exact decimal, e.g. 0.5 or 1.0.")
+    effective_from: str = Field(description="UTC with Z; 6 fractional digits when not whole.")
+    created_at: str
+
+
+class RateCardRow(Model):
+    product: str
+    feature: str | None = Field(description="null: the product's rate for any feature.")
+    unit: str
+    credits_per_unit: float = Field(description="Exact decimal, e.g. 0.5 or 1.0.")
+    effective_from: str
+    source: Literal["org", "global"]
+
+
+class RateCardDocument(Model):
+    org_id: str
+    at: str = Field(description="The instant whose card this is (UTC with Z).")
+    data: list[RateCardRow]

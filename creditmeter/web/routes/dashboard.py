@@ -23,7 +23,9 @@ from fastapi.responses import RedirectResponse
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
+from creditmeter import rates
 from creditmeter._version import __version__
+from creditmeter.credits import format_credits
 from creditmeter.dimensions import FILTERS, GROUP_BY
 from creditmeter.directory import OrgMembership, PersonalKey
 from creditmeter.errors import (
@@ -34,6 +36,8 @@ from creditmeter.errors import (
     Unauthenticated,
 )
 from creditmeter.export import ExportQuery, run_export
+from creditmeter.ingest import now_us
+from creditmeter.pricing import CardRow, card_rows, instant_text, scheduled_changes
 from creditmeter.web.auth import count_export_request
 from creditmeter.web.dashboard import TEMPLATES, selection, summary
 from creditmeter.web.errors import error_response
@@ -347,5 +351,60 @@ def _usage(request: Request, key: PersonalKey, memberships: list[OrgMembership])
         "options": _filter_options(request, key, query, chosen),
         "zone_names": sorted(zone_names()),
         "csv_url": chosen.csv_url(),
+        "credit_usage_url": _credit_usage_page(result.org_id),
     }
     return _page(request, "usage.html", context)
+
+
+# -- credit usage: the rate card of the selected organization ----------------------
+
+CREDIT_USAGE_PATH = "/dashboard/credit-usage"
+
+
+def _credit_usage_page(org_id: str) -> str:
+    return f"{CREDIT_USAGE_PATH}?{urlencode({'orgId': org_id})}"
+
+
+@router.get(CREDIT_USAGE_PATH)
+def credit_usage_page(request: Request) -> Response:
+    """The rates that price the organization's events now (``GET /api/v1/rates``'s rows,
+    in its order), its own marked, then the changes scheduled ahead."""
+    try:
+        key = signed_in_key(request)
+    except ServiceError:
+        return RedirectResponse(
+            f"{SIGN_IN_PATH}?{urlencode({'next': _current_page(request)})}", status_code=303
+        )
+    memberships = request.app.state.directory.memberships_of(key.user_id)
+    org_id = request.query_params.get("orgId") or key.org_id
+    context: dict[str, Any] = {
+        **_header(key, memberships, org_id, _credit_usage_page),
+        "usage_url": _org_page(org_id),
+    }
+    now = now_us()
+    context["at"] = instant_text(now)
+    try:
+        count_export_request(request, key)
+        if org_id not in {m.org_id for m in memberships}:
+            raise Forbidden(f"You are not a member of the organization '{org_id}'.")
+        store = request.app.state.store
+        versions = rates.card_versions(store, org_id)
+    except ServiceError as exc:
+        context["error"] = exc.message
+        context["error_title"] = ERROR_TITLES.get(exc.status, "Something went wrong")
+        return _page(request, "credit_usage.html", context, exc.status)
+    context["rows"] = [_rate_row(row) for row in card_rows(versions, org_id, now)]
+    context["changes"] = [_rate_row(row) for _, row in scheduled_changes(versions, org_id, now)]
+    return _page(request, "credit_usage.html", context)
+
+
+def _rate_row(row: CardRow) -> dict[str, Any]:
+    version = row.version
+    return {
+        "product": version.product,
+        "feature": version.feature,
+        "unit": version.unit,
+        "credits_per_unit": format_credits(version.credits_per_unit_micro),
+        "effective_from": instant_text(version.effective_from_us),
+        "source": row.source,
+    }

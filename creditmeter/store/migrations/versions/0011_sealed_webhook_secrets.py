@@ -4,8 +4,8 @@ A sealed secret (creditmeter/webhooks/sealing.py) is 164 characters where the se
 was 50. No secret is rewritten: the tables are new in this same release (0009), so no
 database holds a secret stored in clear (docs/decisions/0011-alerts.md).
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-11-30
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010"
-down_revision: str | None = "0009"
+revision: str = "0011"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
