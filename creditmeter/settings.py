@@ -124,7 +124,7 @@ class Settings(BaseSettings):
             "`creditmeter secret-key` prints a new one). Every server of one database sets "
             "the same key. Unset: for a SQLite file, a key file beside it "
             "(`<database>.key`, mode 0600) made on first use; for PostgreSQL, adding an "
-            "endpoint, rotating its secret and delivering fail until it is set."
+            "endpoint or rotating its secret fails (503), and messages are held, until it is set."
         ),
     )
     log_level: str = Field("info", description="Log level of the server: debug, info, warning.")
