@@ -320,6 +320,9 @@ class BatchEvaluation:
         if not inserted:
             return
         org_ids = {event.org_id for event in self.events}
+        # Before the alerts are read: an alert being created or changed meanwhile
+        # either is committed by then, or waits for this transaction's events.
+        sql.lock_alerts_of(connection, sorted(org_ids), exclusive=False)
         versions: dict[str, tuple[_Version, ...]] = {org_id: () for org_id in org_ids}
         for org_id, *version in sql.enabled_alert_versions(connection, org_ids):
             versions[org_id] += (tuple(version),)  # type: ignore[assignment]
@@ -395,10 +398,12 @@ def prepare(events: Sequence[Event]) -> BatchEvaluation:
 def evaluate_current(connection: Connection, alert: Alert, now_us: int) -> None:
     """Evaluate the period holding now (an alert created, enabled or changed).
 
-    Its total is not kept: on PostgreSQL an ingest committing meanwhile may not have
-    seen the alert, nor this transaction its events; the next ingest reads the total
-    again, whole.
+    The organization's alert lock is taken first (exclusive): an ingest that read the
+    alerts before this one existed has committed by then, so its events are in the
+    total read here; a later one sees this alert. The total is not kept all the same:
+    the next ingest reads it again, whole.
     """
+    sql.lock_alerts_of(connection, [alert.org_id], exclusive=True)
     period = alert.period_at(now_us)
     periods = {(alert.id, period.start_us): period}
     _evaluate(connection, {alert.id: alert}, periods, None, now_us, keep=False)
@@ -411,6 +416,7 @@ def usage_went_down(
     periods holding these instants, after usage there went down (a void): each may
     send ``alert.resolved``. Call it in the transaction that took the usage away."""
     instants = sorted(set(instants_us))
+    sql.lock_alerts_of(connection, [org_id], exclusive=False)  # as an ingest does
     rows = sql.enabled_alerts(connection, [org_id])
     if not rows or not instants:
         return

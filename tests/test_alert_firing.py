@@ -5,6 +5,7 @@ a test needs periods that already ended."""
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,12 +14,17 @@ import pytest
 
 from creditmeter import alerting
 from creditmeter.alert_operations import Alerts
+from creditmeter.events import read_json_body
+from creditmeter.ingest import _row as ingest_row
+from creditmeter.ingest import now_us
 from creditmeter.org_access import Actor
 from creditmeter.store import alerts as alert_sql
+from creditmeter.store import usage as usage_sql
 from creditmeter.timestamps import parse_instant_us
 from creditmeter.webhooks import verify
-from tests.alerting import fast_service, make_alert, make_webhook, usage
+from tests.alerting import fast_service, make_alert, make_webhook, now_text, usage
 from tests.conftest import Service, Tenant, new_tenant
+from tests.fleet import exact_json
 from tests.receivers import Receiver
 
 ALERTS = "/api/v1/alerts"
@@ -402,3 +408,47 @@ def test_a_void_resolves_a_local_period_that_another_utc_day_holds(
     got = bodies(receiver, hook, alert["id"], 2)
     assert [b["type"] for b in got] == ["alert.triggered", "alert.resolved"]
     assert got[1]["data"]["periodStart"].endswith(("T00:00:00+01:00", "T00:00:00+02:00"))
+
+
+def test_edge_08_an_alert_created_during_an_ingest_sees_its_events(
+    firing: Service, store_kind: str
+) -> None:
+    """An ingest that read the organization's alerts before a new alert existed, and has
+    not committed yet: the alert's evaluation on create waits for it and counts its
+    events, so the crossing fires at once rather than at the next batch (PostgreSQL's
+    writers run at the same time; the two would otherwise each miss the other)."""
+    if store_kind != "postgresql":
+        pytest.skip("SQLite's writers take turns: a write transaction excludes every other")
+    import threading
+
+    tenant = new_tenant(firing)
+    received = now_us()
+    batch = read_json_body(
+        exact_json(
+            [{"id": "during-1", "orgId": tenant.org_id, "timestamp": now_text(),
+              "product": "parse", "credits": 25}]
+        ),
+        received,
+    )  # fmt: skip
+    created: list[dict[str, Any]] = []
+    with firing.store.write() as connection:
+        # What ingest.record does in its transaction: the events stored, then the
+        # organization's alerts read and evaluated (there are none yet).
+        inserted = usage_sql.insert_events(
+            connection, [ingest_row(event, received) for event in batch.events]
+        )
+        alerting.prepare(batch.events).apply(connection, inserted, received)
+        creating = threading.Thread(target=lambda: created.append(make_alert(tenant)))
+        creating.start()
+        # Commit only once the alert's evaluation waits for this transaction.
+        deadline = time.monotonic() + 30
+        with firing.store.read() as watcher:
+            while not watcher.exec_driver_sql(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            ).scalar_one():
+                assert time.monotonic() < deadline, "the alert's creation never waited"
+                assert creating.is_alive(), "the alert was created without waiting"
+    creating.join(timeout=30)
+    (alert,) = created
+    assert alert["current"]["status"] == "triggered"
+    assert alert["current"]["value"] == 25.0

@@ -504,3 +504,11 @@ def delivery(connection: Connection, message_id: str, webhook_id: str) -> dict[s
             columns.message_id == message_id, columns.webhook_id == webhook_id
         ),
     )
+
+
+def lock_alerts_of(connection: Connection, org_ids: Sequence[str], *, exclusive: bool) -> None:
+    """Hold these organizations' alert lock until the transaction ends: shared by the
+    ingests that evaluate their alerts, exclusive for a change to one of them. So on
+    PostgreSQL an ingest either sees an alert created meanwhile, or commits before the
+    alert reads its period's total (SQLite's writers take turns anyway)."""
+    dialect_of(connection).lock_organizations(connection, org_ids, exclusive=exclusive)

@@ -90,6 +90,13 @@ class Dialect(Protocol):
         """Whether ``error`` is a daily total (or a batch's sum) going past the limit."""
         ...
 
+    def lock_organizations(
+        self, connection: Connection, org_ids: Sequence[str], *, exclusive: bool
+    ) -> None:
+        """Until the transaction ends, hold each organization's lock: shared (many
+        holders at once) or exclusive."""
+        ...
+
 
 class SQLiteDialect:
     """SQLite: one writer at a time (BEGIN IMMEDIATE), days as ``yyyy-mm-dd`` text."""
@@ -160,6 +167,12 @@ class SQLiteDialect:
             isinstance(error, OperationalError) and "overflow" in str(error.orig)
         )
 
+    def lock_organizations(
+        self, connection: Connection, org_ids: Sequence[str], *, exclusive: bool
+    ) -> None:
+        # One writer at a time: a write transaction already excludes every other.
+        return None
+
 
 class PostgreSQLDialect:
     """PostgreSQL: concurrent writers, rows copied in by COPY, days as ``date``."""
@@ -218,6 +231,19 @@ class PostgreSQLDialect:
     def passes_limit(self, error: DBAPIError) -> bool:
         # The CHECK, or "bigint out of range" for a sum or an addition past 64 bits.
         return isinstance(error, IntegrityError | DataError)
+
+    def lock_organizations(
+        self, connection: Connection, org_ids: Sequence[str], *, exclusive: bool
+    ) -> None:
+        # Transaction-scoped advisory locks, keyed by a 64-bit hash of the id (two ids
+        # sharing a hash only wait for each other). Shared holders never block one
+        # another, and an exclusive holder takes one organization: no lock order needed.
+        function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+        connection.exec_driver_sql(
+            f"SELECT count({function}(hashtextextended('creditmeter.org:' || id, 0))) "
+            "FROM unnest(CAST(%s AS text[])) AS id",
+            (sorted(set(org_ids)),),
+        )
 
 
 def _copy(

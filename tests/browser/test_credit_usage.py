@@ -41,7 +41,7 @@ def test_credit_usage_lists_the_card_its_override_and_the_scheduled_change(
     laptop: BrowserContext, demo: Demo
 ) -> None:
     page = sign_in(laptop, demo)
-    page.click("#credit-usage-link")
+    page.click("#nav-credit-usage")
     page.wait_for_url("**/dashboard/credit-usage?orgId=org_acme")
     expect(page.locator("h1")).to_have_text("Credit usage")
     expected = [(r["product"], r["feature"] or "", r["source"]) for r in _card(demo, "org_acme")]
@@ -61,7 +61,7 @@ def test_credit_usage_lists_the_card_its_override_and_the_scheduled_change(
     expected = [(r["product"], r["feature"] or "", r["source"]) for r in _card(demo, "org_globex")]
     assert _shown(page, "rates") == expected
     assert {source for _, _, source in expected} == {"global"}
-    page.click("#back-to-usage")
+    page.click("#nav-usage")
     page.wait_for_url("**/dashboard?orgId=org_globex**")
 
 

@@ -351,7 +351,6 @@ def _usage(request: Request, key: PersonalKey, memberships: list[OrgMembership])
         "options": _filter_options(request, key, query, chosen),
         "zone_names": sorted(zone_names()),
         "csv_url": chosen.csv_url(),
-        "credit_usage_url": _credit_usage_page(result.org_id),
     }
     return _page(request, "usage.html", context)
 
@@ -377,10 +376,7 @@ def credit_usage_page(request: Request) -> Response:
         )
     memberships = request.app.state.directory.memberships_of(key.user_id)
     org_id = request.query_params.get("orgId") or key.org_id
-    context: dict[str, Any] = {
-        **_header(key, memberships, org_id, _credit_usage_page),
-        "usage_url": _org_page(org_id),
-    }
+    context: dict[str, Any] = _header(key, memberships, org_id, _credit_usage_page)
     now = now_us()
     context["at"] = instant_text(now)
     try:
