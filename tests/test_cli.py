@@ -1009,3 +1009,21 @@ def test_edge_case_12_ingest_names_the_line_when_a_later_batch_breaks_the_total_
     assert result.exit_code == 1
     assert "line 4, credits" in result.stderr
     assert "The first 3 events of the file were stored" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "said"),
+    [
+        ("CREDITMETER_SECRET_KEY", "not-a-fernet-key-but-secret", "must be a Fernet key"),
+        ("CREDITMETER_MAX_RANGE_DAYS", "many", "valid integer"),
+    ],
+)
+def test_a_bad_setting_is_named_without_a_traceback_or_its_value(
+    db: str, name: str, value: str, said: str
+) -> None:
+    result = cm("org", "list", "--database-url", db, env={name: value})
+    assert result.exit_code == 1
+    assert f"{name}: " in result.stderr and said in result.stderr
+    assert value not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+    assert result.exception is None or isinstance(result.exception, SystemExit)

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.markup import escape
 from sqlalchemy.exc import ArgumentError
@@ -153,9 +153,20 @@ def _refused(error: BaseException) -> bool:
 
 
 def settings_for(database_url: str | None, **overrides: Any) -> Settings:
+    """The settings (environment, then ``overrides``); a bad value ends the command with
+    the setting's name and what it must be, never a traceback (nor the value)."""
     if database_url is not None:
         overrides["database_url"] = database_url
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        fail(
+            "; ".join(
+                f"CREDITMETER_{'_'.join(str(part) for part in problem['loc']).upper()}: "
+                f"{problem['msg'].removeprefix('Value error, ')}"
+                for problem in exc.errors()
+            )
+        )
 
 
 @contextmanager

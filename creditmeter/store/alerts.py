@@ -8,12 +8,10 @@ concurrent ingests cannot deadlock on an alert's periods; SQLite has one writer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, text, tuple_, update
-from sqlalchemy.exc import StatementError
 
 from creditmeter.store.dialects import dialect_of
 from creditmeter.store.schema import (
@@ -291,20 +289,10 @@ def period_total(
 # -- webhook endpoints ---------------------------------------------------------------
 
 
-@contextmanager
-def _secret_kept_out() -> Iterator[None]:
-    """A failing statement that binds a webhook secret: its error (which may be logged)
-    shows no parameters."""
-    try:
-        yield
-    except StatementError as exc:
-        exc.hide_parameters = True
-        raise
-
-
+# A failing statement's error names no bound value (the engines hide them), so a
+# sealed secret never reaches a log through one.
 def insert_endpoint(connection: Connection, row: Mapping[str, Any]) -> None:
-    with _secret_kept_out():
-        connection.execute(insert(webhook_endpoints).values(**row))
+    connection.execute(insert(webhook_endpoints).values(**row))
 
 
 def get_endpoint(connection: Connection, webhook_id: str) -> dict[str, Any] | None:
@@ -331,10 +319,9 @@ def count_endpoints(connection: Connection, org_id: str) -> int:
 
 
 def update_endpoint(connection: Connection, webhook_id: str, values: Mapping[str, Any]) -> None:
-    with _secret_kept_out():
-        connection.execute(
-            update(webhook_endpoints).where(webhook_endpoints.c.id == webhook_id).values(**values)
-        )
+    connection.execute(
+        update(webhook_endpoints).where(webhook_endpoints.c.id == webhook_id).values(**values)
+    )
 
 
 def delete_endpoint(connection: Connection, webhook_id: str) -> None:
