@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from creditmeter.alert_operations import Alerts
+from creditmeter.settings import Settings
 from creditmeter.store import open_store
 from creditmeter.webhooks import verify
 from creditmeter.webhooks.endpoints import Webhooks
@@ -25,7 +26,9 @@ FAST = {"webhook_allow_private": "1", "webhook_poll_seconds": "0.05"}
 def _endpoint_and_alert(database_url: str, org_id: str, url: str) -> tuple[str, str]:
     store = open_store(database_url)
     try:
-        endpoint, secret = Webhooks(store, allow_private=True).add(org_id, {"url": url}, None)
+        endpoint, secret = Webhooks(
+            store, allow_private=True, sealer=Settings().sealer(store.url)
+        ).add(org_id, {"url": url}, None)
         Alerts(store).create(
             org_id,
             {"name": "Crash", "metric": "credits", "threshold": 5, "period": "day"},
@@ -115,7 +118,7 @@ def test_two_servers_on_one_database_make_each_attempt_once(
     with Receiver() as receiver:
         store = open_store(database_url)
         try:
-            webhooks = Webhooks(store, allow_private=True)
+            webhooks = Webhooks(store, allow_private=True, sealer=Settings().sealer(store.url))
             endpoint, _ = webhooks.add(access.org_id, {"url": receiver.url}, None)
             pair = [ServerProcess(database_url, log=tmp_path / f"{n}.log", settings=FAST)
                     for n in range(2)]  # fmt: skip

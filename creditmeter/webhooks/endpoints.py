@@ -19,7 +19,6 @@ from creditmeter.alerts import refuse_unknown_fields
 from creditmeter.credentials import new_id
 from creditmeter.errors import Conflict, InvalidParameter, NotFound
 from creditmeter.org_access import Actor, check_org, check_writer, role_of
-from creditmeter.settings import Settings
 from creditmeter.store import Store
 from creditmeter.store import alerts as sql
 from creditmeter.webhooks.addresses import check_url, refuse_private
@@ -108,11 +107,10 @@ class Webhooks:
         max_per_org: int = 10,
         allow_private: bool = False,
         clock: Callable[[], int] = now_us,
-        sealer: Sealer | None = None,
+        sealer: Sealer,
     ) -> None:
-        """``sealer``: what encrypts the secrets; by default the one the settings give
-        this store (``Settings.sealer``)."""
-        self.sealer = sealer or Settings().sealer(store.url)
+        """``sealer``: what encrypts the secrets (the server's: ``Settings.sealer``)."""
+        self.sealer = sealer
         self.store = store
         self.max_per_org = max_per_org
         self.allow_private = allow_private
