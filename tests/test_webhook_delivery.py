@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 
 from creditmeter import __version__
+from creditmeter.settings import Settings
 from creditmeter.webhooks import WebhookVerificationError, verify
 from creditmeter.webhooks.endpoints import Webhooks
 from creditmeter.webhooks.signing import signature
@@ -155,9 +156,9 @@ def test_an_attempt_to_a_private_address_fails_unless_allowed(
     # that refuses them (the session's): each attempt resolves and checks again.
     tenant = new_tenant(service)
     with Receiver() as receiver:
-        endpoint, _ = Webhooks(service.store, allow_private=True).add(
-            tenant.org_id, {"url": receiver.url}, None
-        )
+        endpoint, _ = Webhooks(
+            service.store, allow_private=True, sealer=Settings().sealer(service.store.url)
+        ).add(tenant.org_id, {"url": receiver.url}, None)
         tenant.reader.post(f"{WEBHOOKS}/{endpoint['id']}/test")
         (delivery,) = wait_until(
             lambda: (d := deliveries(tenant, endpoint)) and d[0]["attempts"] and d,
@@ -234,7 +235,11 @@ def test_edge_14_the_replaced_secret_stops_signing_after_24_hours(
     day_and_more_ago = int((time.time() - 25 * 3600) * 1_000_000)
     with Receiver() as receiver:
         hook = make_webhook(org, receiver.url)
-        _, new = Webhooks(delivering.store, clock=lambda: day_and_more_ago).rotate(hook["id"], None)
+        _, new = Webhooks(
+            delivering.store,
+            clock=lambda: day_and_more_ago,
+            sealer=Settings().sealer(delivering.store.url),
+        ).rotate(hook["id"], None)
         org.reader.post(f"{WEBHOOKS}/{hook['id']}/test")
         (got,) = receiver.wait_for(1)
     assert len(got.headers["webhook-signature"].split()) == 1
