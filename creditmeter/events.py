@@ -134,11 +134,11 @@ _LINE_DECODER = msgspec.json.Decoder(_Wire, float_hook=Decimal)
 _BODY_DECODER = msgspec.json.Decoder(_WireBody, float_hook=Decimal)
 
 
-#: How many strings one read remembers as fine (see _Known).
-_KNOWN_MAX = 4096
+#: How many strings one read remembers as fine (see _SeenFine).
+_SEEN_FINE_MAX = 4096
 
 
-class _Known(set[str]):
+class _SeenFine(set[str]):
     """Strings already found fine in this read: an event's organization, product,
     feature, key and file type mostly repeat those of the events before it, and a
     set lookup is a fraction of the string rule's cost."""
@@ -148,23 +148,23 @@ class _Known(set[str]):
             return True
         if not _fine(value):
             return False
-        if len(self) >= _KNOWN_MAX:
+        if len(self) >= _SEEN_FINE_MAX:
             self.clear()
         self.add(value)
         return True
 
 
-def _quick(wire: _Wire, index: int, latest_us: int, known: _Known) -> Event | None:
+def _quick(wire: _Wire, index: int, latest_us: int, seen: _SeenFine) -> Event | None:
     """The event when every rule holds; None when the full path must look at it."""
     event_id, org_id, product = wire.id, wire.org_id, wire.product
     feature, api_key, file_type = wire.feature, wire.api_key, wire.file_type
     if not (
         _fine(event_id)
-        and (org_id in known or known.fine(org_id))
-        and (product in known or known.fine(product))
-        and (feature is None or feature in known or known.fine(feature))
-        and (api_key is None or api_key in known or known.fine(api_key))
-        and (file_type is None or file_type in known or known.fine(file_type))
+        and (org_id in seen or seen.fine(org_id))
+        and (product in seen or seen.fine(product))
+        and (feature is None or feature in seen or seen.fine(feature))
+        and (api_key is None or api_key in seen or seen.fine(api_key))
+        and (file_type is None or file_type in seen or seen.fine(file_type))
     ):
         return None
     try:
@@ -249,8 +249,8 @@ def read_json_body(body: bytes, now_us: int) -> Batch:
     except (msgspec.DecodeError, UnicodeDecodeError):
         pass
     else:
-        known = _Known()
-        events = [_quick(wire, index, latest_us, known) for index, wire in enumerate(wires)]
+        seen = _SeenFine()
+        events = [_quick(wire, index, latest_us, seen) for index, wire in enumerate(wires)]
         # all(), not "None not in": that compares every event with None by __eq__.
         if all(events):
             return Batch(len(events), events, [])  # type: ignore[arg-type]
@@ -269,10 +269,10 @@ def read_lines(
     """
     latest_us = now_us + FUTURE_TOLERANCE_US
     decode = _LINE_DECODER.decode
-    known = _Known()
+    seen = _SeenFine()
     for index, line in enumerate(lines, start):
         try:
-            event = _quick(decode(line), index, latest_us, known)
+            event = _quick(decode(line), index, latest_us, seen)
         except (msgspec.DecodeError, UnicodeDecodeError):
             event = None
         if event is not None:

@@ -132,7 +132,12 @@ def _full(index: int, line: bytes) -> Event | list[Problem]:
 
 
 #: Strings found fine, remembered across examples, as a long read remembers them.
-_SEEN = reading._Known()
+_SEEN = reading._SeenFine()
+
+
+def _fresh() -> reading._SeenFine:
+    """No string remembered yet, as at the start of a read."""
+    return reading._SeenFine()
 
 
 def _same_event(a: Event, b: Event) -> bool:
@@ -149,7 +154,7 @@ def test_the_quick_path_and_the_full_path_agree_on_every_event(raw: dict[str, An
     line = _json(raw).encode()
     full = _full(3, line)
     try:
-        quick = reading._quick(reading._LINE_DECODER.decode(line), 3, LATEST_US, reading._Known())
+        quick = reading._quick(reading._LINE_DECODER.decode(line), 3, LATEST_US, _fresh())
         # Read again with the strings remembered as fine (every example's): the same answer.
         again = reading._quick(reading._LINE_DECODER.decode(line), 3, LATEST_US, _SEEN)
         again = reading._quick(reading._LINE_DECODER.decode(line), 3, LATEST_US, _SEEN)
@@ -236,7 +241,7 @@ def test_the_two_paths_agree_on_events_sent_with_units(raw: dict[str, Any]) -> N
     line = _json(raw).encode()
     full = _full(3, line)
     try:
-        quick = reading._quick(reading._LINE_DECODER.decode(line), 3, LATEST_US, reading._Known())
+        quick = reading._quick(reading._LINE_DECODER.decode(line), 3, LATEST_US, _fresh())
     except Exception:
         quick = None
     if isinstance(full, Event):
