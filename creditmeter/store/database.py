@@ -159,6 +159,15 @@ class Store:
             cursor.execute("PRAGMA temp_store=MEMORY")
             cursor.close()
 
+        @event.listens_for(engine, "handle_error")
+        def _on_error(context: Any) -> None:
+            # A connection that met "disk I/O error" can keep failing every statement
+            # after (seen once under load: a delivery worker's pooled connection, for
+            # 20 s); treat it as lost, so the pool opens a fresh one for the next use.
+            error = context.original_exception
+            if isinstance(error, sqlite3.OperationalError) and "disk I/O error" in str(error):
+                context.is_disconnect = True
+
         @event.listens_for(engine, "begin")
         def _on_begin(connection: Connection) -> None:
             # IMMEDIATE takes the write lock up front, so a writer waits for another
