@@ -17,14 +17,11 @@ import argparse
 import json
 import random
 import tempfile
-import threading
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from bench.ingest import send_bodies
 from bench.servers import databases, serve
 from creditmeter.alert_operations import Alerts
 from creditmeter.directory import Directory
@@ -100,31 +97,7 @@ def ingest_rate(database_url: str, bodies: list[bytes], *, alerts: int, senders:
     secret = _prepare(database_url, alerts)
     events = sum(body.count(b"\n") + 1 for body in bodies)
     with serve(database_url) as (url, _):
-        queue = list(reversed(bodies))
-        lock = threading.Lock()
-        failures: list[str] = []
-
-        def send() -> None:
-            headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/x-ndjson"}
-            with httpx.Client(base_url=url, headers=headers, timeout=300) as client:
-                while True:
-                    with lock:
-                        if not queue:
-                            return
-                        body = queue.pop()
-                    response = client.post("/api/v1/usage/events", content=body)
-                    if response.status_code != 200:
-                        failures.append(response.text[:200])
-
-        started = time.perf_counter()
-        threads = [threading.Thread(target=send) for _ in range(senders)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - started
-    if failures:
-        raise RuntimeError(f"{len(failures)} batches failed: {failures[:3]}")
+        elapsed = send_bodies(url, secret, bodies, senders=senders)
     return events / elapsed
 
 

@@ -51,30 +51,37 @@ def http(database_url: str, source: Path, *, batch: int, senders: int) -> tuple[
         store.close()
     bodies = _bodies(source, batch)
     with serve(database_url) as (url, process):
-        queue = list(reversed(bodies))
-        lock = threading.Lock()
-        failures: list[str] = []
-
-        def send() -> None:
-            headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/x-ndjson"}
-            with httpx.Client(base_url=url, headers=headers, timeout=300) as client:
-                while True:
-                    with lock:
-                        if not queue:
-                            return
-                        body = queue.pop()
-                    response = client.post("/api/v1/usage/events", content=body)
-                    if response.status_code != 200:
-                        failures.append(response.text[:200])
-
-        started = time.perf_counter()
-        threads = [threading.Thread(target=send) for _ in range(senders)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - started
+        elapsed = send_bodies(url, secret, bodies, senders=senders)
         peak = peak_memory_kib(process.pid)
+    return elapsed, peak
+
+
+def send_bodies(url: str, secret: str, bodies: list[bytes], *, senders: int) -> float:
+    """Seconds to POST every NDJSON body to the server at ``url`` from ``senders``
+    threads, each taking the next body; raises if any batch is refused."""
+    queue = list(reversed(bodies))
+    lock = threading.Lock()
+    failures: list[str] = []
+
+    def send() -> None:
+        headers = {"Authorization": f"Bearer {secret}", "Content-Type": "application/x-ndjson"}
+        with httpx.Client(base_url=url, headers=headers, timeout=300) as client:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    body = queue.pop()
+                response = client.post("/api/v1/usage/events", content=body)
+                if response.status_code != 200:
+                    failures.append(response.text[:200])
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=send) for _ in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
     if failures:
         raise RuntimeError(f"{len(failures)} batches failed: {failures[:3]}")
-    return elapsed, peak
+    return elapsed
