@@ -21,8 +21,11 @@ those numbers and header names::
     ├── PayloadTooLarge         413 payload_too_large
     ├── UnsupportedMediaType    415 unsupported_media_type
     ├── RateLimited             429 rate_limited   (Retry-After: retry_after seconds)
-    ├── Unavailable             503 unavailable
-    └── SchemaOutdated          503 unavailable    (the database needs `creditmeter migrate`)
+    └── Unavailable             503 unavailable
+        ├── SchemaOutdated      503 unavailable    (the database needs `creditmeter migrate`)
+        └── SealingError        503 unavailable    (a webhook secret cannot be sealed or opened)
+            ├── SecretKeyMissing                   (no key: set CREDITMETER_SECRET_KEY)
+            └── SecretUnreadable                   (no key of the server opens a stored secret)
 """
 
 from __future__ import annotations
@@ -188,3 +191,16 @@ class Unavailable(ServiceError):
 
 class SchemaOutdated(Unavailable):
     """The database's schema is older than this release: run ``creditmeter migrate``."""
+
+
+class SealingError(Unavailable):
+    """A webhook secret cannot be sealed or opened: the message says what to change
+    (creditmeter/webhooks/sealing.py). It never holds a key or a secret."""
+
+
+class SecretKeyMissing(SealingError):
+    """No key to seal with: a server database needs ``CREDITMETER_SECRET_KEY``."""
+
+
+class SecretUnreadable(SealingError):
+    """A sealed secret opens with none of the server's keys (or the key file is missing)."""

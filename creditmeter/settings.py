@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from creditmeter.store.database import StoreOptions
 from creditmeter.webhooks.delivery import DEFAULT_RETRY_SCHEDULE, DeliveryOptions
-from creditmeter.webhooks.sealing import Sealer, check_key, sealer_for
+from creditmeter.webhooks.sealing import Sealer, check_keys, sealer_for
 
 DEFAULT_DATABASE_URL = "sqlite:///creditmeter.db"
 
@@ -122,9 +122,13 @@ class Settings(BaseSettings):
         description=(
             "Key that encrypts webhook signing secrets in the database (a Fernet key: "
             "`creditmeter secret-key` prints a new one). Every server of one database sets "
-            "the same key. Unset: for a SQLite file, a key file beside it "
-            "(`<database>.key`, mode 0600) made on first use; for PostgreSQL, adding an "
-            "endpoint or rotating its secret fails (503), and messages are held, until it is set."
+            "the same key. To change it, set several, comma-separated, the new one first: "
+            "the first encrypts, any of them decrypts; `creditmeter secret-key --reseal` "
+            "then encrypts every stored secret with the first, and the others can go "
+            "(docs/alerts.md). Unset: for a SQLite file, a key file beside it "
+            "(`<database>.key`, mode 0600, one key) made on first use; for PostgreSQL, "
+            "adding an endpoint or rotating its secret fails (503), and messages are held, "
+            "until it is set."
         ),
     )
     log_level: str = Field("info", description="Log level of the server: debug, info, warning.")
@@ -140,8 +144,7 @@ class Settings(BaseSettings):
     def _secret_key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value().strip():
             return None
-        check_key(value.get_secret_value().strip())
-        return SecretStr(value.get_secret_value().strip())
+        return SecretStr(",".join(check_keys(value.get_secret_value())))
 
     def sealer(self, database_url: str | None = None) -> Sealer:
         """What seals the webhook secrets of ``database_url`` (default: this database's)."""

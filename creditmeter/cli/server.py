@@ -1,9 +1,10 @@
 """``creditmeter serve``, ``demo``, ``migrate`` and ``secret-key``: running the service and
-its database."""
+its database (``secret-key --reseal``: its webhook secrets under a new key)."""
 
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -12,15 +13,19 @@ from sqlalchemy.engine import make_url
 
 from creditmeter.cli.common import (
     DatabaseUrl,
+    JsonOutput,
     fail,
     opened_store,
+    print_json,
     reports_errors,
     settings_for,
+    warn,
 )
 from creditmeter.demo import DEMO_DATABASE_URL, DemoInfo, build_demo
 from creditmeter.settings import Settings
 from creditmeter.store import Store
-from creditmeter.webhooks.sealing import new_key
+from creditmeter.webhooks.resealing import Resealed, reseal_secrets
+from creditmeter.webhooks.sealing import Sealer, new_key
 
 Host = Annotated[str, typer.Option(metavar="HOST", help="Interface to listen on.")]
 Port = Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")]
@@ -91,13 +96,91 @@ def migrate(database_url: DatabaseUrl = None) -> None:
         typer.echo(f"Migrated the schema from revision {before or '(empty)'} to {after}.")
 
 
-def secret_key() -> None:
+@reports_errors
+def secret_key(
+    reseal: Annotated[
+        bool,
+        typer.Option(
+            "--reseal",
+            help="Instead, encrypt every stored webhook secret again with the first key of "
+            "CREDITMETER_SECRET_KEY, so that the others can be removed.",
+        ),
+    ] = False,
+    database_url: DatabaseUrl = None,
+    json_output: JsonOutput = False,
+) -> None:
     """Print a new key for CREDITMETER_SECRET_KEY, which encrypts webhook secrets.
 
     Set the same key on every server of one database, and keep it apart from the
-    database's backups: without it the stored secrets cannot sign.
+    database's backups: without it the stored secrets cannot sign. To change the
+    key, set CREDITMETER_SECRET_KEY to the new key and the old one, comma-separated,
+    new first, on every server; run `creditmeter secret-key --reseal`; then remove
+    the old key.
     """
-    typer.echo(new_key())
+    if not reseal:
+        if database_url is not None:
+            raise typer.BadParameter("it goes with --reseal", param_hint="--database-url")
+        if json_output:
+            print_json({"key": new_key()})
+        else:
+            typer.echo(new_key())
+        return
+    settings = settings_for(database_url)
+    with opened_store(settings.database_url) as store:
+        sealer = settings.sealer(store.url)
+        done = reseal_secrets(store, sealer, now_us=time.time_ns() // 1000)
+    if json_output:
+        print_json(
+            {
+                "resealed": done.secrets,
+                "previousResealed": done.previous,
+                "previousRemoved": done.expired,
+                "unreadable": done.unreadable,
+                "previousUnreadable": done.previous_unreadable,
+            }
+        )
+    else:
+        typer.echo(_resealed_text(done, sealer))
+    if done.previous_unreadable:
+        warn(
+            f"The secret that a rotation replaced, which signs for 24 hours, opens with no "
+            f"key for {_endpoints(done.previous_unreadable)}: it does not sign, and was left "
+            "as it was."
+        )
+    if done.unreadable:
+        fail(
+            f"The secret of {_endpoints(done.unreadable)} does not decrypt with {sealer.source}, and "
+            "was left as it was: add the key that encrypted it to CREDITMETER_SECRET_KEY and run "
+            "this again, or rotate the endpoint's secret. Keep the old keys until then."
+        )
+
+
+def _endpoints(ids: list[str]) -> str:
+    shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+    return f"webhook endpoint {shown}" if len(ids) == 1 else f"webhook endpoints {shown}"
+
+
+def _resealed_text(done: Resealed, sealer: Sealer) -> str:
+    if not (done.secrets or done.unreadable):
+        return "There are no webhook endpoints: no secret to encrypt again."
+    noun = "endpoint" if done.secrets == 1 else "endpoints"
+    newest = "the first key of CREDITMETER_SECRET_KEY" if sealer.key_count > 1 else sealer.source
+    text = f"Encrypted the secrets of {done.secrets} webhook {noun} again with {newest}"
+    if done.previous:
+        text += f", and {done.previous} replaced secret{'s' if done.previous > 1 else ''} "
+        text += "still signing"
+    text += "."
+    if done.expired:
+        text += (
+            f" Removed {done.expired} replaced secret{'s' if done.expired > 1 else ''} "
+            "past their 24 hours."
+        )
+    if not done.unreadable and sealer.key_count > 1:
+        text += (
+            " No stored secret needs the other keys now: remove them from "
+            "CREDITMETER_SECRET_KEY on every server."
+        )
+    return text
 
 
 def demo_banner(info: DemoInfo, path: Path, base: str) -> str:

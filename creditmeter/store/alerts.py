@@ -324,6 +324,23 @@ def update_endpoint(connection: Connection, webhook_id: str, values: Mapping[str
     )
 
 
+def endpoint_secrets_after(
+    connection: Connection, after_id: str, limit: int
+) -> list[dict[str, Any]]:
+    """id, secret, previous_secret, previous_until_us of up to ``limit`` endpoints whose
+    id sorts after ``after_id``, by id, each locked until the transaction ends
+    (PostgreSQL; SQLite's writer holds the database): a rotation waits, never lost."""
+    columns = webhook_endpoints.c
+    query = (
+        select(columns.id, columns.secret, columns.previous_secret, columns.previous_until_us)
+        .where(columns.id > after_id)
+        .order_by(columns.id)
+        .limit(limit)
+        .with_for_update()
+    )
+    return _all(connection, query)
+
+
 def delete_endpoint(connection: Connection, webhook_id: str) -> None:
     """The endpoint, its pending and past deliveries and their log."""
     connection.execute(delete(webhook_attempts).where(webhook_attempts.c.webhook_id == webhook_id))

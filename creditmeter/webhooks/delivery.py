@@ -31,10 +31,11 @@ from anyio import to_thread
 
 from creditmeter._version import __version__
 from creditmeter.credentials import new_id
+from creditmeter.errors import SealingError
 from creditmeter.store import Store
 from creditmeter.store import alerts as sql
 from creditmeter.webhooks.addresses import check_url, is_public, resolve
-from creditmeter.webhooks.sealing import Sealer, SealingError
+from creditmeter.webhooks.sealing import Sealer
 from creditmeter.webhooks.signing import signature_header
 
 log = logging.getLogger("creditmeter.webhooks")

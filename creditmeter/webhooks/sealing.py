@@ -1,13 +1,16 @@
-"""Webhook secrets sealed at rest, with Fernet (AES-128-CBC and HMAC-SHA256) under one key.
+"""Webhook secrets sealed at rest, with Fernet (AES-128-CBC and HMAC-SHA256).
 
 The server signs every attempt with its endpoint's secret, so the secret cannot be
 a hash: it is stored sealed, and opened only to sign an attempt
 (docs/decisions/0011-alerts.md). The key, by :func:`sealer_for`:
 
 - ``CREDITMETER_SECRET_KEY`` when it is set: every server of one database sets the
-  same key (``creditmeter secret-key`` prints a new one);
+  same key (``creditmeter secret-key`` prints a new one), or several, comma-separated
+  and newest first, while the key changes: the newest seals, any of them opens
+  (``MultiFernet``), and ``creditmeter secret-key --reseal`` seals every stored
+  secret again under the newest, after which the older keys can go;
 - else, for a SQLite file, a key file beside it (``<database file>.key``, mode
-  0600), made when the first secret is sealed;
+  0600), one key, made when the first secret is sealed;
 - else (PostgreSQL, or any server database, without the setting) none: sealing and
   opening fail with :class:`SecretKeyMissing`, saying to set the key.
 """
@@ -19,26 +22,28 @@ import contextlib
 import os
 import secrets
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy.engine import make_url
 
-from creditmeter.errors import Unavailable
+# The errors live with every other (creditmeter/errors.py); importable from here too.
+from creditmeter.errors import SealingError, SecretKeyMissing, SecretUnreadable
+
+__all__ = [
+    "KEY_VARIABLE",
+    "Sealer",
+    "SealingError",
+    "SecretKeyMissing",
+    "SecretUnreadable",
+    "check_keys",
+    "new_key",
+    "parse_keys",
+    "sealer_for",
+]
 
 KEY_VARIABLE = "CREDITMETER_SECRET_KEY"
-
-
-class SealingError(Unavailable):
-    """A webhook secret cannot be sealed or opened: the message says what to change."""
-
-
-class SecretKeyMissing(SealingError):
-    """No key to seal with: a server database needs ``CREDITMETER_SECRET_KEY``."""
-
-
-class SecretUnreadable(SealingError):
-    """A sealed secret does not open with this key (or the key file is missing)."""
 
 
 def new_key() -> str:
@@ -46,37 +51,70 @@ def new_key() -> str:
     return Fernet.generate_key().decode("ascii")
 
 
-def check_key(key: str) -> None:
-    """ValueError (which never repeats the key) unless ``key`` is a Fernet key."""
-    try:
-        Fernet(key)
-    except (ValueError, binascii.Error):
-        raise ValueError(
-            "it must be a Fernet key, 44 characters of url-safe base64 such as "
-            "`creditmeter secret-key` prints"
-        ) from None
+def parse_keys(text: str) -> list[str]:
+    """The keys of a ``CREDITMETER_SECRET_KEY`` value: comma-separated, newest first."""
+    return [part.strip() for part in text.split(",")] if text.strip() else []
+
+
+_ORDINALS = ("first", "second", "third")
+
+
+def _ordinal(index: int) -> str:
+    return _ORDINALS[index] if index < len(_ORDINALS) else f"{index + 1}th"
+
+
+def check_keys(text: str) -> list[str]:
+    """The keys of ``text`` (see :func:`parse_keys`); ValueError, which names the key by
+    its place and never repeats one, unless each is a Fernet key."""
+    keys = parse_keys(text)
+    for index, key in enumerate(keys):
+        which = f"the {_ordinal(index)} key" if len(keys) > 1 else "it"
+        if not key:
+            raise ValueError(
+                f"{which} is empty: give keys separated by single commas, the newest first"
+            )
+        try:
+            Fernet(key)
+        except (ValueError, binascii.Error):
+            raise ValueError(
+                f"{which} is not a Fernet key; each key must be 44 characters of url-safe "
+                "base64 such as `creditmeter secret-key` prints (several keys: separated by "
+                "commas, the newest first)"
+            ) from None
+    return keys
 
 
 class Sealer:
     """Seals webhook secrets for the store and opens them to sign an attempt.
 
-    ``key``: the key itself; else ``key_file``, read (and made when sealing, if it
-    does not exist) on first use; else no key at all.
+    ``key``: the keys themselves, newest first (a list, or the setting's comma-separated
+    text): the newest seals, each of them opens (``MultiFernet``), so a key can be
+    replaced without losing the secrets it sealed (docs/alerts.md, "Changing the key");
+    else ``key_file``, one key, read (and made when sealing, if it does not exist) on
+    first use; else no key at all.
     """
 
-    def __init__(self, key: str | None = None, *, key_file: Path | None = None) -> None:
-        self._fernet = Fernet(key) if key else None
+    def __init__(
+        self, key: str | Sequence[str] | None = None, *, key_file: Path | None = None
+    ) -> None:
+        keys = parse_keys(key) if isinstance(key, str) else list(key or ())
+        self.key_count = len(keys)
+        self._fernet = MultiFernet([Fernet(k) for k in keys]) if keys else None
         self.key_file = key_file
         self._lock = threading.Lock()
 
     @property
     def source(self) -> str:
-        """Where the key comes from, for messages."""
+        """Where the keys come from, for messages (never a key itself)."""
         if self.key_file is not None:
             return f"the key file {self.key_file}"
-        return KEY_VARIABLE if self._fernet is not None else "no key"
+        if self._fernet is None:
+            return "no key"
+        if self.key_count > 1:
+            return f"any of the {self.key_count} keys of {KEY_VARIABLE}"
+        return KEY_VARIABLE
 
-    def _key(self, *, create: bool) -> Fernet:
+    def _key(self, *, create: bool) -> MultiFernet:
         if self._fernet is not None:
             return self._fernet
         if self.key_file is None:
@@ -91,7 +129,7 @@ class Sealer:
                     _make_key_file(self.key_file)
                 try:
                     text = self.key_file.read_text(encoding="ascii").strip()
-                    self._fernet = Fernet(text)
+                    self._fernet = MultiFernet([Fernet(text)])
                 except FileNotFoundError:
                     raise SecretUnreadable(
                         f"The key file {self.key_file}, which encrypts this database's webhook "
@@ -106,20 +144,32 @@ class Sealer:
         return self._fernet
 
     def seal(self, secret: str) -> str:
-        """The stored form of ``secret``: a Fernet token (text)."""
+        """The stored form of ``secret``: a Fernet token (text), under the newest key."""
         return self._key(create=True).encrypt(secret.encode("utf-8")).decode("ascii")
 
     def open(self, sealed: str, webhook_id: str) -> str:
-        """The secret ``sealed`` holds; :class:`SecretUnreadable` if this key did not seal it."""
+        """The secret ``sealed`` holds; :class:`SecretUnreadable` if no key opens it."""
         key = self._key(create=False)
         try:
             return key.decrypt(sealed.encode("ascii", "replace")).decode("utf-8")
         except InvalidToken:
-            raise SecretUnreadable(
-                f"The signing secret of webhook endpoint {webhook_id} does not decrypt with "
-                f"{self.source}: set the key it was encrypted with, or rotate the endpoint's "
-                "secret."
-            ) from None
+            raise self._unreadable(webhook_id) from None
+
+    def reseal(self, sealed: str, webhook_id: str) -> str:
+        """``sealed`` sealed again under the newest key (``MultiFernet.rotate``);
+        :class:`SecretUnreadable` if no key opens it."""
+        key = self._key(create=False)
+        try:
+            return key.rotate(sealed.encode("ascii", "replace")).decode("ascii")
+        except InvalidToken:
+            raise self._unreadable(webhook_id) from None
+
+    def _unreadable(self, webhook_id: str) -> SecretUnreadable:
+        return SecretUnreadable(
+            f"The signing secret of webhook endpoint {webhook_id} does not decrypt with "
+            f"{self.source}: set the key it was encrypted with, or rotate the endpoint's "
+            "secret."
+        )
 
 
 def _make_key_file(path: Path) -> None:
@@ -140,8 +190,9 @@ def _make_key_file(path: Path) -> None:
         draft.unlink(missing_ok=True)
 
 
-def sealer_for(database_url: str, key: str | None) -> Sealer:
-    """The sealer of the database at ``database_url`` (see the module's docstring)."""
+def sealer_for(database_url: str, key: str | Sequence[str] | None) -> Sealer:
+    """The sealer of the database at ``database_url`` (see the module's docstring);
+    ``key``: the setting's keys, newest first."""
     if key:
         return Sealer(key)
     url = make_url(database_url)
