@@ -149,9 +149,10 @@ def secret_key(
         )
     if done.unreadable:
         fail(
-            f"The secret of {_endpoints(done.unreadable)} does not decrypt with {sealer.source}, and "
-            "was left as it was: add the key that encrypted it to CREDITMETER_SECRET_KEY and run "
-            "this again, or rotate the endpoint's secret. Keep the old keys until then."
+            f"The secret of {_endpoints(done.unreadable)} does not decrypt with "
+            f"{sealer.source}, and was left as it was: add the key that encrypted it to "
+            "CREDITMETER_SECRET_KEY and run this again, or rotate the endpoint's secret. Keep "
+            "the old keys until then."
         )
 
 
@@ -172,8 +173,9 @@ def _resealed_text(done: Resealed, sealer: Sealer) -> str:
     text += "."
     if done.expired:
         text += (
-            f" Removed {done.expired} replaced secret{'s' if done.expired > 1 else ''} "
-            "past their 24 hours."
+            f" Removed {done.expired} replaced secrets past their 24 hours."
+            if done.expired > 1
+            else " Removed 1 replaced secret past its 24 hours."
         )
     if not done.unreadable and sealer.key_count > 1:
         text += (
