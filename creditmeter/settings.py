@@ -117,6 +117,16 @@ class Settings(BaseSettings):
     webhook_concurrency: int = Field(
         8, ge=1, description="Webhook attempts one server makes at the same time."
     )
+    webhook_retention_days: int = Field(
+        30,
+        ge=0,
+        description=(
+            "Days a webhook message is kept, with its attempts, once it is delivered or has "
+            "failed for good (counted from its last attempt); then each server removes it, "
+            "hourly, and it leaves the deliveries log. Pending messages are kept whatever "
+            "their age. `0` keeps everything for ever."
+        ),
+    )
     secret_key: SecretStr | None = Field(
         None,
         description=(
@@ -159,6 +169,7 @@ class Settings(BaseSettings):
             poll_s=self.webhook_poll_seconds,
             allow_private=self.webhook_allow_private,
             concurrency=self.webhook_concurrency,
+            retention_s=self.webhook_retention_days * 86_400.0 or None,
         )
 
     def store_options(self) -> StoreOptions:

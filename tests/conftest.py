@@ -137,11 +137,16 @@ def new_tenant(service: Service, *, org_name: str = "Test Org") -> Tenant:
 
 
 @contextmanager
-def running_service(database_url: str, **overrides: Any) -> Iterator[Service]:
-    """Start a real uvicorn server on a free port, in a thread, until the block ends."""
+def running_service(
+    database_url: str, *, delivery_clock: Callable[[], float] = time.time, **overrides: Any
+) -> Iterator[Service]:
+    """Start a real uvicorn server on a free port, in a thread, until the block ends.
+
+    ``delivery_clock``: its delivery worker's clock (unix seconds), for a test that
+    moves time on."""
     settings = Settings(database_url=database_url, **overrides)
     store = open_store(settings.database_url, settings.store_options())
-    app = create_app(settings, store=store)
+    app = create_app(settings, store=store, delivery_clock=delivery_clock)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

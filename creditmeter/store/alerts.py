@@ -439,9 +439,13 @@ def record_attempt(
     attempt: Mapping[str, Any],
     status: str,
     next_attempt_us: int | None,
+    finished_at_us: int | None = None,
 ) -> bool:
     """Log an attempt and move its delivery on, if the delivery is still ours (claimed
-    by ``claim``, its endpoint not deleted). Returns whether it was."""
+    by ``claim``, its endpoint not deleted). Returns whether it was.
+
+    ``finished_at_us``: when a delivery that is now ``delivered`` or ``failed`` finished
+    (the retention counts from it)."""
     columns = webhook_deliveries.c
     moved = connection.execute(
         update(webhook_deliveries)
@@ -455,6 +459,7 @@ def record_attempt(
             next_attempt_us=next_attempt_us,
             attempt_count=columns.attempt_count + 1,
             claim=None,
+            finished_at_us=finished_at_us if status != "pending" else None,
         )
     ).rowcount
     if moved:
@@ -508,6 +513,74 @@ def delivery(connection: Connection, message_id: str, webhook_id: str) -> dict[s
             columns.message_id == message_id, columns.webhook_id == webhook_id
         ),
     )
+
+
+# -- retention (webhooks/retention.py) ------------------------------------------------
+
+#: A delivery: (message_id, webhook_id).
+DeliveryKey = tuple[str, str]
+
+
+def finished_deliveries_before(
+    connection: Connection, cutoff_us: int, limit: int
+) -> list[DeliveryKey]:
+    """Up to ``limit`` deliveries that finished (``delivered`` or ``failed``) before
+    ``cutoff_us``, oldest first, each locked until the transaction ends. A pending one
+    never (it has no finish). PostgreSQL skips rows another server is taking (SKIP
+    LOCKED): of several servers sweeping at once, one takes each row."""
+    columns = webhook_deliveries.c
+    query = (
+        select(columns.message_id, columns.webhook_id)
+        .where(columns.finished_at_us < cutoff_us, columns.status != "pending")
+        .order_by(columns.finished_at_us)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [(row[0], row[1]) for row in connection.execute(query)]
+
+
+def delete_deliveries(connection: Connection, keys: Sequence[DeliveryKey]) -> int:
+    """Remove these deliveries and their attempts; returns how many attempts went."""
+    if not keys:
+        return 0
+    attempts = webhook_attempts.c
+    removed = connection.execute(
+        delete(webhook_attempts).where(
+            tuple_(attempts.message_id, attempts.webhook_id).in_(list(keys))
+        )
+    ).rowcount
+    columns = webhook_deliveries.c
+    connection.execute(
+        delete(webhook_deliveries).where(
+            tuple_(columns.message_id, columns.webhook_id).in_(list(keys))
+        )
+    )
+    return int(removed or 0)
+
+
+def unreferenced_messages_before(connection: Connection, cutoff_us: int, limit: int) -> list[str]:
+    """Up to ``limit`` ids of messages created before ``cutoff_us`` that no delivery refers
+    to, oldest first, locked (PostgreSQL skipping rows another server is taking)."""
+    messages = webhook_messages.c
+    deliveries = webhook_deliveries.c
+    query = (
+        select(messages.id)
+        .where(
+            messages.created_at_us < cutoff_us,
+            ~select(deliveries.message_id).where(deliveries.message_id == messages.id).exists(),
+        )
+        .order_by(messages.created_at_us)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return [row[0] for row in connection.execute(query)]
+
+
+def delete_messages(connection: Connection, message_ids: Sequence[str]) -> None:
+    if message_ids:
+        connection.execute(
+            delete(webhook_messages).where(webhook_messages.c.id.in_(list(message_ids)))
+        )
 
 
 def lock_alerts_of(connection: Connection, org_ids: Sequence[str], *, exclusive: bool) -> None:

@@ -297,6 +297,8 @@ webhook_messages = Table(
     Column("type", String(32), nullable=False),
     Column("body", Text, nullable=False),
     Column("created_at_us", BigInteger, nullable=False),
+    # The retention sweep (webhooks/retention.py) reads the oldest first.
+    Index("ix_webhook_messages_created", "created_at_us"),
 )
 
 # A message on its way to one endpoint. ``next_attempt_us`` is when the next attempt
@@ -317,9 +319,13 @@ webhook_deliveries = Table(
     Column("attempt_count", BigInteger, nullable=False),
     Column("claim", String(64), nullable=True),
     Column("created_at_us", BigInteger, nullable=False),
+    # When it became delivered or failed (its last attempt's end); NULL while pending.
+    # Finished deliveries older than the retention are removed (webhooks/retention.py).
+    Column("finished_at_us", BigInteger, nullable=True),
     PrimaryKeyConstraint("message_id", "webhook_id"),
     Index("ix_webhook_deliveries_due", "status", "next_attempt_us"),
     Index("ix_webhook_deliveries_webhook", "webhook_id", "created_at_us"),
+    Index("ix_webhook_deliveries_finished", "finished_at_us"),
 )
 
 # The deliveries log: every attempt, oldest first.

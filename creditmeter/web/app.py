@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -50,8 +51,15 @@ Every error has one JSON shape: `{"error": {"status", "code", "message", "param"
 """
 
 
-def create_app(settings: Settings | None = None, store: Store | None = None) -> FastAPI:
-    """The service; opens the store of ``settings.database_url`` unless one is given."""
+def create_app(
+    settings: Settings | None = None,
+    store: Store | None = None,
+    *,
+    delivery_clock: Callable[[], float] = time.time,
+) -> FastAPI:
+    """The service; opens the store of ``settings.database_url`` unless one is given.
+
+    ``delivery_clock``: the delivery worker's clock, unix seconds (a test moves it on)."""
     settings = settings or Settings()
     own_store = store is None
     store = store or open_store(settings.database_url, settings.store_options())
@@ -64,7 +72,9 @@ def create_app(settings: Settings | None = None, store: Store | None = None) -> 
         # latency (docs/benchmarks.md).
         gc.collect()
         gc.freeze()
-        worker = DeliveryWorker(store, settings.delivery_options(), sealer=sealer)
+        worker = DeliveryWorker(
+            store, settings.delivery_options(), sealer=sealer, clock=delivery_clock
+        )
         delivering = asyncio.create_task(worker.run())
         yield
         worker.stop()

@@ -14,6 +14,9 @@ The endpoint's secrets are stored encrypted and opened here only, to sign
 (:mod:`creditmeter.webhooks.sealing`). A secret this server's key does not open
 holds its deliveries: nothing is sent or logged as an attempt, the lease makes them
 due again, and the server's log says once per endpoint what to change.
+
+The worker also sweeps, at start and then hourly, what the retention no longer keeps
+(:mod:`creditmeter.webhooks.retention`), in a thread beside the attempts.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -34,6 +38,8 @@ from creditmeter.credentials import new_id
 from creditmeter.errors import SealingError
 from creditmeter.store import Store
 from creditmeter.store import alerts as sql
+from creditmeter.timestamps import datetime_of_us
+from creditmeter.webhooks import retention
 from creditmeter.webhooks.addresses import check_url, is_public, resolve
 from creditmeter.webhooks.sealing import Sealer
 from creditmeter.webhooks.signing import signature_header
@@ -55,6 +61,14 @@ class DeliveryOptions:
     poll_s: float = 0.5
     allow_private: bool = False
     concurrency: int = 8
+    #: How long finished deliveries, their attempts and their messages are kept;
+    #: None keeps them for ever (:mod:`creditmeter.webhooks.retention`).
+    retention_s: float | None = 30 * 86_400.0
+    #: A sweep at start, then at most one this often (by the worker's clock).
+    sweep_every_s: float = 3600.0
+    sweep_batch: int = retention.BATCH
+    #: The pause between two of a sweep's transactions: other writers go first.
+    sweep_pause_s: float = 0.05
 
 
 class PrivateAddress(Exception):
@@ -90,21 +104,28 @@ class DeliveryWorker:
         self._transport = transport
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
+        #: Seen by a sweep's thread between two transactions.
+        self._sweep_stopping = threading.Event()
+        self._last_sweep: float | None = None
 
     def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
+        self._sweep_stopping.set()
 
     async def run(self) -> None:
         """Claim and send due attempts until stopped; attempts in flight are cut short
         (their leases end and another round makes them again)."""
         attempts: set[asyncio.Task[None]] = set()
+        sweeping: asyncio.Task[None] | None = None
         timeout = httpx.Timeout(self.options.timeout_s)
         async with httpx.AsyncClient(
             timeout=timeout, follow_redirects=False, transport=self._transport
         ) as client:
             try:
                 while not self._stopping.is_set():
+                    if (sweeping is None or sweeping.done()) and self._sweep_due():
+                        sweeping = asyncio.create_task(self._sweep())
                     free = self.options.concurrency - len(attempts)
                     claimed: list[dict[str, Any]] = []
                     if free > 0:
@@ -126,6 +147,46 @@ class DeliveryWorker:
                 for task in attempts:
                     task.cancel()
                 await asyncio.gather(*attempts, return_exceptions=True)
+                if sweeping is not None:
+                    # Its thread ends after the transaction it is in.
+                    await asyncio.gather(sweeping, return_exceptions=True)
+
+    def _sweep_due(self) -> bool:
+        """Whether a retention sweep is due: at start, then every ``sweep_every_s`` (or
+        at once if the clock went back)."""
+        if self.options.retention_s is None:
+            return False
+        now = self.clock()
+        last = self._last_sweep
+        return last is None or now >= last + self.options.sweep_every_s or now < last
+
+    async def _sweep(self) -> None:
+        """Remove what the retention no longer keeps, in a thread, batch after batch."""
+        assert self.options.retention_s is not None
+        now = self._last_sweep = self.clock()
+        cutoff_us = _us(now - self.options.retention_s)
+        pause = self.options.sweep_pause_s
+        try:
+            swept = await to_thread.run_sync(
+                lambda: retention.sweep(
+                    self.store,
+                    cutoff_us=cutoff_us,
+                    batch=self.options.sweep_batch,
+                    between=lambda: self._sweep_stopping.wait(pause),
+                )
+            )
+        except Exception:
+            log.exception("could not remove old webhook deliveries")
+            return
+        if swept.deliveries or swept.messages:
+            log.info(
+                "webhook retention: removed %d deliveries (%d attempts) and %d messages "
+                "finished before %s",
+                swept.deliveries,
+                swept.attempts,
+                swept.messages,
+                datetime_of_us(cutoff_us).isoformat(),
+            )
 
     def _claim(self, limit: int) -> list[dict[str, Any]]:
         now = self.clock()
@@ -180,12 +241,17 @@ class DeliveryWorker:
         else:
             status, next_us = "failed", None
         try:
-            await to_thread.run_sync(self._record, delivery, attempt, status, next_us)
+            await to_thread.run_sync(self._record, delivery, attempt, status, next_us, _us(ended))
         except Exception:
             log.exception("could not log a webhook attempt of %s", delivery["message_id"])
 
     def _record(
-        self, delivery: dict[str, Any], attempt: dict[str, Any], status: str, next_us: int | None
+        self,
+        delivery: dict[str, Any],
+        attempt: dict[str, Any],
+        status: str,
+        next_us: int | None,
+        ended_us: int,
     ) -> None:
         with self.store.write() as connection:
             sql.record_attempt(
@@ -196,6 +262,7 @@ class DeliveryWorker:
                 attempt=attempt,
                 status=status,
                 next_attempt_us=next_us,
+                finished_at_us=ended_us,
             )
 
     def _log_once(self, webhook_id: str, which: str, exc: SealingError) -> None:

@@ -207,6 +207,7 @@ def _webhooks_page(
         status = error.status
         context["error"] = error.message
     context.update(form=form or {}, secret=secret)
+    context["retention_days"] = request.app.state.settings.webhook_retention_days
     response = _page(request, "webhooks.html", context, status)
     return response
 

@@ -153,6 +153,11 @@ async def test_webhook(webhookId: str, request: Request) -> Response:
     _BY_ID + "/deliveries",
     operation_id="listWebhookDeliveries",
     summary="The endpoint's 100 newest messages, newest first, with their attempts",
+    description=(
+        "A delivered or failed message is kept `CREDITMETER_WEBHOOK_RETENTION_DAYS` "
+        "(default 30) after its last attempt, then removed with its attempts; a pending "
+        "one is kept whatever its age."
+    ),
     response_model=list[DeliveryOut],
     responses=error_responses(400, 401, 403, 404, 429, 503),
     openapi_extra=_SECURED,
