@@ -139,7 +139,7 @@ def secret_key(
                 "previousUnreadable": done.previous_unreadable,
             }
         )
-    else:
+    elif done.secrets or not done.unreadable:
         typer.echo(_resealed_text(done, sealer))
     if done.previous_unreadable:
         warn(
