@@ -484,7 +484,7 @@ def test_the_reseal_command_without_a_key_or_with_a_bad_one_says_what_to_set(
     good = _key()
     bad = _reseal(database_url, f"{good},not-a-key-hunter2")
     assert bad.exit_code == 1
-    assert "CREDITMETER_SECRET_KEY: the second key is not a Fernet key" in bad.stderr
+    assert "CREDITMETER_SECRET_KEY: the second key must be a Fernet key" in bad.stderr
     assert good not in bad.stderr and "hunter2" not in bad.stderr
     if database_url.startswith("postgresql"):
         # An empty database holds no secret: nothing to open, nothing to say.
@@ -525,7 +525,7 @@ def test_a_bad_key_in_the_list_stops_the_server_at_start_without_repeating_a_key
     )  # fmt: skip
     assert started.returncode == 1, started
     said = started.stdout + started.stderr
-    assert "CREDITMETER_SECRET_KEY: the second key is not a Fernet key" in said
+    assert "CREDITMETER_SECRET_KEY: the second key must be a Fernet key" in said
     assert "Traceback" not in said
     for leak in (first, third, "hunter2"):
         assert leak not in said

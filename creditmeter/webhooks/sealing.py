@@ -77,9 +77,9 @@ def check_keys(text: str) -> list[str]:
             Fernet(key)
         except (ValueError, binascii.Error):
             raise ValueError(
-                f"{which} is not a Fernet key; each key must be 44 characters of url-safe "
-                "base64 such as `creditmeter secret-key` prints (several keys: separated by "
-                "commas, the newest first)"
+                f"{which} must be a Fernet key, 44 characters of url-safe base64 such as "
+                "`creditmeter secret-key` prints (several keys: separated by commas, the "
+                "newest first)"
             ) from None
     return keys
 
