@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -127,6 +128,25 @@ def test_old_finished_deliveries_go_with_their_attempts_and_messages_pending_and
     (pending,) = deliveries(org, held)
     assert (pending["messageId"], pending["status"]) == (triggered["messageId"], "pending")
     assert pending["nextAttemptAt"] is not None
+    # The dashboard's page says how long finished messages are listed.
+    browser = httpx.Client(base_url=keeping.url, timeout=30)
+    try:
+        signed = browser.post(
+            "/dashboard/sign-in", data={"key": org.key}, headers={"Origin": keeping.url}
+        )
+        assert signed.status_code == 303, signed.text
+        page = browser.get("/dashboard/webhooks", params={"orgId": org.org_id})
+    finally:
+        browser.close()
+    assert page.status_code == 200
+    assert "Delivered and failed messages are listed for 30 days." in page.text
+    sections = {
+        hook_id: page.text.split(f'data-webhook="{hook_id}"')[1].split("</section>")[0]
+        for hook_id in (ok["id"], failing["id"], held["id"])
+    }
+    assert "No messages in the last 30 days." in sections[failing["id"]]
+    assert recent in sections[ok["id"]] and triggered["messageId"] not in sections[ok["id"]]
+    assert triggered["messageId"] in sections[held["id"]]
     # The attempts of removed deliveries went with them.
     assert rows(keeping.store, "SELECT message_id FROM webhook_attempts") == [(recent,)]
     said = [r.getMessage() for r in caplog.records if "retention" in r.getMessage()]

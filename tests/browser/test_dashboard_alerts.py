@@ -79,6 +79,10 @@ def test_an_owner_adds_tests_rotates_and_removes_an_endpoint(
     assert secret.startswith("whsec_")
     endpoint = page.locator(".endpoint", has_text="https://hooks.example.com/creditmeter")
     expect(endpoint).to_contain_text("Ops")
+    expect(endpoint).to_contain_text("No messages in the last 30 days.")
+    expect(page.locator("#retention")).to_have_text(
+        "Delivered and failed messages are listed for 30 days."
+    )
     shot(page, "webhooks-secret")
     page.goto(page.url)  # shown once: a reload shows no secret
     expect(page.locator("#secret")).to_have_count(0)
