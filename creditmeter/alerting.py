@@ -163,7 +163,15 @@ def _evaluate(
     keys = sorted(periods)
     if not keys:
         return
-    stored = sql.locked_periods(connection, keys)
+    if deltas is None:
+        stored = sql.locked_periods(connection, keys)
+    else:  # locked and added to at once: the one step of an ingest that others wait for
+        stored = sql.add_to_periods(connection, {key: deltas[key] for key in keys})
+    # What each period's row holds now.
+    held = {
+        key: before if deltas is None or before is None else before + deltas[key]
+        for key, (_, before) in stored.items()
+    }
     missing = [key for key in keys if key not in stored]
     if missing:
         sql.add_periods(
@@ -179,7 +187,9 @@ def _evaluate(
                 for key in missing
             ],
         )
-        stored.update(sql.locked_periods(connection, missing))
+        added = sql.locked_periods(connection, missing)
+        stored.update(added)
+        held.update((key, before) for key, (_, before) in added.items())
     changes: list[tuple[str, int, str, int]] = []
     for key in keys:
         stored_status, before = stored[key]
@@ -208,7 +218,7 @@ def _evaluate(
                 now_us=now_us,
             )
         kept = value if keep else None
-        if kept != before or status != stored_status:
+        if kept != held[key] or status != stored_status:
             changes.append((key[0], key[1], status, kept))
     sql.set_periods(connection, changes)
 
@@ -301,11 +311,15 @@ class BatchEvaluation:
     """The alerts a batch may move, and what it adds to each watched period.
 
     :func:`prepare` works it out before the ingest's transaction, with the alerts
-    the last ingest of the organizations found (no store read); :meth:`apply`, in
-    the transaction, reads the alerts' versions and works it out again only if they
-    changed (or some events were stored already). So the writers of a store, who
-    take turns in their transactions, wait for little more than the periods' one
-    read and one write.
+    the last ingest of the organizations found (no store read). In the transaction,
+    :meth:`begin`, before the events are written, takes the organizations' alert
+    lock and reads the alerts' versions; :meth:`apply`, after them, works it out
+    again only if the versions changed (or some events were stored already), then
+    evaluates. Writers of one organization wait for each other from their first
+    shared rollup row to their commit, and each round trip there also waits for the
+    server's other threads: what an evaluation adds to that stretch is one statement
+    (the periods locked and added to at once, :func:`sql.add_to_periods`), and one
+    more only when a period changes state or is new.
     """
 
     events: Sequence[Event]
@@ -314,22 +328,32 @@ class BatchEvaluation:
     alerts: dict[str, Alert] = field(default_factory=dict)
     periods: dict[PeriodKey, Period] = field(default_factory=dict)
     deltas: dict[PeriodKey, int] = field(default_factory=dict)
+    #: The versions :meth:`begin` read in the transaction.
+    found: dict[str, tuple[_Version, ...]] | None = None
 
-    def apply(self, connection: Connection, inserted: Set[EventKey], now_us: int) -> None:
-        """Evaluate the periods the newly stored events (``inserted``) fall in."""
-        if not inserted:
-            return
+    def begin(self, connection: Connection) -> None:
+        """In the ingest's transaction, before its events are written: hold the
+        organizations' alert lock (shared) and read their enabled alerts' versions."""
         org_ids = {event.org_id for event in self.events}
         # Before the alerts are read: an alert being created or changed meanwhile
         # either is committed by then, or waits for this transaction's events.
-        sql.lock_alerts_of(connection, sorted(org_ids), exclusive=False)
+        hold_alerts(connection, org_ids)
         versions: dict[str, tuple[_Version, ...]] = {org_id: () for org_id in org_ids}
         for org_id, *version in sql.enabled_alert_versions(connection, org_ids):
             versions[org_id] += (tuple(version),)  # type: ignore[assignment]
         if len(_LAST_VERSIONS) >= _LAST_VERSIONS_MOST:
             _LAST_VERSIONS.clear()
         _LAST_VERSIONS.update(versions)
-        if not any(versions.values()):
+        self.found = versions
+
+    def apply(self, connection: Connection, inserted: Set[EventKey], now_us: int) -> None:
+        """Evaluate the periods the newly stored events (``inserted``) fall in (after
+        :meth:`begin`, which it calls if the caller did not)."""
+        if self.found is None:
+            self.begin(connection)
+        versions = self.found
+        assert versions is not None
+        if not inserted or not any(versions.values()):
             return
         events = self.events
         if len(inserted) < len(events):  # some were stored already: not added again
@@ -370,6 +394,13 @@ class BatchEvaluation:
                 self.deltas[period_key] = self.deltas.get(period_key, 0) + added
                 self.periods[period_key] = period
                 self.alerts[alert.id] = alert
+
+
+def hold_alerts(connection: Connection, org_ids: Iterable[str]) -> None:
+    """Take these organizations' alert lock (shared) until the transaction ends: first
+    thing in a transaction that changes their usage (an ingest, a void), so that every
+    such writer takes it before any usage row, in one order."""
+    sql.lock_alerts_of(connection, sorted(set(org_ids)), exclusive=False)
 
 
 def prepare(events: Sequence[Event]) -> BatchEvaluation:
@@ -416,7 +447,7 @@ def usage_went_down(
     periods holding these instants, after usage there went down (a void): each may
     send ``alert.resolved``. Call it in the transaction that took the usage away."""
     instants = sorted(set(instants_us))
-    sql.lock_alerts_of(connection, [org_id], exclusive=False)  # as an ingest does
+    hold_alerts(connection, [org_id])  # taken already by a caller that holds it first
     rows = sql.enabled_alerts(connection, [org_id])
     if not rows or not instants:
         return

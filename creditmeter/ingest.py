@@ -142,6 +142,7 @@ def record(store: Store, events: list[Event], *, received_us: int) -> RecordResu
     try:
         evaluation = alerting.prepare(list(first.values()))
         with store.write() as connection:
+            evaluation.begin(connection)
             if any(event.units_micro is not None for event in first.values()):
                 inserted = sql.insert_events(
                     connection,

@@ -159,6 +159,7 @@ def void(store: Store, request: VoidRequest, author: Author) -> VoidOutcome:
     """
     distinct = list(dict.fromkeys(request.ids))
     with store.write() as connection:
+        alerting.hold_alerts(connection, [request.org_id])
         voided = sql.void_events(
             connection,
             request.org_id,
