@@ -199,9 +199,8 @@ def test_a_retention_of_zero_keeps_everything(new_database: Callable[[], str]) -
         wait_until(lambda: statuses(org, hook) == ["delivered"], what="delivered")
         clock.move_on(3650)
         org.reader.post(f"{WEBHOOKS}/{hook['id']}/test")
+        # Delivered after the round that would have swept: nothing was removed.
         wait_until(lambda: statuses(org, hook) == ["delivered"] * 2, what="ten years on")
-        time.sleep(0.3)  # a few more rounds of the worker: still nothing removed
-        assert statuses(org, hook) == ["delivered"] * 2
         assert len(message_ids(service.store)) == 2
 
 
