@@ -142,7 +142,10 @@ def record(store: Store, events: list[Event], *, received_us: int) -> RecordResu
     try:
         evaluation = alerting.prepare(list(first.values()))
         with store.write() as connection:
+            # Reads first: on PostgreSQL, writers of one organization wait for each
+            # other from their first shared rollup row to their commit.
             evaluation.begin(connection)
+            known = directory_sql.existing_org_ids(connection, org_ids)
             if any(event.units_micro is not None for event in first.values()):
                 inserted = sql.insert_events(
                     connection,
@@ -156,7 +159,6 @@ def record(store: Store, events: list[Event], *, received_us: int) -> RecordResu
             evaluation.apply(connection, inserted, now_us())
             already = [key for key in first if key not in inserted]
             stored = sql.stored_events(connection, already) if already else {}
-            known = directory_sql.existing_org_ids(connection, org_ids)
     except sql.TotalLimitExceeded:
         raise _overflow(store, list(first.values())) from None
 

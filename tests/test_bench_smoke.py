@@ -37,6 +37,7 @@ def test_the_benchmark_smoke_run_prints_its_table_and_writes_json(tmp_path: Path
     assert all(row["requests"] >= 5 for row in store["export"])
     assert store["export_server_peak_kib"] > 0
     assert store["served_again"]["export"]["requests"] >= 5
+    assert store["right_after_import"]["requests"] >= 5
     # Issue 13's lines: every speed case timed and its answer equal to DuckDB's.
     for heading in (
         "issue 13: exports over HTTP",
