@@ -78,6 +78,8 @@ def compare(
         ),
     ]
     for (name, count, run), files in zip(paths, (sources, http_sources), strict=True):
+        if not count:  # --http-events 0: no HTTP runs
+            continue
         best = {"credits": float("inf"), "units": float("inf")}
         for round_number in range(rounds):
             order = list(zip(("credits", "units"), files, strict=True))
