@@ -24,6 +24,8 @@ from creditmeter.dimensions import BY_NAME
 _CSV_SPECIAL = frozenset(',"\r\n')
 #: Rows per chunk of a streamed answer: large enough that a chunk is worth a write.
 ROWS_PER_CHUNK = 1000
+#: Combinations of grouped values whose JSON text one answer keeps at once.
+_GROUPS_KEPT = 4096
 
 
 class ExportRow(NamedTuple):
@@ -98,22 +100,21 @@ def usage_json_chunks(
             f'"bucketWidth":{dump(layout.bucket_width or "day")},'
         )
     yield (head + '"data":[').encode("utf-8")
-    # A few days and values repeat over many rows: write each once.
+    # A few days and values repeat over many rows: write each once. A combination of
+    # values too (a day of product x API key repeats the same few hundred); that
+    # memory is bounded, as a streamed answer's must be.
     days: dict[date, str] = {}
     texts: dict[str | None, str] = {}
-
-    def when(day: date, start: str | None) -> str:
-        text = days.get(day) or days.setdefault(day, day.isoformat())
-        return f'"date":"{text}","start":"{start}"' if hourly else f'"date":"{text}"'
+    groups: dict[tuple[str | None, ...], str] = {}
 
     def grouped(values: tuple[str | None, ...]) -> str:
-        if one:
-            value = values[0]
-            return '"group":' + (texts.get(value) or texts.setdefault(value, dump(value)))
-        return ",".join(
+        if len(groups) >= _GROUPS_KEPT:
+            groups.clear()
+        text = groups[values] = ",".join(
             name + (texts.get(value) or texts.setdefault(value, dump(value)))
             for name, value in zip(names, values, strict=True)
         )
+        return text
 
     names = [f'"{name}":' for name in layout.fields]
     hourly, one = layout.hourly, len(names) == 1
@@ -127,9 +128,17 @@ def usage_json_chunks(
                 f'"group":{texts.get(value) or texts.setdefault(value, dump(value))},'
                 f'"credits":{format_micro(micro)},"requestCount":{requests}}}'
             )
+            continue
+        day_text = days.get(day) or days.setdefault(day, day.isoformat())
+        group_text = groups.get(values) or grouped(values)
+        if hourly:
+            chunk.append(
+                f'{{"date":"{day_text}","start":"{start}",{group_text},'
+                f'"credits":{format_micro(micro)},"requestCount":{requests}}}'
+            )
         else:
             chunk.append(
-                f"{{{when(day, start)},{grouped(values)},"
+                f'{{"date":"{day_text}",{group_text},'
                 f'"credits":{format_micro(micro)},"requestCount":{requests}}}'
             )
         if len(chunk) >= ROWS_PER_CHUNK:
@@ -153,9 +162,18 @@ def usage_csv_chunks(layout: ExportLayout, rows: Iterable[ExportRow]) -> Iterato
     """
     lines = [",".join(layout.columns) + "\r\n"]
     hourly = layout.hourly
+    days: dict[date, str] = {}
+    groups: dict[tuple[str | None, ...], str] = {}  # as in usage_json_chunks
     for day, values, micro, requests, start in rows:
-        fields = ",".join("" if value is None else _csv_field(value) for value in values)
-        when = f"{day.isoformat()},{start}" if hourly else day.isoformat()
+        fields = groups.get(values)
+        if fields is None:
+            if len(groups) >= _GROUPS_KEPT:
+                groups.clear()
+            fields = groups[values] = ",".join(
+                "" if value is None else _csv_field(value) for value in values
+            )
+        text = days.get(day) or days.setdefault(day, day.isoformat())
+        when = f"{text},{start}" if hourly else text
         lines.append(f"{when},{fields},{format_micro(micro)},{requests}\r\n")
         if len(lines) >= ROWS_PER_CHUNK:
             yield "".join(lines).encode("utf-8")
