@@ -178,7 +178,7 @@ def add_to_periods(
     connection: Connection, deltas: Mapping[PeriodKey, int]
 ) -> dict[PeriodKey, tuple[str, int | None]]:
     """Lock the stored periods of these keys (in key order, until the transaction
-    ends) and add its delta to each one's kept total; returns each stored period's
+    ends) and add each one's delta to its kept total; returns each stored period's
     (status, total before). A period whose total is not known (None) is locked but
     not added to; a key with no stored period is left out.
 
