@@ -184,6 +184,15 @@ def postgres_server() -> Iterator[postgres.PostgresServer]:
     server.destroy()
 
 
+@pytest.fixture
+def postgres_database(request: pytest.FixtureRequest) -> str:
+    """A fresh empty PostgreSQL database of the session's server (skips without one)."""
+    if "postgresql" not in STORES:
+        pytest.skip("PostgreSQL is not under test")
+    server: postgres.PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database()
+
+
 @pytest.fixture(scope="session", params=STORES)
 def store_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)

@@ -26,9 +26,8 @@ from creditmeter.store.database import _alembic_config, normalise_url
 from creditmeter.webhooks import retention
 from creditmeter.webhooks.endpoints import Webhooks
 from creditmeter.webhooks.sealing import Sealer
-from tests import postgres
 from tests.alerting import FAST, make_alert, make_webhook, usage
-from tests.conftest import STORES, Service, Tenant, running_service
+from tests.conftest import Service, Tenant, running_service
 from tests.processes import ServerProcess, start_together
 from tests.receivers import Receiver, wait_until
 
@@ -242,14 +241,6 @@ def test_a_sweep_goes_in_batches_and_stops_when_asked(
         assert rows(store, "SELECT count(*) FROM webhook_attempts") == [(0,)]
     finally:
         store.close()
-
-
-@pytest.fixture
-def postgres_database(request: pytest.FixtureRequest) -> str:
-    if "postgresql" not in STORES:
-        pytest.skip("PostgreSQL is not under test")
-    server: postgres.PostgresServer = request.getfixturevalue("postgres_server")
-    return server.create_database()
 
 
 _SWEPT = re.compile(

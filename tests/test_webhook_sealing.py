@@ -30,7 +30,6 @@ from creditmeter.store.schema import webhook_endpoints
 from creditmeter.webhooks import sealing, verify
 from creditmeter.webhooks.endpoints import Webhooks
 from creditmeter.webhooks.sealing import Sealer
-from tests import postgres
 from tests.conftest import STORES, Service, running_service
 from tests.fleet import set_up_org
 from tests.processes import ServerProcess
@@ -252,14 +251,6 @@ def test_sqlite_with_its_key_file_lost_holds_the_messages(
         assert "is missing: put it back beside the database" in said
         assert hook["secret"] not in said
         assert receiver.received == []
-
-
-@pytest.fixture
-def postgres_database(request: pytest.FixtureRequest) -> str:
-    if "postgresql" not in STORES:
-        pytest.skip("PostgreSQL is not under test")
-    server: postgres.PostgresServer = request.getfixturevalue("postgres_server")
-    return server.create_database()
 
 
 def test_postgresql_without_a_key_refuses_to_add_or_rotate_and_holds_deliveries(
