@@ -128,18 +128,12 @@ def usage_json_chunks(
                 f'"group":{texts.get(value) or texts.setdefault(value, dump(value))},'
                 f'"credits":{format_micro(micro)},"requestCount":{requests}}}'
             )
-            continue
-        day_text = days.get(day) or days.setdefault(day, day.isoformat())
-        group_text = groups.get(values) or grouped(values)
-        if hourly:
-            chunk.append(
-                f'{{"date":"{day_text}","start":"{start}",{group_text},'
-                f'"credits":{format_micro(micro)},"requestCount":{requests}}}'
-            )
         else:
+            day_text = days.get(day) or days.setdefault(day, day.isoformat())
+            group_text = groups.get(values) or grouped(values)
+            when = f'"date":"{day_text}","start":"{start}"' if hourly else f'"date":"{day_text}"'
             chunk.append(
-                f'{{"date":"{day_text}",{group_text},'
-                f'"credits":{format_micro(micro)},"requestCount":{requests}}}'
+                f'{{{when},{group_text},"credits":{format_micro(micro)},"requestCount":{requests}}}'
             )
         if len(chunk) >= ROWS_PER_CHUNK:
             yield (separator + ",".join(chunk)).encode("utf-8")
