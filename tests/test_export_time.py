@@ -270,6 +270,33 @@ def test_hour_buckets_skip_the_spring_forward_hour(tenant: Tenant) -> None:
     )
 
 
+def test_an_hour_that_an_offset_change_skipped_into_starts_at_the_change(tenant: Tenant) -> None:
+    # Asia/Rangoon 1942-05-01: at 00:00+06:30 (1942-04-30T17:30Z) the clock jumped to
+    # 02:30+09:00, so the local hour 02:00-03:00+09:00 begins at 02:30 (the oracle of
+    # tests/test_export_time_oracle.py once took its top, 02:00, at the offset before).
+    send(
+        tenant,
+        [
+            at("1942-04-30T17:29:59Z", "a", credits=1),
+            at("1942-04-30T17:30:00Z", "b", credits=2),
+            at("1942-04-30T17:59:59Z", "c", credits=4),
+        ],
+    )
+    params = {
+        "startDate": "1942-04-30",
+        "endDate": "1942-05-01",
+        "timeZone": "Asia/Rangoon",
+        "bucketWidth": "hour",
+    }
+    assert_rows(
+        rows_of(tenant, params),
+        [
+            r("1942-04-30", "1.0", 1, start="1942-04-30T23:00:00+06:30", group="parse"),
+            r("1942-05-01", "6.0", 2, start="1942-05-01T02:30:00+09:00", group="parse"),
+        ],
+    )
+
+
 def test_hour_buckets_at_quarter_hour_offsets(tenant: Tenant) -> None:
     # Kathmandu +05:45: 2026-05-19T00:00+05:45 is 2026-05-18T18:15Z.
     send(tenant, [at("2026-05-18T18:15:00Z", "a"), at("2026-05-18T19:14:59Z", "b")])

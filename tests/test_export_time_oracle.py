@@ -242,9 +242,11 @@ def first_of_hour(instant: datetime, where: ZoneInfo) -> int:
     whose key is the same (where the offset changed within the hour)."""
     local = instant.astimezone(where)
     key = hour_key(local)
-    top = seconds_of(local.replace(minute=0, second=0, microsecond=0))
-    low, high = top, seconds_of(instant)
-    assert low <= high, (instant, where)
+    # The top of the hour at the instant's own offset. (Not the wall time's: where an
+    # offset change skipped into this hour, e.g. Asia/Rangoon's +06:30 -> +09:00 at
+    # 1942-05-01 00:00, 02:00 lies in the gap and resolves to the offset before it,
+    # after the instant.)
+    low, high = seconds_of(instant) - (local.minute * 60 + local.second), seconds_of(instant)
     if hour_key(at(low, where)) == key:
         return low
     while high - low > 1:  # key(low) differs, key(high) is the bucket's
