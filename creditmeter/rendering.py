@@ -24,7 +24,7 @@ from creditmeter.dimensions import BY_NAME
 _CSV_SPECIAL = frozenset(',"\r\n')
 #: Rows per chunk of a streamed answer: large enough that a chunk is worth a write.
 ROWS_PER_CHUNK = 1000
-#: Combinations of grouped values whose JSON text one answer keeps at once.
+#: Combinations of grouped values whose text (JSON or CSV) one answer keeps at once.
 _GROUPS_KEPT = 4096
 
 
