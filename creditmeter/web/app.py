@@ -16,6 +16,7 @@ from creditmeter.alert_operations import Alerts
 from creditmeter.directory import Directory
 from creditmeter.ratelimit import RateLimiter
 from creditmeter.settings import Settings
+from creditmeter.settling import Settler
 from creditmeter.store import Store, open_store
 from creditmeter.store.rate_limits import SharedRateLimiter
 from creditmeter.web import api_docs, errors, openapi
@@ -76,8 +77,12 @@ def create_app(
             store, settings.delivery_options(), sealer=sealer, clock=delivery_clock
         )
         delivering = asyncio.create_task(worker.run())
+        settler = Settler(store, after_s=settings.settle_after_seconds)
+        settling = asyncio.create_task(settler.run())
         yield
+        settler.stop()
         worker.stop()
+        await settling
         await delivering
         if own_store:
             store.close()
