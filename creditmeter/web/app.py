@@ -21,6 +21,7 @@ from creditmeter.store import Store, open_store
 from creditmeter.store.rate_limits import SharedRateLimiter
 from creditmeter.web import api_docs, errors, openapi
 from creditmeter.web.access_log import AccessLog
+from creditmeter.web.activity import Activity, TrackActivity
 from creditmeter.web.dashboard import STATIC
 from creditmeter.web.limits import SMALL_BODY_BYTES, BodyLimit
 from creditmeter.web.routes import (
@@ -63,6 +64,7 @@ def create_app(
     ``delivery_clock``: the delivery worker's clock, unix seconds (a test moves it on)."""
     settings = settings or Settings()
     own_store = store is None
+    activity = Activity()
     store = store or open_store(settings.database_url, settings.store_options())
 
     @asynccontextmanager
@@ -77,7 +79,7 @@ def create_app(
             store, settings.delivery_options(), sealer=sealer, clock=delivery_clock
         )
         delivering = asyncio.create_task(worker.run())
-        settler = Settler(store, after_s=settings.settle_after_seconds)
+        settler = Settler(store, after_s=settings.settle_after_seconds, busy=activity.busy)
         settling = asyncio.create_task(settler.run())
         yield
         settler.stop()
@@ -139,5 +141,6 @@ def create_app(
         },
         default=SMALL_BODY_BYTES,
     )
+    app.add_middleware(TrackActivity, activity=activity)
     app.add_middleware(AccessLog)  # outermost: it sees every answer
     return app
