@@ -10,13 +10,12 @@ a day reads its quarter rollups, so the caller holds the organization's lock
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date
 
 from sqlalchemy import Connection
 
 from creditmeter.store.dialects import dialect_of
-from creditmeter.store.usage import _EPOCH_ORDINAL, PAIRED, QUARTERS_PER_DAY, DayKey
+from creditmeter.store.usage import _EPOCH_ORDINAL, PAIRED, QUARTERS_PER_DAY, DayKey, delete_pairs
 
 _AMOUNTS = "sum(credits_micro), sum(request_count), sum(event_count)"
 
@@ -55,10 +54,7 @@ def settle_day(
     changes, pairs_changes, changed_at_us = found
     if changes == pairs_changes or changed_at_us >= changed_before_us:
         return None
-    connection.exec_driver_sql(
-        f"DELETE FROM usage_pair_rollups WHERE org_id = {mark} AND day = {mark}",
-        (org_id, stored),
-    )
+    delete_pairs(connection, day, org_id)
     low = (day.toordinal() - _EPOCH_ORDINAL) * QUARTERS_PER_DAY
     where = f"FROM usage_quarter_rollups WHERE org_id = {mark} AND quarter >= {mark} "
     where += f"AND quarter < {mark}"
@@ -81,16 +77,3 @@ def settle_day(
         (changes, org_id, stored),
     )
     return int(written)
-
-
-def pair_rows(connection: Connection, keys: Sequence[DayKey]) -> int:
-    """How many pair rows these days hold (for reports and tests)."""
-    dialect = dialect_of(connection)
-    mark = dialect.mark
-    total = 0
-    for org_id, day in keys:
-        total += connection.exec_driver_sql(
-            f"SELECT count(*) FROM usage_pair_rollups WHERE org_id = {mark} AND day = {mark}",
-            (org_id, dialect.bind_day(day)),
-        ).scalar_one()
-    return total

@@ -224,12 +224,11 @@ _DELETE_EMPTY_TOTALS = (
     "WHERE kept.org_id = usage_daily_totals.org_id AND kept.dimension = 'product' "
     "AND kept.day = usage_daily_totals.day)"
 )
-# The pairs of a day whose total went: never read again (a day's pairs are read only
-# while its total says they are current), so removed with it.
-_DELETE_PAIRS_OF_EMPTY_DAYS = (
-    "DELETE FROM usage_pair_rollups WHERE (org_id, day) IN (SELECT org_id, day FROM "
-    "batch_rollups) AND NOT EXISTS (SELECT 1 FROM usage_daily_totals AS kept "
-    "WHERE kept.org_id = usage_pair_rollups.org_id AND kept.day = usage_pair_rollups.day)"
+# The days whose total went: their pairs are never read again (a day's pairs are
+# read only while its total says they are current), so removed with it.
+_EMPTIED_DAYS = (
+    "SELECT DISTINCT day, org_id FROM batch_rollups AS gone WHERE NOT EXISTS (SELECT 1 "
+    "FROM usage_daily_totals AS kept WHERE kept.org_id = gone.org_id AND kept.day = gone.day)"
 )
 
 
@@ -294,7 +293,8 @@ def subtract_events(connection: Connection, events: NewEvents) -> list[DayKey]:
     run(_DELETE_EMPTY_PRODUCT_QUARTERS)
     run(_DELETE_EMPTY_DIMENSION_ROLLUPS)
     run(_DELETE_EMPTY_TOTALS)
-    run(_DELETE_PAIRS_OF_EMPTY_DAYS)
+    for day, org_id in dialect_of(connection).read_days(run(_EMPTIED_DAYS).all()):
+        delete_pairs(connection, day, org_id)
     days = run("SELECT DISTINCT day, org_id FROM batch_rollups").all()
     return sorted((org_id, day) for day, org_id in dialect_of(connection).read_days(days))
 
@@ -376,6 +376,20 @@ def one_dimension(group_by: Sequence[str], filters: Mapping[str, Sequence[str]])
 #: The dimensions the pair rollups pair with the product (store/pairs.py).
 PAIRED = GROUP_COLUMNS[1:]
 assert GROUP_COLUMNS[0] == "product"
+#: The pair rollups' key begins (org_id, dimension, day): a day's rows are found by
+#: naming every dimension, else both stores read all of the organization's rows.
+_EVERY_PAIRED = ", ".join(f"'{dimension}'" for dimension in PAIRED)
+
+
+def delete_pairs(connection: Connection, day: date, org_id: str) -> None:
+    """Delete the pair rollups of one organization-day."""
+    dialect = dialect_of(connection)
+    mark = dialect.mark
+    connection.exec_driver_sql(
+        f"DELETE FROM usage_pair_rollups WHERE org_id = {mark} AND dimension IN "
+        f"({_EVERY_PAIRED}) AND day = {mark}",
+        (org_id, dialect.bind_day(day)),
+    )
 
 
 def paired_with_product(
