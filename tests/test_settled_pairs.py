@@ -12,7 +12,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -400,5 +400,116 @@ def test_migration_0013_leaves_every_stored_day_unsettled_and_settling_builds_th
         settle(store)
         assert _stored_pairs(store, access.org_id) == _summed(events)
         assert _answers(store, access.org_id, pairs=True) == answer
+    finally:
+        store.close()
+
+
+def _by_quarter(
+    store: Store, org_id: str, ranges: list[tuple[int, int]], products: tuple[str, ...] = ()
+) -> dict[tuple[int, str], tuple[int, int, int]]:
+    """usage_by_quarter by product, summed per (range, product), rows of no events left out."""
+    sums: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    filters = {"product": products} if products else {}
+    with store.read() as connection:
+        for index, (product,), *amounts in sql.usage_by_quarter(
+            connection, org_id=org_id, ranges=ranges, group_by=("product",), filters=filters
+        ):
+            for n, amount in enumerate(amounts):
+                sums[(index, product)][n] += amount
+    return {key: (a, b, c) for key, (a, b, c) in sums.items() if c}
+
+
+def _quarters_of(
+    events: list[dict[str, Any]], ranges: list[tuple[int, int]], products: tuple[str, ...] = ()
+) -> dict[tuple[int, str], tuple[int, int, int]]:
+    """The same, from the events, here."""
+    sums: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for event in events:
+        if products and event["product"] not in products:
+            continue
+        instant = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00"))
+        quarter = int(instant.timestamp()) // 900
+        for index, (low, high) in enumerate(ranges):
+            if low <= quarter < high:
+                total = sums[(index, event["product"])]
+                total[0] += int(Decimal(event["credits"]) * 1_000_000)
+                total[1] += event.get("requestCount", 1)
+                total[2] += 1
+    return {key: (a, b, c) for key, (a, b, c) in sums.items()}
+
+
+def _running_total_days(store: Store, org_id: str) -> set[Any]:
+    with store.read() as connection:
+        return {
+            str(day)
+            for (day,) in connection.exec_driver_sql(
+                "SELECT DISTINCT day FROM usage_product_running_totals WHERE org_id = "
+                + ("?" if store.dialect == "sqlite" else "%s"),
+                (org_id,),
+            )
+        }
+
+
+def test_local_ends_of_a_settled_day_come_from_its_running_totals_exactly(
+    new_database: Callable[[], str],
+) -> None:
+    """Quarter ranges inside settled days (Kolkata's 18:30-24:00, Kathmandu's
+    00:00-18:15, a Berlin hour, the whole day, one quarter), and ranges across days:
+    the products' running totals answer those inside a dense settled day, the
+    quarters the rest; the sums are the events' own, before settling, after, after
+    a write to a settled day and after a void."""
+    url = new_database()
+    access = set_up_org(url)
+    events = make_events(access.org_id, 2_400, seed=33)
+    first = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp()) // 900
+    ranges = [
+        (first + 74, first + 96),  # Kolkata: a local day's end in the UTC day
+        (first + 96, first + 96 + 73),  # Kathmandu: its start
+        (first + 96 + 88, first + 96 + 92),  # an hour
+        (first + 192, first + 288),  # a whole day
+        (first + 192 + 5, first + 192 + 6),  # one quarter
+        (first + 80, first + 96 + 10),  # across midnight: the quarters
+        (first + 96 + 30, first + 96 + 30),  # empty
+    ]
+    store = open_store(url)
+    try:
+        _record(store, events)
+        before = _by_quarter(store, access.org_id, ranges)
+        assert before == _quarters_of(events, ranges)
+        settle(store)
+        assert _running_total_days(store, access.org_id) >= {
+            "2026-03-01", "2026-03-02", "2026-03-03"
+        }  # fmt: skip
+        assert _by_quarter(store, access.org_id, ranges) == before
+        assert _by_quarter(store, access.org_id, ranges, ("parse", "edit")) == _quarters_of(
+            events, ranges, ("parse", "edit")
+        )
+        # A write to a settled day: read from its quarters until settled again.
+        late = {**events[0], "id": "late", "timestamp": "2026-03-01T23:50:00Z", "credits": 7}
+        _record(store, [late])
+        assert _by_quarter(store, access.org_id, ranges) == _quarters_of([*events, late], ranges)
+        void(store, VoidRequest(access.org_id, [events[1]["id"]], "test"), Author("cli"))
+        kept = [late, *events[2:], events[0]]
+        assert _by_quarter(store, access.org_id, ranges) == _quarters_of(kept, ranges)
+        settle(store)
+        assert _by_quarter(store, access.org_id, ranges) == _quarters_of(kept, ranges)
+    finally:
+        store.close()
+
+
+def test_a_sparse_day_gets_no_running_totals(new_database: Callable[[], str]) -> None:
+    """A day with a few events keeps no running totals (96 rows per product for a few
+    quarters); its ends are read from its quarters, exactly."""
+    url = new_database()
+    access = set_up_org(url)
+    events = make_events(access.org_id, 30, seed=34)
+    store = open_store(url)
+    try:
+        _record(store, events)
+        settle(store)
+        assert _running_total_days(store, access.org_id) == set()
+        first = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp()) // 900
+        ranges = [(first + 74, first + 96), (first + 96, first + 169)]
+        assert _by_quarter(store, access.org_id, ranges) == _quarters_of(events, ranges)
     finally:
         store.close()

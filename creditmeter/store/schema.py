@@ -228,6 +228,26 @@ usage_pair_rollups = Table(
     sqlite_with_rowid=False,
 )
 
+# The running totals of each product through a settled day: ``quarter`` n (1-96)
+# holds the sums of the day's first n UTC quarter hours. A local day, or hour, whose
+# ends fall inside UTC days reads one or two of these per end instead of up to 95
+# product quarter rows. Built with the pair rollups, for the days dense enough that
+# they hold at most four times the day's product quarter rows
+# (docs/decisions/0014-settled-pair-rollups.md).
+usage_product_running_totals = Table(
+    "usage_product_running_totals",
+    metadata,
+    Column("org_id", String(NAME_LENGTH), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("quarter", Integer, nullable=False),
+    Column("product", String(NAME_LENGTH), nullable=False),
+    Column("credits_micro", BigInteger, nullable=False),
+    Column("request_count", BigInteger, nullable=False),
+    Column("event_count", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "day", "quarter", "product"),
+    sqlite_with_rowid=False,
+)
+
 # One organization's whole day. Its CHECK is the guard that keeps every export
 # sum (a subset of one day's rollups) inside 64 bits on both stores: SQLite turns
 # an overflowing integer sum into a float, which this check also refuses.

@@ -224,8 +224,8 @@ _DELETE_EMPTY_TOTALS = (
     "WHERE kept.org_id = usage_daily_totals.org_id AND kept.dimension = 'product' "
     "AND kept.day = usage_daily_totals.day)"
 )
-# The days whose total went: their pairs are never read again (a day's pairs are
-# read only while its total says they are current), so removed with it.
+# The days whose total went: what settling built for them is never read again (it
+# is read only while the day's total says it is current), so removed with it.
 _EMPTIED_DAYS = (
     "SELECT DISTINCT day, org_id FROM batch_rollups AS gone WHERE NOT EXISTS (SELECT 1 "
     "FROM usage_daily_totals AS kept WHERE kept.org_id = gone.org_id AND kept.day = gone.day)"
@@ -294,7 +294,7 @@ def subtract_events(connection: Connection, events: NewEvents) -> list[DayKey]:
     run(_DELETE_EMPTY_DIMENSION_ROLLUPS)
     run(_DELETE_EMPTY_TOTALS)
     for day, org_id in dialect_of(connection).read_days(run(_EMPTIED_DAYS).all()):
-        delete_pairs(connection, day, org_id)
+        delete_settled(connection, day, org_id)
     days = run("SELECT DISTINCT day, org_id FROM batch_rollups").all()
     return sorted((org_id, day) for day, org_id in dialect_of(connection).read_days(days))
 
@@ -381,14 +381,20 @@ assert GROUP_COLUMNS[0] == "product"
 _EVERY_PAIRED = ", ".join(f"'{dimension}'" for dimension in PAIRED)
 
 
-def delete_pairs(connection: Connection, day: date, org_id: str) -> None:
-    """Delete the pair rollups of one organization-day."""
+def delete_settled(connection: Connection, day: date, org_id: str) -> None:
+    """Delete what settling built for one organization-day: its pair rollups and its
+    products' running totals."""
     dialect = dialect_of(connection)
     mark = dialect.mark
+    stored = dialect.bind_day(day)
     connection.exec_driver_sql(
         f"DELETE FROM usage_pair_rollups WHERE org_id = {mark} AND dimension IN "
         f"({_EVERY_PAIRED}) AND day = {mark}",
-        (org_id, dialect.bind_day(day)),
+        (org_id, stored),
+    )
+    connection.exec_driver_sql(
+        f"DELETE FROM usage_product_running_totals WHERE org_id = {mark} AND day = {mark}",
+        (org_id, stored),
     )
 
 
@@ -646,11 +652,15 @@ def usage_by_quarter(
     _check_columns(group_by)
     mark = dialect_of(connection).mark
     params: list[Any] = [org_id]
-    table = (
-        "usage_product_quarter_rollups"
-        if product_only(group_by, filters)
-        else ("usage_quarter_rollups")
-    )
+    found_ends: list[tuple[int, tuple[str, ...], int, int, int]] = []
+    left = list(range(len(ranges)))  # the indexes of the ranges still to read
+    if product_only(group_by, filters):
+        table = "usage_product_quarter_rollups"
+        found_ends, left = _by_running_totals(connection, org_id, ranges, group_by, filters)
+        if not left:
+            return found_ends
+    else:
+        table = "usage_quarter_rollups"
     where = f"FROM {table} WHERE org_id = {mark}" + _filtered(filters, mark, params)
     grouped = ", ".join(group_by)
     found = _per_range(
@@ -658,10 +668,88 @@ def usage_by_quarter(
         f"{grouped}, sum(credits_micro), sum(request_count), sum(event_count)",
         (where, params),
         "quarter",
-        ranges,
+        [ranges[index] for index in left],
         f" GROUP BY {grouped}",
     )
-    return _range_rows(found, len(group_by))
+    rows = _range_rows(found, len(group_by))
+    if len(left) < len(ranges):
+        rows = [(left[index], *rest) for index, *rest in rows]  # type: ignore[misc]
+    return found_ends + rows
+
+
+def _by_running_totals(
+    connection: Connection,
+    org_id: str,
+    ranges: Sequence[tuple[int, int]],
+    group_by: Sequence[str],
+    filters: Mapping[str, Sequence[str]],
+) -> tuple[list[tuple[int, tuple[str, ...], int, int, int]], list[int]]:
+    """The ranges inside one settled UTC day that has its products' running totals,
+    each as the running total at its end less the one at its start (rows as in
+    :func:`usage_by_quarter`, a range's index first); and the indexes of the others."""
+    dialect = dialect_of(connection)
+    mark = dialect.mark
+    everything = list(range(len(ranges)))
+    inside = [
+        (index, low // QUARTERS_PER_DAY)
+        for index, (low, high) in enumerate(ranges)
+        if low < high and (high - 1) // QUARTERS_PER_DAY == low // QUARTERS_PER_DAY
+    ]
+    if not inside:
+        return [], everything
+    first = date.fromordinal(min(day for _, day in inside) + _EPOCH_ORDINAL)
+    last = date.fromordinal(max(day for _, day in inside) + _EPOCH_ORDINAL)
+    found = dialect.read_days(
+        connection.exec_driver_sql(
+            "SELECT day FROM usage_daily_totals AS t WHERE org_id = "
+            f"{mark} AND day >= {mark} AND day <= {mark} AND changes = pairs_changes AND "
+            "EXISTS (SELECT 1 FROM usage_product_running_totals AS r "
+            "WHERE r.org_id = t.org_id AND r.day = t.day)",
+            (org_id, dialect.bind_day(first), dialect.bind_day(last)),
+        ).all()
+    )
+    ready = {day.toordinal() - _EPOCH_ORDINAL for (day,) in found}
+    # (range index, day, quarters of the day summed, sign): the running totals to read.
+    points: list[tuple[int, int, int, int]] = []
+    answered: set[int] = set()
+    for index, day in inside:
+        if day not in ready:
+            continue
+        low, high = ranges[index]
+        start = day * QUARTERS_PER_DAY
+        points.append((index, day, high - start, 1))
+        if low > start:
+            points.append((index, day, low - start, -1))
+        answered.add(index)
+    if not points:
+        return [], everything
+    grouped = "".join(f"{column}, " for column in group_by)
+    sums = "sum(credits_micro), sum(request_count), sum(event_count)"
+    products = list(filters.get("product", ()))
+    where = f" AND product IN ({', '.join([mark] * len(products))})" if products else ""
+    grouping = f" GROUP BY {', '.join(group_by)}" if group_by else ""
+    rows: list[tuple[int, tuple[str, ...], int, int, int]] = []
+    width = len(group_by)
+    for at in range(0, len(points), _RANGES_PER_STATEMENT):
+        chosen = points[at : at + _RANGES_PER_STATEMENT]
+        parts: list[str] = []
+        params: list[Any] = []
+        for number, (_, day, quarter, _) in enumerate(chosen):
+            parts.append(
+                f"SELECT {number}, {grouped}{sums} FROM usage_product_running_totals "
+                f"WHERE org_id = {mark} AND day = {mark} AND quarter = {mark}{where}{grouping}"
+            )
+            params += [org_id, dialect.bind_day(date.fromordinal(day + _EPOCH_ORDINAL)), quarter]
+            params += products
+        for row in connection.exec_driver_sql(" UNION ALL ".join(parts), tuple(params)):
+            if row[1 + width] is None:  # no GROUP BY and no row: nothing to add
+                continue
+            index, _, _, sign = chosen[int(row[0])]
+            rows.append(
+                (index, tuple(row[1 : 1 + width]), sign * int(row[1 + width]),
+                 sign * int(row[2 + width]), sign * int(row[3 + width]))
+            )  # fmt: skip
+    return rows, [index for index in everything if index not in answered]
 
 
 #: The condition on a usage_events row that it counts: it was not voided.

@@ -1,8 +1,9 @@
-"""Pair rollups of the days that stopped changing.
+"""Pair rollups and product running totals of the days that stopped changing.
 
 ``usage_pair_rollups`` keeps, per organization, UTC day and product, the sums by
-each other dimension's value; each server's settling pass builds a day's rows from
-its quarter rollups once the day has not changed for a while. The daily totals
+each other dimension's value, and ``usage_product_running_totals`` each product's
+sums through each quarter hour of the day; each server's settling pass builds a
+day's rows from its rollups once the day has not changed for a while. The daily totals
 count the writes that changed their day (``changes``, ``changed_at_us``) and the
 count the day's pairs were built at (``pairs_changes``): an export reads a day's
 pairs only while the two are equal (docs/decisions/0014-settled-pair-rollups.md).
@@ -43,6 +44,20 @@ def upgrade() -> None:
         ),
         sqlite_with_rowid=False,
     )
+    op.create_table(
+        "usage_product_running_totals",
+        sa.Column("org_id", sa.String(length=128), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("quarter", sa.Integer(), nullable=False),
+        sa.Column("product", sa.String(length=128), nullable=False),
+        sa.Column("credits_micro", sa.BigInteger(), nullable=False),
+        sa.Column("request_count", sa.BigInteger(), nullable=False),
+        sa.Column("event_count", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "org_id", "day", "quarter", "product", name=op.f("pk_usage_product_running_totals")
+        ),
+        sqlite_with_rowid=False,
+    )
     with op.batch_alter_table("usage_daily_totals") as batch:
         batch.add_column(sa.Column("changes", sa.BigInteger(), nullable=False, server_default="1"))
         batch.add_column(
@@ -66,4 +81,5 @@ def downgrade() -> None:
     # table and lose its WITHOUT ROWID.
     for column in ("pairs_changes", "changed_at_us", "changes"):
         op.execute(f"ALTER TABLE usage_daily_totals DROP COLUMN {column}")
+    op.drop_table("usage_product_running_totals")
     op.drop_table("usage_pair_rollups")
