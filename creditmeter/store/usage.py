@@ -16,6 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
+from functools import cache
 from operator import itemgetter
 from typing import Any
 
@@ -709,47 +710,58 @@ def _by_running_totals(
         ).all()
     )
     ready = {day.toordinal() - _EPOCH_ORDINAL for (day,) in found}
-    # (range index, day, quarters of the day summed, sign): the running totals to read.
-    points: list[tuple[int, int, int, int]] = []
-    answered: set[int] = set()
+    # (range index, day, quarters of the day through which the running total is read,
+    # sign): the total through the range's end, less the one before its start.
+    points: list[tuple[int, Any, int, int]] = []
     for index, day in inside:
         if day not in ready:
             continue
         low, high = ranges[index]
         start = day * QUARTERS_PER_DAY
-        points.append((index, day, high - start, 1))
+        stored = dialect.bind_day(date.fromordinal(day + _EPOCH_ORDINAL))
+        points.append((index, stored, high - start, 1))
         if low > start:
-            points.append((index, day, low - start, -1))
-        answered.add(index)
+            points.append((index, stored, low - start, -1))
     if not points:
         return [], everything
-    grouped = "".join(f"{column}, " for column in group_by)
-    sums = "sum(credits_micro), sum(request_count), sum(event_count)"
-    products = list(filters.get("product", ()))
-    where = f" AND product IN ({', '.join([mark] * len(products))})" if products else ""
-    grouping = f" GROUP BY {', '.join(group_by)}" if group_by else ""
+    products = tuple(filters.get("product", ()))
     rows: list[tuple[int, tuple[str, ...], int, int, int]] = []
     width = len(group_by)
     for at in range(0, len(points), _RANGES_PER_STATEMENT):
         chosen = points[at : at + _RANGES_PER_STATEMENT]
-        parts: list[str] = []
+        statement = _running_totals_statement(mark, len(chosen), width, len(products))
         params: list[Any] = []
-        for number, (_, day, quarter, _) in enumerate(chosen):
-            parts.append(
-                f"SELECT {number}, {grouped}{sums} FROM usage_product_running_totals "
-                f"WHERE org_id = {mark} AND day = {mark} AND quarter = {mark}{where}{grouping}"
-            )
-            params += [org_id, dialect.bind_day(date.fromordinal(day + _EPOCH_ORDINAL)), quarter]
-            params += products
-        for row in connection.exec_driver_sql(" UNION ALL ".join(parts), tuple(params)):
-            if row[1 + width] is None:  # no GROUP BY and no row: nothing to add
-                continue
-            index, _, _, sign = chosen[int(row[0])]
+        for point in chosen:
+            params += point
+        params += [org_id, *products]
+        for row in connection.exec_driver_sql(statement, tuple(params)).all():
             rows.append(
-                (index, tuple(row[1 : 1 + width]), sign * int(row[1 + width]),
-                 sign * int(row[2 + width]), sign * int(row[3 + width]))
+                (int(row[0]), tuple(row[1 : 1 + width]), int(row[1 + width]),
+                 int(row[2 + width]), int(row[3 + width]))
             )  # fmt: skip
+    answered = {index for index, _, _, _ in points}
     return rows, [index for index in everything if index not in answered]
+
+
+@cache
+def _running_totals_statement(mark: str, count: int, width: int, products: int) -> str:
+    """The running totals at ``count`` points summed with their signs, per range and
+    product (``width`` 1; 0: summed over the products). Parameters: each point's
+    (range index, day, quarter, sign), the organization, then ``products`` products.
+
+    One join with the points as a VALUES list: a key lookup each, and one GROUP BY."""
+    signed = ", ".join(
+        f"sum(r.{amount} * w.sign)" for amount in ("credits_micro", "request_count", "event_count")
+    )
+    where = f" AND r.product IN ({', '.join([mark] * products)})" if products else ""
+    grouped, grouping = ("r.product, ", ", r.product") if width else ("", "")
+    points = ", ".join([f"({mark}, {mark}, {mark}, {mark})"] * count)
+    return (
+        f"WITH wanted (n, day, quarter, sign) AS (VALUES {points}) "
+        f"SELECT w.n, {grouped}{signed} FROM wanted AS w JOIN usage_product_running_totals "
+        f"AS r ON r.org_id = {mark} AND r.day = w.day AND r.quarter = w.quarter{where} "
+        f"GROUP BY w.n{grouping}"
+    )
 
 
 #: The condition on a usage_events row that it counts: it was not voided.
