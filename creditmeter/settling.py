@@ -6,8 +6,10 @@ rollups (about a row per event in a sparse workload). Writing pairs at ingest
 costs a quarter to a half of its time (docs/decisions/0013-pair-rollups.md), so
 they are built here instead, off the ingest path: a day that has not changed for
 ``settle_after`` seconds is settled, its pairs summed from its quarter rollups.
-A write to a settled day unsettles it; until it is settled again the export reads
-its quarters, so every answer stays exact whatever the state of the pass.
+A dense day also gets each product's running totals through its quarter hours, so
+that a local day's end inside it is one or two rows per product. A write to a
+settled day unsettles it; until it is settled again the export reads its quarters,
+so every answer stays exact whatever the state of the pass.
 
 Each server runs :class:`Settler` in the background; ``creditmeter settle`` runs a
 pass now (after a backfill, say). A day is settled in its own short write
