@@ -691,10 +691,14 @@ def _by_running_totals(
     dialect = dialect_of(connection)
     mark = dialect.mark
     everything = list(range(len(ranges)))
+    # Days that can be stored (quarters of years 0 and 10000 are read as quarters).
+    first_day, last_day = 1 - _EPOCH_ORDINAL, date.max.toordinal() - _EPOCH_ORDINAL
     inside = [
         (index, low // QUARTERS_PER_DAY)
         for index, (low, high) in enumerate(ranges)
-        if low < high and (high - 1) // QUARTERS_PER_DAY == low // QUARTERS_PER_DAY
+        if low < high
+        and (high - 1) // QUARTERS_PER_DAY == low // QUARTERS_PER_DAY
+        and first_day <= low // QUARTERS_PER_DAY <= last_day
     ]
     if not inside:
         return [], everything
