@@ -11,12 +11,14 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from alembic import command
 from typer.testing import CliRunner
@@ -28,10 +30,11 @@ from creditmeter.settling import settle
 from creditmeter.store import Store, open_store
 from creditmeter.store import usage as sql
 from creditmeter.store.database import _alembic_config, normalise_url
+from creditmeter.store.dialects import dialect_of
 from creditmeter.store.voids import Author
 from creditmeter.voids import VoidRequest, void
 from tests.conftest import running_service
-from tests.fleet import exact_json, make_events, set_up_org
+from tests.fleet import Access, exact_json, make_events, set_up_org
 
 FIRST, LAST = date(2026, 3, 1), date(2026, 3, 4)
 #: Questions the pair rollups answer: the product and one other dimension, grouped
@@ -46,6 +49,24 @@ PAIRED_QUESTIONS: list[tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = [
     (("api_key", "product"), {}),
 ]
 UNPAIRED = (("file_type", "feature"), {})
+
+
+@dataclass
+class Org:
+    """An organization with a member, and a store of its database."""
+
+    url: str
+    access: Access
+    store: Store
+
+
+@pytest.fixture
+def org(new_database: Callable[[], str]) -> Iterator[Org]:
+    url = new_database()
+    access = set_up_org(url)
+    store = open_store(url)
+    yield Org(url, access, store)
+    store.close()
 
 
 def _record(store: Store, events: list[dict[str, Any]]) -> None:
@@ -99,10 +120,7 @@ def _stored_pairs(store: Store, org_id: str) -> dict[tuple[Any, ...], tuple[int,
     with store.read() as connection:
         rows = connection.exec_driver_sql(
             "SELECT dimension, day, product, value, credits_micro, request_count, event_count "
-            "FROM usage_pair_rollups WHERE org_id = ?"
-            if store.dialect == "sqlite"
-            else "SELECT dimension, day, product, value, credits_micro, request_count, "
-            "event_count FROM usage_pair_rollups WHERE org_id = %s",
+            f"FROM usage_pair_rollups WHERE org_id = {dialect_of(connection).mark}",
             (org_id,),
         ).all()
     return {
@@ -119,7 +137,7 @@ def _settled_days(store: Store, org_id: str) -> dict[date, bool]:
     with store.read() as connection:
         rows = connection.exec_driver_sql(
             "SELECT day, changes = pairs_changes FROM usage_daily_totals WHERE org_id = "
-            + ("?" if store.dialect == "sqlite" else "%s"),
+            + dialect_of(connection).mark,
             (org_id,),
         ).all()
     return {
@@ -129,96 +147,78 @@ def _settled_days(store: Store, org_id: str) -> dict[date, bool]:
 
 
 def test_a_settled_day_answers_from_its_pairs_what_its_quarters_answer(
-    new_database: Callable[[], str],
+    org: Org,
 ) -> None:
-    url = new_database()
-    access = set_up_org(url)
+    store, access = org.store, org.access
     events = _with_keys(make_events(access.org_id, 600, seed=21))
-    store = open_store(url)
-    try:
-        _record(store, events)
-        assert set(_settled_days(store, access.org_id).values()) == {False}
-        before = _answers(store, access.org_id, pairs=False)
-        done = settle(store)
-        assert done.days == len(_settled_days(store, access.org_id)) >= 3
-        assert set(_settled_days(store, access.org_id).values()) == {True}
-        assert _stored_pairs(store, access.org_id) == _summed(events)
-        assert done.pair_rows == len(_summed(events))
-        assert _answers(store, access.org_id, pairs=True) == before
-        assert all(before)
-        assert settle(store).days == 0  # nothing left to settle
-    finally:
-        store.close()
+    _record(store, events)
+    assert set(_settled_days(store, access.org_id).values()) == {False}
+    before = _answers(store, access.org_id, pairs=False)
+    done = settle(store)
+    assert done.days == len(_settled_days(store, access.org_id)) >= 3
+    assert set(_settled_days(store, access.org_id).values()) == {True}
+    assert _stored_pairs(store, access.org_id) == _summed(events)
+    assert done.pair_rows == len(_summed(events))
+    assert _answers(store, access.org_id, pairs=True) == before
+    assert all(before)
+    assert settle(store).days == 0  # nothing left to settle
 
 
 def test_a_write_to_a_settled_day_is_read_from_its_quarters_until_settled_again(
-    new_database: Callable[[], str],
+    org: Org,
 ) -> None:
-    url = new_database()
-    access = set_up_org(url)
+    store, access = org.store, org.access
     events = _with_keys(make_events(access.org_id, 400, seed=22))
-    store = open_store(url)
-    try:
-        _record(store, events)
-        settle(store)
-        settled_answer = _answers(store, access.org_id, pairs=True)
-        # More usage on the settled days; its pairs are still stored, and stale.
-        more = _with_keys(make_events(access.org_id, 200, seed=23))
-        for event in more:
-            event["id"] += "-more"
-        _record(store, more)
-        assert set(_settled_days(store, access.org_id).values()) == {False}
-        assert _stored_pairs(store, access.org_id) == _summed(events)
-        now = _answers(store, access.org_id, pairs=True)
-        assert now == _answers(store, access.org_id, pairs=False)
-        assert now != settled_answer
-        settle(store)
-        assert _stored_pairs(store, access.org_id) == _summed(events + more)
-        assert _answers(store, access.org_id, pairs=True) == now
-    finally:
-        store.close()
+    _record(store, events)
+    settle(store)
+    settled_answer = _answers(store, access.org_id, pairs=True)
+    # More usage on the settled days; its pairs are still stored, and stale.
+    more = _with_keys(make_events(access.org_id, 200, seed=23))
+    for event in more:
+        event["id"] += "-more"
+    _record(store, more)
+    assert set(_settled_days(store, access.org_id).values()) == {False}
+    assert _stored_pairs(store, access.org_id) == _summed(events)
+    now = _answers(store, access.org_id, pairs=True)
+    assert now == _answers(store, access.org_id, pairs=False)
+    assert now != settled_answer
+    settle(store)
+    assert _stored_pairs(store, access.org_id) == _summed(events + more)
+    assert _answers(store, access.org_id, pairs=True) == now
 
 
 def test_some_days_settled_and_some_not_give_one_answer_in_day_order(
-    new_database: Callable[[], str],
+    org: Org,
 ) -> None:
     """A settled day between unsettled ones, and the reverse: each part is read from
     its own source, the rows still in the export's order."""
-    url = new_database()
-    access = set_up_org(url)
+    store, access = org.store, org.access
     events = _with_keys(make_events(access.org_id, 600, seed=24))
-    store = open_store(url)
-    try:
-        _record(store, events)
-        settle(store)
-        # Unsettle 2026-03-02 alone, then 03-01 and 03-03 around a settled 03-02.
-        for day, seed in (("2026-03-02", 25), ("2026-03-01", 26), ("2026-03-03", 27)):
-            extra = _with_keys(make_events(access.org_id, 40, seed=seed))
-            for event in extra:
-                event["id"] += f"-{day}"
-                event["timestamp"] = day + event["timestamp"][10:]
-            _record(store, extra)
-            if day == "2026-03-02":
-                assert _settled_days(store, access.org_id)[date(2026, 3, 2)] is False
-                assert _answers(store, access.org_id, pairs=True) == _answers(
-                    store, access.org_id, pairs=False
-                )
-                settle(store)
-        states = _settled_days(store, access.org_id)
-        assert states[date(2026, 3, 2)] and not states[date(2026, 3, 1)]
-        assert not states[date(2026, 3, 3)]
-        assert _answers(store, access.org_id, pairs=True) == _answers(
-            store, access.org_id, pairs=False
-        )
-    finally:
-        store.close()
+    _record(store, events)
+    settle(store)
+    # Unsettle 2026-03-02 alone, then 03-01 and 03-03 around a settled 03-02.
+    for day, seed in (("2026-03-02", 25), ("2026-03-01", 26), ("2026-03-03", 27)):
+        extra = _with_keys(make_events(access.org_id, 40, seed=seed))
+        for event in extra:
+            event["id"] += f"-{day}"
+            event["timestamp"] = day + event["timestamp"][10:]
+        _record(store, extra)
+        if day == "2026-03-02":
+            assert _settled_days(store, access.org_id)[date(2026, 3, 2)] is False
+            assert _answers(store, access.org_id, pairs=True) == _answers(
+                store, access.org_id, pairs=False
+            )
+            settle(store)
+    states = _settled_days(store, access.org_id)
+    assert states[date(2026, 3, 2)] and not states[date(2026, 3, 1)]
+    assert not states[date(2026, 3, 3)]
+    assert _answers(store, access.org_id, pairs=True) == _answers(store, access.org_id, pairs=False)
 
 
 def test_a_void_unsettles_its_day_and_a_day_voided_empty_loses_its_pairs(
-    new_database: Callable[[], str],
+    org: Org,
 ) -> None:
-    url = new_database()
-    access = set_up_org(url)
+    store, access = org.store, org.access
     events = _with_keys(make_events(access.org_id, 300, seed=28))
     lonely = {
         "id": "lonely",
@@ -228,50 +228,39 @@ def test_a_void_unsettles_its_day_and_a_day_voided_empty_loses_its_pairs(
         "apiKey": "key_9",
         "credits": Decimal("2.5"),
     }
-    store = open_store(url)
-    try:
-        _record(store, [*events, lonely])
-        settle(store)
-        assert _settled_days(store, access.org_id)[date(2026, 3, 4)]
-        # One event out of a busy day, the only event of another.
-        void(store, VoidRequest(access.org_id, [events[0]["id"], "lonely"], "test"), Author("cli"))
-        states = _settled_days(store, access.org_id)
-        assert date(2026, 3, 4) not in states  # its total went, and its pairs with it
-        assert not states[date.fromisoformat(events[0]["timestamp"][:10])]
-        kept = events[1:]
-        assert {key[1] for key in _stored_pairs(store, access.org_id)} == {
-            date.fromisoformat(event["timestamp"][:10]) for event in kept
-        }
-        assert _answers(store, access.org_id, pairs=True) == _answers(
-            store, access.org_id, pairs=False
-        )
-        # The emptied day gets usage again: counted, although it was settled before.
-        again = {**lonely, "id": "again", "credits": Decimal("1.25")}
-        _record(store, [again])
-        assert _settled_days(store, access.org_id)[date(2026, 3, 4)] is False
-        answer = _answers(store, access.org_id, pairs=True)
-        assert answer == _answers(store, access.org_id, pairs=False)
-        settle(store)
-        assert _stored_pairs(store, access.org_id) == _summed([*kept, again])
-        assert _answers(store, access.org_id, pairs=True) == answer
-    finally:
-        store.close()
+    _record(store, [*events, lonely])
+    settle(store)
+    assert _settled_days(store, access.org_id)[date(2026, 3, 4)]
+    # One event out of a busy day, the only event of another.
+    void(store, VoidRequest(access.org_id, [events[0]["id"], "lonely"], "test"), Author("cli"))
+    states = _settled_days(store, access.org_id)
+    assert date(2026, 3, 4) not in states  # its total went, and its pairs with it
+    assert not states[date.fromisoformat(events[0]["timestamp"][:10])]
+    kept = events[1:]
+    assert {key[1] for key in _stored_pairs(store, access.org_id)} == {
+        date.fromisoformat(event["timestamp"][:10]) for event in kept
+    }
+    assert _answers(store, access.org_id, pairs=True) == _answers(store, access.org_id, pairs=False)
+    # The emptied day gets usage again: counted, although it was settled before.
+    again = {**lonely, "id": "again", "credits": Decimal("1.25")}
+    _record(store, [again])
+    assert _settled_days(store, access.org_id)[date(2026, 3, 4)] is False
+    answer = _answers(store, access.org_id, pairs=True)
+    assert answer == _answers(store, access.org_id, pairs=False)
+    settle(store)
+    assert _stored_pairs(store, access.org_id) == _summed([*kept, again])
+    assert _answers(store, access.org_id, pairs=True) == answer
 
 
 def test_a_day_is_settled_only_once_it_has_stopped_changing(
-    new_database: Callable[[], str],
+    org: Org,
 ) -> None:
-    url = new_database()
-    access = set_up_org(url)
-    store = open_store(url)
-    try:
-        _record(store, _with_keys(make_events(access.org_id, 100, seed=29)))
-        a_minute_ago = now_us() - 60_000_000
-        assert settle(store, changed_before_us=a_minute_ago).days == 0
-        assert set(_settled_days(store, access.org_id).values()) == {False}
-        assert settle(store, changed_before_us=now_us() + 1).days >= 3
-    finally:
-        store.close()
+    store, access = org.store, org.access
+    _record(store, _with_keys(make_events(access.org_id, 100, seed=29)))
+    a_minute_ago = now_us() - 60_000_000
+    assert settle(store, changed_before_us=a_minute_ago).days == 0
+    assert set(_settled_days(store, access.org_id).values()) == {False}
+    assert settle(store, changed_before_us=now_us() + 1).days >= 3
 
 
 def test_settling_while_writers_write_and_void_keeps_every_answer_exact(
@@ -444,22 +433,21 @@ def _running_total_days(store: Store, org_id: str) -> set[Any]:
             str(day)
             for (day,) in connection.exec_driver_sql(
                 "SELECT DISTINCT day FROM usage_product_running_totals WHERE org_id = "
-                + ("?" if store.dialect == "sqlite" else "%s"),
+                + dialect_of(connection).mark,
                 (org_id,),
             )
         }
 
 
 def test_local_ends_of_a_settled_day_come_from_its_running_totals_exactly(
-    new_database: Callable[[], str],
+    org: Org,
 ) -> None:
     """Quarter ranges inside settled days (Kolkata's 18:30-24:00, Kathmandu's
     00:00-18:15, a Berlin hour, the whole day, one quarter), and ranges across days:
     the products' running totals answer those inside a dense settled day, the
     quarters the rest; the sums are the events' own, before settling, after, after
     a write to a settled day and after a void."""
-    url = new_database()
-    access = set_up_org(url)
+    store, access = org.store, org.access
     events = make_events(access.org_id, 2_400, seed=33)
     first = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp()) // 900
     ranges = [
@@ -471,45 +459,36 @@ def test_local_ends_of_a_settled_day_come_from_its_running_totals_exactly(
         (first + 80, first + 96 + 10),  # across midnight: the quarters
         (first + 96 + 30, first + 96 + 30),  # empty
     ]
-    store = open_store(url)
-    try:
-        _record(store, events)
-        before = _by_quarter(store, access.org_id, ranges)
-        assert before == _quarters_of(events, ranges)
-        settle(store)
-        assert _running_total_days(store, access.org_id) >= {
-            "2026-03-01", "2026-03-02", "2026-03-03"
-        }  # fmt: skip
-        assert _by_quarter(store, access.org_id, ranges) == before
-        assert _by_quarter(store, access.org_id, ranges, ("parse", "edit")) == _quarters_of(
-            events, ranges, ("parse", "edit")
-        )
-        # A write to a settled day: read from its quarters until settled again.
-        late = {**events[0], "id": "late", "timestamp": "2026-03-01T23:50:00Z", "credits": 7}
-        _record(store, [late])
-        assert _by_quarter(store, access.org_id, ranges) == _quarters_of([*events, late], ranges)
-        void(store, VoidRequest(access.org_id, [events[1]["id"]], "test"), Author("cli"))
-        kept = [late, *events[2:], events[0]]
-        assert _by_quarter(store, access.org_id, ranges) == _quarters_of(kept, ranges)
-        settle(store)
-        assert _by_quarter(store, access.org_id, ranges) == _quarters_of(kept, ranges)
-    finally:
-        store.close()
+    _record(store, events)
+    before = _by_quarter(store, access.org_id, ranges)
+    assert before == _quarters_of(events, ranges)
+    settle(store)
+    assert _running_total_days(store, access.org_id) >= {
+        "2026-03-01", "2026-03-02", "2026-03-03"
+    }  # fmt: skip
+    assert _by_quarter(store, access.org_id, ranges) == before
+    assert _by_quarter(store, access.org_id, ranges, ("parse", "edit")) == _quarters_of(
+        events, ranges, ("parse", "edit")
+    )
+    # A write to a settled day: read from its quarters until settled again.
+    late = {**events[0], "id": "late", "timestamp": "2026-03-01T23:50:00Z", "credits": 7}
+    _record(store, [late])
+    assert _by_quarter(store, access.org_id, ranges) == _quarters_of([*events, late], ranges)
+    void(store, VoidRequest(access.org_id, [events[1]["id"]], "test"), Author("cli"))
+    kept = [late, *events[2:], events[0]]
+    assert _by_quarter(store, access.org_id, ranges) == _quarters_of(kept, ranges)
+    settle(store)
+    assert _by_quarter(store, access.org_id, ranges) == _quarters_of(kept, ranges)
 
 
-def test_a_sparse_day_gets_no_running_totals(new_database: Callable[[], str]) -> None:
+def test_a_sparse_day_gets_no_running_totals(org: Org) -> None:
     """A day with a few events keeps no running totals (96 rows per product for a few
     quarters); its ends are read from its quarters, exactly."""
-    url = new_database()
-    access = set_up_org(url)
+    store, access = org.store, org.access
     events = make_events(access.org_id, 30, seed=34)
-    store = open_store(url)
-    try:
-        _record(store, events)
-        settle(store)
-        assert _running_total_days(store, access.org_id) == set()
-        first = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp()) // 900
-        ranges = [(first + 74, first + 96), (first + 96, first + 169)]
-        assert _by_quarter(store, access.org_id, ranges) == _quarters_of(events, ranges)
-    finally:
-        store.close()
+    _record(store, events)
+    settle(store)
+    assert _running_total_days(store, access.org_id) == set()
+    first = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp()) // 900
+    ranges = [(first + 74, first + 96), (first + 96, first + 169)]
+    assert _by_quarter(store, access.org_id, ranges) == _quarters_of(events, ranges)
