@@ -188,7 +188,7 @@ def _speed(store: dict[str, Any]) -> list[str]:
             f"{settled['seconds']:.0f} s",
         ]
         for row in after["tables"]:
-            if row["table"] == "usage_pair_rollups":
+            if row["table"] in ("usage_pair_rollups", "usage_product_running_totals"):
                 out.append(
                     f"  {row['table']:<34}{row['rows']:>14,}{row['rows'] / millions:>12,.0f}"
                     f"{row['bytes'] / MIB:>10.1f}{row['bytes'] / MIB / millions:>11.1f}"

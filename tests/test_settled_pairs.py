@@ -492,3 +492,21 @@ def test_a_sparse_day_gets_no_running_totals(org: Org) -> None:
     first = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp()) // 900
     ranges = [(first + 74, first + 96), (first + 96, first + 169)]
     assert _by_quarter(store, access.org_id, ranges) == _quarters_of(events, ranges)
+
+
+def test_a_busy_server_still_settles_every_day(org: Org) -> None:
+    """While the server answers requests the pass rests after each transaction (a
+    sixth of a core at most), but it goes on: every day is settled in the end."""
+    store, access = org.store, org.access
+    events = _with_keys(make_events(access.org_id, 300, seed=35))
+    _record(store, events)
+    asked: list[bool] = []
+
+    def busy() -> bool:
+        asked.append(True)
+        return True
+
+    done = settle(store, busy=busy)
+    assert asked and done.days == len(_settled_days(store, access.org_id))
+    assert set(_settled_days(store, access.org_id).values()) == {True}
+    assert _stored_pairs(store, access.org_id) == _summed(events)
