@@ -34,6 +34,7 @@ from anyio import to_thread
 from creditmeter.store import Store
 from creditmeter.store import alerts as alerts_sql
 from creditmeter.store import pairs as sql
+from creditmeter.store.usage import DayKey
 
 log = logging.getLogger("creditmeter.settling")
 
@@ -65,36 +66,40 @@ def settle(
     changed_before_us: int | None = None,
     stopping: threading.Event | None = None,
     busy: Callable[[], bool] | None = None,
+    failed: set[DayKey] | None = None,
 ) -> Settled:
     """Build the pair rollups of every unsettled day that last changed before
     ``changed_before_us`` (default: now), a few days a transaction, until none is
     left or ``stopping`` is set. After each transaction, while ``busy()`` says the
-    server is answering requests, rest a while."""
+    server is answering requests, rest a while.
+
+    With ``failed``, a transaction that raises is logged and its first day added
+    to the set, and the days in it are passed over from then on: one day that
+    cannot be settled never holds the others back. Without it, the error is raised.
+    """
     began = time.perf_counter()
     before = time.time_ns() // 1000 if changed_before_us is None else changed_before_us
     done = Settled()
     while stopping is None or not stopping.is_set():
         with store.read() as connection:
             # The longest unchanged first; among them, each organization's together.
-            days = sorted(sql.unsettled_days(connection, before, _BATCH))
+            found = sql.unsettled_days(connection, before, _BATCH)
+        days = sorted(day for day in found if failed is None or day not in failed)
         progress = False
         at = 0
         while at < len(days) and (stopping is None or not stopping.is_set()):
-            org_id = days[at][0]
+            first = at
             started = time.perf_counter()
-            with store.write() as connection:
-                # Exclusive: no ingest or void of the organization between reading its
-                # quarters and recording the count they were read at.
-                alerts_sql.lock_alerts_of(connection, [org_id], exclusive=True)
-                while at < len(days) and days[at][0] == org_id:
-                    written = sql.settle_day(connection, org_id, days[at][1], before)
-                    at += 1
-                    if written is not None:
-                        done.days += 1
-                        done.pair_rows += written
-                        progress = True
-                    if time.perf_counter() - started >= _TRANSACTION_S:
-                        break
+            try:
+                at, settled = _settle_some(store, days, at, before, done)
+            except Exception:
+                if failed is None:
+                    raise
+                log.exception("could not settle %s of %s", days[first][1], days[first][0])
+                failed.add(days[first])
+                at = first + 1
+                continue
+            progress = progress or settled
             if busy is not None and busy():
                 rest = _REST_WHEN_BUSY * (time.perf_counter() - started)
                 if stopping is not None:
@@ -105,6 +110,32 @@ def settle(
             break
     done.seconds = time.perf_counter() - began
     return done
+
+
+def _settle_some(
+    store: Store, days: list[DayKey], at: int, before: int, done: Settled
+) -> tuple[int, bool]:
+    """Settle days of ``days[at]``'s organization from ``at`` on, in one transaction
+    of about ``_TRANSACTION_S``; where the next transaction starts, and whether any
+    day was settled (counted in ``done`` once committed)."""
+    org_id = days[at][0]
+    started = time.perf_counter()
+    settled = Settled()
+    with store.write() as connection:
+        # Exclusive: no ingest or void of the organization between reading its
+        # quarters and recording the count they were read at.
+        alerts_sql.lock_alerts_of(connection, [org_id], exclusive=True)
+        while at < len(days) and days[at][0] == org_id:
+            written = sql.settle_day(connection, org_id, days[at][1], before)
+            at += 1
+            if written is not None:
+                settled.days += 1
+                settled.pair_rows += written
+            if time.perf_counter() - started >= _TRANSACTION_S:
+                break
+    done.days += settled.days
+    done.pair_rows += settled.pair_rows
+    return at, settled.days > 0
 
 
 class Settler:
@@ -127,6 +158,8 @@ class Settler:
         # looking (one indexed read) costs nothing.
         self.every_s = every_s if every_s is not None else min(max(after_s / 4, 1.0), 30.0)
         self.clock = clock
+        #: Days that could not be settled, passed over until the server restarts.
+        self.failed: set[DayKey] = set()
         self._stopping = asyncio.Event()
         #: Seen by a pass's thread between two days.
         self._thread_stopping = threading.Event()
@@ -154,5 +187,9 @@ class Settler:
 
     def _pass(self, before_us: int) -> Settled:
         return settle(
-            self.store, changed_before_us=before_us, stopping=self._thread_stopping, busy=self.busy
+            self.store,
+            changed_before_us=before_us,
+            stopping=self._thread_stopping,
+            busy=self.busy,
+            failed=self.failed,
         )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
+from unittest.mock import patch
 
 import httpx
 import pytest
@@ -27,7 +28,7 @@ from creditmeter.cli import app
 from creditmeter.events import read_json_body
 from creditmeter.ingest import now_us, record_batch
 from creditmeter.settling import settle
-from creditmeter.store import Store, open_store
+from creditmeter.store import Store, open_store, pairs
 from creditmeter.store import usage as sql
 from creditmeter.store.database import _alembic_config, normalise_url
 from creditmeter.store.dialects import dialect_of
@@ -510,3 +511,25 @@ def test_a_busy_server_still_settles_every_day(org: Org) -> None:
     assert asked and done.days == len(_settled_days(store, access.org_id))
     assert set(_settled_days(store, access.org_id).values()) == {True}
     assert _stored_pairs(store, access.org_id) == _summed(events)
+
+
+def test_a_day_with_a_total_and_no_rollups_settles_with_nothing_to_build(org: Org) -> None:
+    """A total whose day holds no quarter rollups (written by hand, as an operator or
+    an older tool might): the day settles with no pairs and no running totals, and
+    the days after it settle too."""
+    store, access = org.store, org.access
+    events = _with_keys(make_events(access.org_id, 100, seed=36))
+    with store.write() as connection:
+        mark = dialect_of(connection).mark
+        connection.exec_driver_sql(
+            "INSERT INTO usage_daily_totals (org_id, day, credits_micro, request_count) "
+            f"VALUES ({mark}, {mark}, 5, 1)",
+            (access.org_id, dialect_of(connection).bind_day(date(2026, 2, 1))),
+        )
+    _record(store, events)
+    with patch.object(pairs, "_RUNNING_TOTALS_MOST", 10**6):  # running totals for any day
+        settle(store)
+    states = _settled_days(store, access.org_id)
+    assert states[date(2026, 2, 1)] and all(states.values())
+    assert date(2026, 2, 1) not in {key[1] for key in _stored_pairs(store, access.org_id)}
+    assert "2026-02-01" not in _running_total_days(store, access.org_id)

@@ -105,7 +105,7 @@ def _add_running_totals(connection: Connection, org_id: str, day: date, low: int
         (org_id, low, low + QUARTERS_PER_DAY),
     ).all()
     products = {row[0] for row in rows}
-    if len(rows) * _RUNNING_TOTALS_MOST < QUARTERS_PER_DAY * len(products):
+    if not rows or len(rows) * _RUNNING_TOTALS_MOST < QUARTERS_PER_DAY * len(products):
         return
     stored = dialect.bind_day(day)
     written: list[tuple[object, ...]] = []
