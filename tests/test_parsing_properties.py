@@ -62,6 +62,33 @@ def test_instants_of_the_common_shape_read_as_the_full_path_reads_them(moment: d
     assert parse_instant_us(text) == parse_instant_us(text.replace("Z", "+00:00"))
 
 
+@given(
+    moment=st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)),
+    changes=st.lists(
+        st.tuples(st.integers(0, 19), st.sampled_from("0123456789٣:-+TtZz _ ")), max_size=3
+    ),
+)
+def test_any_text_of_the_common_length_reads_as_the_full_path_reads_it(
+    moment: datetime, changes: list[tuple[int, str]]
+) -> None:
+    """The quick path (hour cached, minutes and seconds looked up) takes nothing the
+    pattern refuses and reads nothing differently: the same text with +00:00 for Z
+    goes the full path."""
+    text = list(moment.replace(microsecond=0).isoformat(timespec="seconds") + "Z")
+    for position, character in changes:
+        text[position] = character
+    quick = "".join(text)
+    full = quick[:19] + "+00:00" if quick[19] == "Z" else quick
+    try:
+        expected: int | None = parse_instant_us(full)
+    except ValueError:
+        expected = None
+    try:
+        assert parse_instant_us(quick) == expected
+    except ValueError:
+        assert expected is None
+
+
 @pytest.mark.parametrize(
     "text",
     [
