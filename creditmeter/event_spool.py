@@ -29,7 +29,7 @@ from creditmeter.errors import Unavailable
 from creditmeter.events import Event
 
 #: Packed chunks kept in memory before the rest goes to a temporary file.
-MEMORY_BYTES = 32 * 1024 * 1024
+MEMORY_BYTES = 8 * 1024 * 1024
 #: Events packed together (the unit kept in memory or written to the file).
 CHUNK_EVENTS = 10_000
 
