@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import tempfile
 from collections.abc import Iterator
+from itertools import starmap
 from operator import attrgetter
 from types import TracebackType
 from typing import IO, Any
@@ -130,4 +131,4 @@ class EventSpool:
 
 
 def _unpack(chunk: bytes) -> Iterator[Event]:
-    return (Event(*fields) for fields in _DECODER.decode(chunk))
+    return starmap(Event, _DECODER.decode(chunk))
