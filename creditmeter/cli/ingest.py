@@ -39,6 +39,9 @@ from creditmeter.ingest import MAX_FILE_PROBLEMS, check_events, check_file, reco
 TOKEN_ENV = "CREDITMETER_TOKEN"
 #: The unknown organizations the summary names before it counts the rest.
 UNKNOWN_ORGS_SHOWN = 10
+#: The collector's threshold for its youngest generation during an import (see
+#: _collecting_rarely).
+YOUNG_OBJECTS = 50_000
 
 
 def _file(source: str) -> Path:
@@ -46,6 +49,20 @@ def _file(source: str) -> Path:
     if not path.is_file():
         raise typer.BadParameter(f"'{source}' is not a file.", param_hint="'FILE'")
     return path
+
+
+@contextmanager
+def _collecting_rarely() -> Iterator[None]:
+    """The collector's youngest generation collected every YOUNG_OBJECTS objects instead
+    of every 700 while the events are read and recorded: a batch in flight is tens of
+    thousands of young objects, and the default ran about 8,700 collections a million
+    events (1.1 s of 20 s of CPU) for the same peak memory."""
+    before = gc.get_threshold()
+    gc.set_threshold(YOUNG_OBJECTS, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 @contextmanager
@@ -292,6 +309,35 @@ def _refuse(problems: list[Problem], *, json_output: bool) -> NoReturn:
     raise typer.Exit(1)
 
 
+def _import(file: str, database_url: str | None, *, json_output: bool) -> tuple[RecordResult, str]:
+    """Check the file, then import it: read once, the events of a file found whole
+    kept (packed, spilled to a temporary file past a bound) and imported from there."""
+    with _lines(file) as lines, EventSpool() as events:
+        # Into a database that exists, events sent with units are priced by its card
+        # in the same pass; into a new one, after it is made (there is no card yet).
+        priced = _exists(database_url)
+        if priced:
+            with opened_store(database_url) as store:
+                checked = check_file(lines, store=store, keep=events)
+        else:
+            checked = check_file(lines, keep=events)
+        if checked.problems:
+            _refuse(checked.problems, json_output=json_output)
+        return _into_database(
+            events, database_url, json_output=json_output, units=checked.units > 0 and not priced
+        )
+
+
+def _send(file: str, client: Client, *, json_output: bool) -> tuple[RecordResult, str]:
+    """Check the file, then send its lines as written through the server."""
+    with _readable(file) as path:
+        with path.open("rb") as lines:
+            checked = check_file(lines)
+        if checked.problems:
+            _refuse(checked.problems, json_output=json_output)
+        return _through_server(path, checked.seen, client, json_output=json_output)
+
+
 @reports_errors
 def ingest(
     file: Annotated[
@@ -334,33 +380,11 @@ def ingest(
     # collector's full passes, which millions of events would otherwise trigger.
     gc.collect()
     gc.freeze()
-    if client is None:
-        # Read once: the events of a file found whole are kept (packed, spilled to a
-        # temporary file past a bound) and imported from there.
-        with _lines(file) as lines, EventSpool() as events:
-            # Into a database that exists, events sent with units are priced by its card
-            # in the same pass; into a new one, after it is made (there is no card yet).
-            priced = _exists(database_url)
-            if priced:
-                with opened_store(database_url) as store:
-                    checked = check_file(lines, store=store, keep=events)
-            else:
-                checked = check_file(lines, keep=events)
-            if checked.problems:
-                _refuse(checked.problems, json_output=json_output)
-            result, where = _into_database(
-                events,
-                database_url,
-                json_output=json_output,
-                units=checked.units > 0 and not priced,
-            )
-    else:
-        with _readable(file) as path:
-            with path.open("rb") as lines:
-                checked = check_file(lines)
-            if checked.problems:
-                _refuse(checked.problems, json_output=json_output)
-            result, where = _through_server(path, checked.seen, client, json_output=json_output)
+    with _collecting_rarely():
+        if client is None:
+            result, where = _import(file, database_url, json_output=json_output)
+        else:
+            result, where = _send(file, client, json_output=json_output)
     if json_output:
         print_json(result.as_dict())
     else:
