@@ -120,12 +120,12 @@ class EventSpool:
                 self._file = tempfile.TemporaryFile(prefix="creditmeter-events-")  # noqa: SIM115
             self._file.seek(0, 2)  # reading back may have moved it
             self._file.write(chunk)
+            self._file.flush()  # a full disk is found here, not when reading back
         except OSError as exc:
             raise Unavailable(
-                f"Could not keep the events read in a temporary file ({exc}); about "
-                f"{self.spilled_bytes + len(chunk):,} bytes were needed in "
-                f"{tempfile.gettempdir()}: free space there, or set TMPDIR to a directory "
-                "with room."
+                f"Could not keep the events read in a temporary file in "
+                f"{tempfile.gettempdir()} ({exc.strerror or exc}): make room there, or set "
+                "TMPDIR to a writable directory with room (about 70 bytes an event)."
             ) from None
         self._spilled.append(len(chunk))
 

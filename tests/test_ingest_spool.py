@@ -7,6 +7,7 @@ file crosses it, on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -249,3 +250,18 @@ def test_ingest_into_a_new_database_prices_the_kept_events_and_names_the_line(
     assert "line 56, units: No rate is in force for product 'extract'" in result.stderr
     assert "nothing was stored" in result.stderr
     assert _stored(url) == []
+
+
+@pytest.mark.usefixtures("small_spool")
+def test_ingest_stops_before_storing_anything_when_the_temporary_file_cannot_be_written(
+    tmp_path: Path, db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "no-such-directory"
+    monkeypatch.setattr(tempfile, "tempdir", str(missing))
+    source = _write(tmp_path / "events.jsonl", [_event(n) for n in range(100)])
+    result = _ingest(str(source), "--database-url", db)
+    assert result.exit_code == 1
+    assert "Could not keep the events read in a temporary file" in result.stderr
+    assert str(missing) in result.stderr and "TMPDIR" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert _stored(db) == []
