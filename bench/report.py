@@ -180,6 +180,23 @@ def _speed(store: dict[str, Any]) -> list[str]:
         f"  {'the whole database':<34}{'':>14}{'':>12}"
         f"{stored['database_bytes'] / MIB:>10.1f}{stored['database_bytes'] / MIB / millions:>11.1f}"
     )
+    settled, after = store.get("settled"), store.get("footprint_settled")
+    if settled and after:
+        out += [
+            "",
+            f"settled by the server after the import: {settled['days']:,} days in "
+            f"{settled['seconds']:.0f} s",
+        ]
+        for row in after["tables"]:
+            if row["table"] in ("usage_pair_rollups", "usage_product_running_totals"):
+                out.append(
+                    f"  {row['table']:<34}{row['rows']:>14,}{row['rows'] / millions:>12,.0f}"
+                    f"{row['bytes'] / MIB:>10.1f}{row['bytes'] / MIB / millions:>11.1f}"
+                )
+        whole = after["database_bytes"] / MIB
+        out.append(
+            f"  {'the whole database':<34}{'':>14}{'':>12}{whole:>10.1f}{whole / millions:>11.1f}"
+        )
     return out
 
 

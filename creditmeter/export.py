@@ -225,7 +225,12 @@ def _utc_days(
         )
         last_day, first = None, 0
         for day, stored, credits, requests, _events in found:
-            values = (stored[0] or None,) if len(stored) == 1 else tuple(v or None for v in stored)
+            if len(stored) == 1:
+                values: tuple[str | None, ...] = (stored[0] or None,)
+            elif len(stored) == 2:  # the usual several: spelled out, no generator
+                values = (stored[0] or None, stored[1] or None)
+            else:
+                values = tuple(v or None for v in stored)
             if day != last_day:  # rows come day by day: one conversion per day
                 last_day, first = day, epoch_seconds(day)
             if after is not None and not _after(after, first, values):

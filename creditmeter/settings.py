@@ -141,6 +141,16 @@ class Settings(BaseSettings):
             "until it is set."
         ),
     )
+    settle_after_seconds: float = Field(
+        60.0,
+        ge=0,
+        description=(
+            "Seconds a UTC day of an organization goes unchanged (no ingest, no void) before "
+            "the server settles it: builds its pair rollups, which answer exports grouped or "
+            "filtered by the product and one other dimension from a few rows a day. Until "
+            "then such exports read the day's quarter-hour rollups: the same answer, slower."
+        ),
+    )
     log_level: str = Field("info", description="Log level of the server: debug, info, warning.")
 
     @field_validator("webhook_retry_schedule")

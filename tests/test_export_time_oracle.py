@@ -30,12 +30,15 @@ from decimal import Decimal
 from functools import cache
 from importlib import resources
 from typing import Any
+from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
 import httpx
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from creditmeter.settling import settle
+from creditmeter.store import pairs as settled_rollups
 from tests.conftest import Service, Tenant
 from tests.test_buckets import file_offset, offset_changes
 
@@ -427,11 +430,24 @@ def check_ask(http: httpx.Client, kept: list[RawEvent], ask: Ask, org_id: str) -
     return len(rows)
 
 
-def run_case(service: Service, events: list[RawEvent], split: int, questions: list[Ask]) -> None:
+def run_case(
+    service: Service,
+    events: list[RawEvent],
+    split: int,
+    questions: list[Ask],
+    settled_after: int | None = None,
+) -> None:
+    """Record the events in two batches (split at ``split``), settling the days after
+    batch ``settled_after`` (0, 1, or never): settled days answer from their pair
+    rollups, and those the second batch changed again from their quarters."""
     tenant = service.tenant()
     with httpx.Client(base_url=service.url, timeout=30) as http:
-        for batch in (events[:split], events[split:]):
+        for number, batch in enumerate((events[:split], events[split:])):
             send(http, tenant, batch)
+            if number == settled_after:
+                # Every day gets its running totals, however few its events.
+                with patch.object(settled_rollups, "_RUNNING_TOTALS_MOST", 10**6):
+                    settle(service.store)
         http.headers["Authorization"] = f"Bearer {tenant.key}"
         for ask in questions:
             count = check_ask(http, events, ask, tenant.org_id)
@@ -442,14 +458,15 @@ def run_case(service: Service, events: list[RawEvent], split: int, questions: li
 @st.composite
 def cases(
     draw: st.DrawFn, anchors: Sequence[datetime], zones: Sequence[str]
-) -> tuple[list[RawEvent], int, list[Ask]]:
+) -> tuple[list[RawEvent], int, list[Ask], int | None]:
     chosen = draw(st.lists(st.sampled_from(anchors), min_size=1, max_size=3, unique=True))
     if draw(st.booleans()):  # and one anywhere from 2025 on
         span = int((LAST_RANDOM - FIRST_RANDOM).total_seconds())
         chosen.append(FIRST_RANDOM + timedelta(seconds=draw(st.integers(0, span))))
     events = draw(raw_events(chosen))
     split = draw(st.integers(0, len(events)))
-    return events, split, draw(st.lists(asks(chosen, zones), min_size=1, max_size=3))
+    questions = draw(st.lists(asks(chosen, zones), min_size=1, max_size=3))
+    return events, split, questions, draw(st.sampled_from([None, 0, 1]))
 
 
 @settings(
@@ -459,7 +476,7 @@ def cases(
 )
 @given(case=cases(ANCHORS, ZONES))
 def test_export_in_local_time_matches_the_oracle(
-    service: Service, case: tuple[list[RawEvent], int, list[Ask]]
+    service: Service, case: tuple[list[RawEvent], int, list[Ask], int | None]
 ) -> None:
     run_case(service, *case)
 
@@ -491,7 +508,7 @@ OLD_ZONES = [
 )
 @given(case=cases(OLD_ANCHORS, OLD_ZONES))
 def test_edge_2_buckets_off_the_quarter_hour_match_the_oracle(
-    service: Service, case: tuple[list[RawEvent], int, list[Ask]]
+    service: Service, case: tuple[list[RawEvent], int, list[Ask], int | None]
 ) -> None:
     run_case(service, *case)
 
@@ -508,7 +525,7 @@ SKIP_ZONES = ["Pacific/Kiritimati", "Pacific/Apia", "UTC"]
 )
 @given(case=cases(SKIPS, SKIP_ZONES))
 def test_skipped_days_match_the_oracle(
-    service: Service, case: tuple[list[RawEvent], int, list[Ask]]
+    service: Service, case: tuple[list[RawEvent], int, list[Ask], int | None]
 ) -> None:
     run_case(service, *case)
 
@@ -558,7 +575,7 @@ def any_zone_cases(draw: st.DrawFn) -> tuple[list[RawEvent], int, list[Ask]]:
 )
 @given(case=any_zone_cases())
 def test_any_zone_matches_the_oracle(
-    service: Service, case: tuple[list[RawEvent], int, list[Ask]]
+    service: Service, case: tuple[list[RawEvent], int, list[Ask], int | None]
 ) -> None:
     run_case(service, *case)
 

@@ -174,12 +174,16 @@ def _stored(store: Store, prefix: str) -> dict[str, set[tuple[Any, ...]]]:
         "quarters": usage_quarter_rollups,
         "product quarters": usage_product_quarter_rollups,
     }
+    # The totals' sums; their settling bookkeeping (when each day changed) is not a sum.
+    bookkeeping = {"changes", "changed_at_us", "pairs_changes"}
     with store.read() as connection:
         return {
             name: {
                 tuple(row)
                 for row in connection.execute(
-                    select(table).where(table.c.org_id.startswith(prefix, autoescape=True))
+                    select(*(c for c in table.c if c.name not in bookkeeping)).where(
+                        table.c.org_id.startswith(prefix, autoescape=True)
+                    )
                 )
             }
             for name, table in tables.items()

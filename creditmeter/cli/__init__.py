@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from creditmeter._version import __version__
-from creditmeter.cli import alerts, directory, export, ingest, rates, server, voids
+from creditmeter.cli import alerts, directory, export, ingest, rates, server, settle, voids
 from creditmeter.cli.common import CommandLine
 
 app = typer.Typer(
@@ -47,6 +47,7 @@ app.command("secret-key")(server.secret_key)
 app.command()(ingest.ingest)
 app.command()(export.export)
 app.command("void")(voids.void_command)
+app.command()(settle.settle)
 app.add_typer(directory.org_app, name="org")
 app.add_typer(directory.user_app, name="user")
 app.add_typer(directory.member_app, name="member")

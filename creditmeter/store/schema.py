@@ -32,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    text,
 )
 
 from creditmeter.credits import MAX_TOTAL_MICRO
@@ -205,9 +206,54 @@ usage_product_quarter_rollups = Table(
     sqlite_with_rowid=False,
 )
 
+# Totals per (org, UTC day, product, one other dimension's value), for the days that
+# stopped changing: the full rollups summed over the day's quarters and the two other
+# dimensions. ``dimension`` names the other one (feature, api_key or file_type),
+# ``value`` holds its value. Not written by ingest: each server's settling pass builds
+# a day's rows from its quarter rollups once the day has not changed for a while, and
+# an export reads them only for days whose totals say they are current
+# (docs/decisions/0014-settled-pair-rollups.md).
+usage_pair_rollups = Table(
+    "usage_pair_rollups",
+    metadata,
+    Column("org_id", String(NAME_LENGTH), nullable=False),
+    Column("dimension", String(16), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("product", String(NAME_LENGTH), nullable=False),
+    Column("value", String(NAME_LENGTH), nullable=False),
+    Column("credits_micro", BigInteger, nullable=False),
+    Column("request_count", BigInteger, nullable=False),
+    Column("event_count", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "dimension", "day", "product", "value"),
+    sqlite_with_rowid=False,
+)
+
+# The running totals of each product through a settled day: ``quarter`` n (1-96)
+# holds the sums of the day's first n UTC quarter hours. A local day, or hour, whose
+# ends fall inside UTC days reads one or two of these per end instead of up to 95
+# product quarter rows. Built with the pair rollups, for the days dense enough that
+# they hold at most four times the day's product quarter rows
+# (docs/decisions/0014-settled-pair-rollups.md).
+usage_product_running_totals = Table(
+    "usage_product_running_totals",
+    metadata,
+    Column("org_id", String(NAME_LENGTH), nullable=False),
+    Column("day", Date, nullable=False),
+    Column("quarter", Integer, nullable=False),
+    Column("product", String(NAME_LENGTH), nullable=False),
+    Column("credits_micro", BigInteger, nullable=False),
+    Column("request_count", BigInteger, nullable=False),
+    Column("event_count", BigInteger, nullable=False),
+    PrimaryKeyConstraint("org_id", "day", "quarter", "product"),
+    sqlite_with_rowid=False,
+)
+
 # One organization's whole day. Its CHECK is the guard that keeps every export
 # sum (a subset of one day's rollups) inside 64 bits on both stores: SQLite turns
 # an overflowing integer sum into a float, which this check also refuses.
+# ``changes`` counts the writes (ingests and voids) that changed the day and
+# ``changed_at_us`` is the last one's time; ``pairs_changes`` is the ``changes`` the
+# day's pair rollups were built at: they are current while the two are equal.
 usage_daily_totals = Table(
     "usage_daily_totals",
     metadata,
@@ -215,9 +261,20 @@ usage_daily_totals = Table(
     Column("day", Date, nullable=False),
     Column("credits_micro", BigInteger, nullable=False),
     Column("request_count", BigInteger, nullable=False),
+    Column("changes", BigInteger, nullable=False, server_default="1"),
+    Column("changed_at_us", BigInteger, nullable=False, server_default="0"),
+    Column("pairs_changes", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("org_id", "day"),
     CheckConstraint(f"credits_micro <= {MAX_TOTAL_MICRO}", name="credits_limit"),
     sqlite_with_rowid=False,
+)
+# The days whose pair rollups are not current, by when they last changed: what the
+# settling pass looks for (a partial index: settled days are not in it).
+Index(
+    "ix_usage_daily_totals_unsettled",
+    usage_daily_totals.c.changed_at_us,
+    sqlite_where=text("changes <> pairs_changes"),
+    postgresql_where=text("changes <> pairs_changes"),
 )
 
 # The export rate limit shared by the servers of one PostgreSQL database: per

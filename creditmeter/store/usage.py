@@ -12,9 +12,11 @@ row locks in the same order and cannot deadlock one another.
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
+from functools import cache
 from operator import itemgetter
 from typing import Any
 
@@ -123,14 +125,24 @@ def _batch_sums(day: str, new_events: str) -> str:
     )
 
 
-def _adding(table: str, key: Sequence[str], sums: str, amounts: Sequence[str] = _AMOUNTS) -> str:
-    """Add ``sums`` (rows of ``key``, then ``amounts``) to ``table``, in key order.
+def _adding(
+    table: str,
+    key: Sequence[str],
+    sums: str,
+    amounts: Sequence[str] = _AMOUNTS,
+    replaced: Sequence[str] = (),
+) -> str:
+    """Add ``sums`` (rows of ``key``, then ``amounts``, then ``replaced``) to ``table``,
+    in key order: amounts are added to a stored row's, ``replaced`` columns overwrite.
 
     "WHERE true": SQLite's rule for an upsert fed by a SELECT (a parsing ambiguity).
     """
-    columns = ", ".join([*key, *amounts])
+    columns = ", ".join([*key, *amounts, *replaced])
     positions = ", ".join(str(n) for n in range(1, len(key) + 1))
-    added = ", ".join(f"{amount} = {table}.{amount} + excluded.{amount}" for amount in amounts)
+    added = ", ".join(
+        [f"{amount} = {table}.{amount} + excluded.{amount}" for amount in amounts]
+        + [f"{column} = excluded.{column}" for column in replaced]
+    )
     return (
         f"INSERT INTO {table} ({columns}) SELECT * FROM ({sums}) AS sums WHERE true "
         f"ORDER BY {positions} ON CONFLICT ({', '.join(key)}) DO UPDATE SET {added}"
@@ -145,12 +157,17 @@ def _summed(key: Sequence[str], amounts: Sequence[str] = _AMOUNTS) -> str:
 
 
 # The totals first: their CHECK is the limit, and a rollup is part of its day's
-# total, so once the totals fit every rollup sum fits too.
+# total, so once the totals fit every rollup sum fits too. Each write also counts
+# itself in its days' ``changes`` and dates them (the one parameter): a day whose
+# count moved past its pairs' is read from the quarters until it is settled again
+# (store/pairs.py). Negating a void's sums leaves the count's 1 as it is.
 _ADD_TO_TOTALS = _adding(
     "usage_daily_totals",
     ("org_id", "day"),
-    _summed(("org_id", "day"), _AMOUNTS[:2]),
-    _AMOUNTS[:2],
+    "SELECT org_id, day, sum(credits_micro), sum(request_count), 1, {changed_at} "
+    "FROM batch_rollups GROUP BY org_id, day",
+    (*_AMOUNTS[:2], "changes"),
+    ("changed_at_us",),
 )
 _ADD_TO_QUARTERS = _adding(
     "usage_quarter_rollups",
@@ -208,6 +225,12 @@ _DELETE_EMPTY_TOTALS = (
     "WHERE kept.org_id = usage_daily_totals.org_id AND kept.dimension = 'product' "
     "AND kept.day = usage_daily_totals.day)"
 )
+# The days whose total went: what settling built for them is never read again (it
+# is read only while the day's total says it is current), so removed with it.
+_EMPTIED_DAYS = (
+    "SELECT DISTINCT day, org_id FROM batch_rollups AS gone WHERE NOT EXISTS (SELECT 1 "
+    "FROM usage_daily_totals AS kept WHERE kept.org_id = gone.org_id AND kept.day = gone.day)"
+)
 
 
 def insert_events(
@@ -247,7 +270,7 @@ def _apply_rule(connection: Connection, events: NewEvents, *, subtract: bool = F
         run(_batch_sums(dialect.day_of_number(_DAY_NUMBER), events.relation), events.parameters)
         if subtract:
             run(_NEGATE_BATCH)
-        run(_ADD_TO_TOTALS)
+        run(_ADD_TO_TOTALS.format(changed_at=dialect.mark), (time.time_ns() // 1000,))
     except DBAPIError as exc:
         if dialect.passes_limit(exc):
             raise TotalLimitExceeded(str(exc.orig)) from exc
@@ -271,6 +294,8 @@ def subtract_events(connection: Connection, events: NewEvents) -> list[DayKey]:
     run(_DELETE_EMPTY_PRODUCT_QUARTERS)
     run(_DELETE_EMPTY_DIMENSION_ROLLUPS)
     run(_DELETE_EMPTY_TOTALS)
+    for day, org_id in dialect_of(connection).read_days(run(_EMPTIED_DAYS).all()):
+        delete_settled(connection, day, org_id)
     days = run("SELECT DISTINCT day, org_id FROM batch_rollups").all()
     return sorted((org_id, day) for day, org_id in dialect_of(connection).read_days(days))
 
@@ -349,6 +374,40 @@ def one_dimension(group_by: Sequence[str], filters: Mapping[str, Sequence[str]])
     return len(group_by) == 1 and set(filters) <= set(group_by)
 
 
+#: The dimensions the pair rollups pair with the product (store/pairs.py).
+PAIRED = GROUP_COLUMNS[1:]
+assert GROUP_COLUMNS[0] == "product"
+#: The pair rollups' key begins (org_id, dimension, day): a day's rows are found by
+#: naming every dimension, else both stores read all of the organization's rows.
+_EVERY_PAIRED = ", ".join(f"'{dimension}'" for dimension in PAIRED)
+
+
+def delete_settled(connection: Connection, day: date, org_id: str) -> None:
+    """Delete what settling built for one organization-day: its pair rollups and its
+    products' running totals."""
+    dialect = dialect_of(connection)
+    mark = dialect.mark
+    stored = dialect.bind_day(day)
+    connection.exec_driver_sql(
+        f"DELETE FROM usage_pair_rollups WHERE org_id = {mark} AND dimension IN "
+        f"({_EVERY_PAIRED}) AND day = {mark}",
+        (org_id, stored),
+    )
+    connection.exec_driver_sql(
+        f"DELETE FROM usage_product_running_totals WHERE org_id = {mark} AND day = {mark}",
+        (org_id, stored),
+    )
+
+
+def paired_with_product(
+    group_by: Sequence[str], filters: Mapping[str, Sequence[str]]
+) -> str | None:
+    """The dimension whose pair rollup with the product answers (None: none does, or
+    none is needed): nothing grouped or filtered but the product and that one."""
+    others = (set(group_by) | set(filters)) - {"product"}
+    return others.pop() if len(others) == 1 else None
+
+
 def product_only(group_by: Sequence[str], filters: Mapping[str, Sequence[str]]) -> bool:
     """Whether the product's own quarter-hour rollup answers: nothing but the product
     grouped or filtered."""
@@ -364,6 +423,7 @@ def usage_by_day(
     group_by: Sequence[str],
     filters: Mapping[str, Sequence[str]],
     full: bool = False,
+    pairs: bool = True,
 ) -> list[tuple[date, tuple[str, ...], int, int, int]]:
     """(day, grouped values, credits_micro, request_count, event_count) per UTC day and
     combination of ``group_by``'s values, days ``start`` … ``end``.
@@ -372,58 +432,164 @@ def usage_by_day(
     a value of ``''`` means the dimension had no value. Rows come in the export's
     order: by day, then by each value's UTF-8 bytes in ``group_by`` order (so ``''``
     first). One dimension with no other filtered is read from its own rollup (one
-    stored row per day and value, nothing summed); anything else, or everything
-    when ``full``, from the full one.
+    stored row per day and value, nothing summed), unless ``full``; the product and
+    one other dimension from their pair rollup for the settled days (``pairs``
+    False: never); anything else from the full quarter rollups.
     """
-    for column in group_by:
-        if column not in GROUP_COLUMNS:
-            raise ValueError(f"not a rollup column: {column}")
+    _check_columns(group_by)
+    if not full and one_dimension(group_by, filters):
+        return _by_dimension_rollup(connection, org_id, start, end, group_by[0], filters)
+    paired = paired_with_product(group_by, filters) if pairs else None
+    if paired is not None:
+        return _by_pairs_where_settled(connection, org_id, start, end, paired, group_by, filters)
+    return _by_quarter_rollups(connection, org_id, [(start, end)], group_by, filters)
+
+
+def _by_dimension_rollup(
+    connection: Connection,
+    org_id: str,
+    start: date,
+    end: date,
+    dimension: str,
+    filters: Mapping[str, Sequence[str]],
+) -> list[tuple[date, tuple[str, ...], int, int, int]]:
     dialect = dialect_of(connection)
     mark = dialect.mark
-    params: list[Any] = [org_id]
-    if not full and one_dimension(group_by, filters):
-        (dimension,) = group_by
-        statement = (
-            "SELECT day, value, credits_micro, request_count, event_count "
-            f"FROM usage_dimension_rollups WHERE org_id = {mark} AND dimension = {mark} "
-            f"AND day >= {mark} AND day <= {mark}"
-        )
-        params += [dimension, dialect.bind_day(start), dialect.bind_day(end)]
-        if dimension in filters:
-            values = filters[dimension]
-            statement += f" AND value IN ({', '.join([mark] * len(values))})"
-            params.extend(values)
-        statement += f" ORDER BY day, {_bytewise('value', dialect.bytewise)}"
-        rows = connection.exec_driver_sql(statement, tuple(params)).all()
-        return [
-            (day, (value,), credits, requests, events)
-            for day, value, credits, requests, events in dialect.read_days(rows)
-        ]
-    # The full rollups are quarters: summed by day, grouped and ordered by the
-    # values' UTF-8 bytes, as the export is ordered.
-    grouped = ", ".join(_bytewise(column, dialect.bytewise) for column in group_by)
     statement = (
-        f"SELECT {_DAY_NUMBER} AS day_number, {grouped}, sum(credits_micro), "
-        "sum(request_count), sum(event_count) FROM usage_quarter_rollups "
-        f"WHERE org_id = {mark} AND quarter >= {mark} AND quarter < {mark}"
+        "SELECT day, value, credits_micro, request_count, event_count "
+        f"FROM usage_dimension_rollups WHERE org_id = {mark} AND dimension = {mark} "
+        f"AND day >= {mark} AND day <= {mark}"
     )
-    params += [
-        (start.toordinal() - _EPOCH_ORDINAL) * QUARTERS_PER_DAY,
-        (end.toordinal() + 1 - _EPOCH_ORDINAL) * QUARTERS_PER_DAY,
-    ]
-    statement += _filtered(filters, mark, params)
-    statement += f" GROUP BY day_number, {grouped} ORDER BY day_number, {grouped}"
-    width = len(group_by)
+    params: list[Any] = [org_id, dimension, dialect.bind_day(start), dialect.bind_day(end)]
+    if dimension in filters:
+        values = filters[dimension]
+        statement += f" AND value IN ({', '.join([mark] * len(values))})"
+        params.extend(values)
+    statement += f" ORDER BY day, {_bytewise('value', dialect.bytewise)}"
+    rows = connection.exec_driver_sql(statement, tuple(params)).all()
     return [
+        (day, (value,), credits, requests, events)
+        for day, value, credits, requests, events in dialect.read_days(rows)
+    ]
+
+
+def _by_quarter_rollups(
+    connection: Connection,
+    org_id: str,
+    days: Sequence[tuple[date, date]],
+    group_by: Sequence[str],
+    filters: Mapping[str, Sequence[str]],
+) -> list[tuple[date, tuple[str, ...], int, int, int]]:
+    """:func:`usage_by_day` from the full rollups, for the days of each of ``days``
+    (first, last): their quarters summed by day, grouped and ordered by the values'
+    UTF-8 bytes, as the export is ordered."""
+    dialect = dialect_of(connection)
+    mark = dialect.mark
+    grouped = [_bytewise(column, dialect.bytewise) for column in group_by]
+    keys = ", ".join(["day_number", *grouped])
+    params: list[Any] = [org_id]
+    where = f"FROM usage_quarter_rollups WHERE org_id = {mark}" + _filtered(filters, mark, params)
+    sums = ("sum(credits_micro)", "sum(request_count)", "sum(event_count)")
+    select = ", ".join([f"{_DAY_NUMBER} AS day_number", *grouped, *sums])
+    ranges = [
         (
-            date.fromordinal(int(row[0]) + _EPOCH_ORDINAL),
-            tuple(row[1 : 1 + width]),
-            int(row[1 + width]),
+            (first.toordinal() - _EPOCH_ORDINAL) * QUARTERS_PER_DAY,
+            (last.toordinal() + 1 - _EPOCH_ORDINAL) * QUARTERS_PER_DAY,
+        )
+        for first, last in days
+    ]
+    if len(ranges) == 1:  # one range (the usual case): the store sorts
+        ((low, high),) = ranges
+        found: Iterable[Sequence[Any]] = (
+            (0, *row)
+            for row in connection.exec_driver_sql(
+                f"SELECT {select} {where} AND quarter >= {mark} AND quarter < {mark} "
+                f"GROUP BY {keys} ORDER BY {keys}",
+                (*params, low, high),
+            )
+        )
+    else:
+        grouping = f" GROUP BY {keys}"
+        found = _per_range(connection, select, (where, params), "quarter", ranges, grouping)
+    width = len(group_by)
+    rows = [
+        (
+            date.fromordinal(int(row[1]) + _EPOCH_ORDINAL),
+            tuple(row[2 : 2 + width]),
             int(row[2 + width]),
             int(row[3 + width]),
+            int(row[4 + width]),
         )
-        for row in connection.exec_driver_sql(statement, tuple(params))
+        for row in found
     ]
+    if len(ranges) > 1:
+        # Python orders str by code point, which is UTF-8's byte order.
+        rows.sort(key=itemgetter(0, 1))
+    return rows
+
+
+def _by_pairs_where_settled(
+    connection: Connection,
+    org_id: str,
+    start: date,
+    end: date,
+    paired: str,
+    group_by: Sequence[str],
+    filters: Mapping[str, Sequence[str]],
+) -> list[tuple[date, tuple[str, ...], int, int, int]]:
+    """:func:`usage_by_day` from the pair rollup of the product and ``paired`` for the
+    days it is current for (settled), from the full rollups for the others."""
+    dialect = dialect_of(connection)
+    mark = dialect.mark
+    found = dialect.read_days(
+        connection.exec_driver_sql(
+            "SELECT day, changes = pairs_changes FROM usage_daily_totals "
+            f"WHERE org_id = {mark} AND day >= {mark} AND day <= {mark} ORDER BY day",
+            (org_id, dialect.bind_day(start), dialect.bind_day(end)),
+        ).all()
+    )
+    settled = {day for day, current in found if current}
+    if not settled:
+        return _by_quarter_rollups(connection, org_id, [(start, end)], group_by, filters)
+    unsettled: list[tuple[date, date]] = []  # runs of consecutive stored days
+    for day, current in found:
+        if current:
+            continue
+        if unsettled and unsettled[-1][1].toordinal() + 1 == day.toordinal():
+            unsettled[-1] = (unsettled[-1][0], day)
+        else:
+            unsettled.append((day, day))
+    stored = {"product": "product", paired: "value"}
+    grouped = [_bytewise(stored[column], dialect.bytewise) for column in group_by]
+    keys = ", ".join(["day", *grouped])
+    # Both of a row's values grouped: each stored row is a row of the answer (summing
+    # them as well would double the read's time).
+    whole = len(group_by) == 2
+    amounts = "credits_micro, request_count, event_count"
+    if not whole:
+        amounts = "sum(credits_micro), sum(request_count), sum(event_count)"
+    statement = (
+        f"SELECT {keys}, {amounts} FROM usage_pair_rollups WHERE org_id = {mark} "
+        f"AND dimension = {mark} AND day >= {mark} AND day <= {mark}"
+    )
+    params: list[Any] = [org_id, paired, dialect.bind_day(start), dialect.bind_day(end)]
+    for column, values in filters.items():
+        statement += f" AND {stored[column]} IN ({', '.join([mark] * len(values))})"
+        params.extend(values)
+    statement += f"{'' if whole else f' GROUP BY {keys}'} ORDER BY {keys}"
+    # The driver's own rows (a few thousand a week by product and API key): the Row
+    # objects SQLAlchemy would make around them cost more than reading them.
+    found_rows = connection.exec_driver_sql(statement, tuple(params)).cursor.fetchall()
+    rows = [
+        (day, tuple(values), int(credits), int(requests), int(events))
+        for day, *values, credits, requests, events in dialect.read_days(found_rows)
+        # A day changed since its pairs were built has them still: not read.
+        if day in settled
+    ]
+    if unsettled:
+        rows += _by_quarter_rollups(connection, org_id, unsettled, group_by, filters)
+        rows.sort(key=itemgetter(0, 1))
+    return rows
 
 
 #: Ranges read by one statement (SQLite allows 500 parts in a compound SELECT).
@@ -493,11 +659,15 @@ def usage_by_quarter(
     _check_columns(group_by)
     mark = dialect_of(connection).mark
     params: list[Any] = [org_id]
-    table = (
-        "usage_product_quarter_rollups"
-        if product_only(group_by, filters)
-        else ("usage_quarter_rollups")
-    )
+    found_ends: list[tuple[int, tuple[str, ...], int, int, int]] = []
+    left = list(range(len(ranges)))  # the indexes of the ranges still to read
+    if product_only(group_by, filters):
+        table = "usage_product_quarter_rollups"
+        found_ends, left = _by_running_totals(connection, org_id, ranges, group_by, filters)
+        if not left:
+            return found_ends
+    else:
+        table = "usage_quarter_rollups"
     where = f"FROM {table} WHERE org_id = {mark}" + _filtered(filters, mark, params)
     grouped = ", ".join(group_by)
     found = _per_range(
@@ -505,10 +675,103 @@ def usage_by_quarter(
         f"{grouped}, sum(credits_micro), sum(request_count), sum(event_count)",
         (where, params),
         "quarter",
-        ranges,
+        [ranges[index] for index in left],
         f" GROUP BY {grouped}",
     )
-    return _range_rows(found, len(group_by))
+    rows = _range_rows(found, len(group_by))
+    if len(left) < len(ranges):
+        rows = [(left[index], *rest) for index, *rest in rows]  # type: ignore[misc]
+    return found_ends + rows
+
+
+def _by_running_totals(
+    connection: Connection,
+    org_id: str,
+    ranges: Sequence[tuple[int, int]],
+    group_by: Sequence[str],
+    filters: Mapping[str, Sequence[str]],
+) -> tuple[list[tuple[int, tuple[str, ...], int, int, int]], list[int]]:
+    """The ranges inside one settled UTC day that has its products' running totals,
+    each as the running total at its end less the one at its start (rows as in
+    :func:`usage_by_quarter`, a range's index first); and the indexes of the others."""
+    dialect = dialect_of(connection)
+    mark = dialect.mark
+    everything = list(range(len(ranges)))
+    # Days that can be stored (quarters of years 0 and 10000 are read as quarters).
+    first_day, last_day = 1 - _EPOCH_ORDINAL, date.max.toordinal() - _EPOCH_ORDINAL
+    inside = [
+        (index, low // QUARTERS_PER_DAY)
+        for index, (low, high) in enumerate(ranges)
+        if low < high
+        and (high - 1) // QUARTERS_PER_DAY == low // QUARTERS_PER_DAY
+        and first_day <= low // QUARTERS_PER_DAY <= last_day
+    ]
+    if not inside:
+        return [], everything
+    first = date.fromordinal(min(day for _, day in inside) + _EPOCH_ORDINAL)
+    last = date.fromordinal(max(day for _, day in inside) + _EPOCH_ORDINAL)
+    found = dialect.read_days(
+        connection.exec_driver_sql(
+            "SELECT day FROM usage_daily_totals AS t WHERE org_id = "
+            f"{mark} AND day >= {mark} AND day <= {mark} AND changes = pairs_changes AND "
+            "EXISTS (SELECT 1 FROM usage_product_running_totals AS r "
+            "WHERE r.org_id = t.org_id AND r.day = t.day)",
+            (org_id, dialect.bind_day(first), dialect.bind_day(last)),
+        ).all()
+    )
+    ready = {day.toordinal() - _EPOCH_ORDINAL for (day,) in found}
+    # (range index, day, quarters of the day through which the running total is read,
+    # sign): the total through the range's end, less the one before its start.
+    points: list[tuple[int, Any, int, int]] = []
+    for index, day in inside:
+        if day not in ready:
+            continue
+        low, high = ranges[index]
+        start = day * QUARTERS_PER_DAY
+        stored = dialect.bind_day(date.fromordinal(day + _EPOCH_ORDINAL))
+        points.append((index, stored, high - start, 1))
+        if low > start:
+            points.append((index, stored, low - start, -1))
+    if not points:
+        return [], everything
+    products = tuple(filters.get("product", ()))
+    rows: list[tuple[int, tuple[str, ...], int, int, int]] = []
+    width = len(group_by)
+    for at in range(0, len(points), _RANGES_PER_STATEMENT):
+        chosen = points[at : at + _RANGES_PER_STATEMENT]
+        statement = _running_totals_statement(mark, len(chosen), width, len(products))
+        params: list[Any] = []
+        for point in chosen:
+            params += point
+        params += [org_id, *products]
+        for row in connection.exec_driver_sql(statement, tuple(params)).all():
+            rows.append(
+                (int(row[0]), tuple(row[1 : 1 + width]), int(row[1 + width]),
+                 int(row[2 + width]), int(row[3 + width]))
+            )  # fmt: skip
+    answered = {index for index, _, _, _ in points}
+    return rows, [index for index in everything if index not in answered]
+
+
+@cache
+def _running_totals_statement(mark: str, count: int, width: int, products: int) -> str:
+    """The running totals at ``count`` points summed with their signs, per range and
+    product (``width`` 1; 0: summed over the products). Parameters: each point's
+    (range index, day, quarter, sign), the organization, then ``products`` products.
+
+    One join with the points as a VALUES list: a key lookup each, and one GROUP BY."""
+    signed = ", ".join(
+        f"sum(r.{amount} * w.sign)" for amount in ("credits_micro", "request_count", "event_count")
+    )
+    where = f" AND r.product IN ({', '.join([mark] * products)})" if products else ""
+    grouped, grouping = ("r.product, ", ", r.product") if width else ("", "")
+    points = ", ".join([f"({mark}, {mark}, {mark}, {mark})"] * count)
+    return (
+        f"WITH wanted (n, day, quarter, sign) AS (VALUES {points}) "
+        f"SELECT w.n, {grouped}{signed} FROM wanted AS w JOIN usage_product_running_totals "
+        f"AS r ON r.org_id = {mark} AND r.day = w.day AND r.quarter = w.quarter{where} "
+        f"GROUP BY w.n{grouping}"
+    )
 
 
 #: The condition on a usage_events row that it counts: it was not voided.

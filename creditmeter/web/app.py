@@ -16,10 +16,12 @@ from creditmeter.alert_operations import Alerts
 from creditmeter.directory import Directory
 from creditmeter.ratelimit import RateLimiter
 from creditmeter.settings import Settings
+from creditmeter.settling import Settler
 from creditmeter.store import Store, open_store
 from creditmeter.store.rate_limits import SharedRateLimiter
 from creditmeter.web import api_docs, errors, openapi
 from creditmeter.web.access_log import AccessLog
+from creditmeter.web.activity import Activity, TrackActivity
 from creditmeter.web.dashboard import STATIC
 from creditmeter.web.limits import SMALL_BODY_BYTES, BodyLimit
 from creditmeter.web.routes import (
@@ -62,6 +64,7 @@ def create_app(
     ``delivery_clock``: the delivery worker's clock, unix seconds (a test moves it on)."""
     settings = settings or Settings()
     own_store = store is None
+    activity = Activity()
     store = store or open_store(settings.database_url, settings.store_options())
 
     @asynccontextmanager
@@ -76,8 +79,12 @@ def create_app(
             store, settings.delivery_options(), sealer=sealer, clock=delivery_clock
         )
         delivering = asyncio.create_task(worker.run())
+        settler = Settler(store, after_s=settings.settle_after_seconds, busy=activity.busy)
+        settling = asyncio.create_task(settler.run())
         yield
+        settler.stop()
         worker.stop()
+        await settling
         await delivering
         if own_store:
             store.close()
@@ -134,5 +141,6 @@ def create_app(
         },
         default=SMALL_BODY_BYTES,
     )
+    app.add_middleware(TrackActivity, activity=activity)
     app.add_middleware(AccessLog)  # outermost: it sees every answer
     return app

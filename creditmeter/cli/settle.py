@@ -1,0 +1,32 @@
+"""``creditmeter settle``: build the pair rollups of unsettled days now."""
+
+from __future__ import annotations
+
+import typer
+
+from creditmeter.cli.common import DatabaseUrl, JsonOutput, opened_store, print_json, reports_errors
+from creditmeter.settling import settle as settle_days
+
+
+@reports_errors
+def settle(database_url: DatabaseUrl = None, json_output: JsonOutput = False) -> None:
+    """Settle every day now: build the pair rollups of each day changed since they
+    were last built.
+
+    A server does this by itself for the days unchanged for
+    CREDITMETER_SETTLE_AFTER_SECONDS; run it after a backfill, so that exports
+    grouped or filtered by the product and one other dimension are quick at once.
+    Safe while servers run: each day is settled in its own short transaction.
+    """
+    with opened_store(database_url) as store:
+        done = settle_days(store)
+    if json_output:
+        seconds = round(done.seconds, 3)
+        print_json({"days": done.days, "pairRows": done.pair_rows, "seconds": seconds})
+        return
+    if not done.days:
+        typer.echo("Every day is settled.")
+        return
+    typer.echo(
+        f"Settled {done.days:,} days ({done.pair_rows:,} pair rollup rows) in {done.seconds:.1f} s."
+    )

@@ -1,0 +1,512 @@
+"""Settled days: pair rollups built off the ingest path, read only while current.
+
+Every test runs on SQLite and on PostgreSQL. The answers with pairs are compared
+with the quarter rollups' answer (``pairs=False``) and with the events summed here
+in Python; days are written to, voided and emptied after they were settled, by
+one writer and by several at once while a settling pass runs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from typer.testing import CliRunner
+
+from creditmeter.cli import app
+from creditmeter.events import read_json_body
+from creditmeter.ingest import now_us, record_batch
+from creditmeter.settling import settle
+from creditmeter.store import Store, open_store
+from creditmeter.store import usage as sql
+from creditmeter.store.database import _alembic_config, normalise_url
+from creditmeter.store.dialects import dialect_of
+from creditmeter.store.voids import Author
+from creditmeter.voids import VoidRequest, void
+from tests.conftest import running_service
+from tests.fleet import Access, exact_json, make_events, set_up_org
+
+FIRST, LAST = date(2026, 3, 1), date(2026, 3, 4)
+#: Questions the pair rollups answer: the product and one other dimension, grouped
+#: or filtered, in either order; and one they do not (two other dimensions).
+PAIRED_QUESTIONS: list[tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = [
+    (("product", "file_type"), {}),
+    (("file_type", "product"), {"product": ("parse",)}),
+    (("product",), {"file_type": ("pdf", ""), "product": ("parse", "extract")}),
+    (("file_type",), {"product": ("split",)}),
+    ((), {"file_type": ("pdf",)}),
+    (("product", "feature"), {}),
+    (("api_key", "product"), {}),
+]
+UNPAIRED = (("file_type", "feature"), {})
+
+
+@dataclass
+class Org:
+    """An organization with a member, and a store of its database."""
+
+    url: str
+    access: Access
+    store: Store
+
+
+@pytest.fixture
+def org(new_database: Callable[[], str]) -> Iterator[Org]:
+    url = new_database()
+    access = set_up_org(url)
+    store = open_store(url)
+    yield Org(url, access, store)
+    store.close()
+
+
+def _record(store: Store, events: list[dict[str, Any]]) -> None:
+    received = now_us()
+    batch = read_json_body(exact_json(events), received)
+    record_batch(store, batch, max_events=10_000, received_us=received)
+
+
+def _with_keys(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The fleet's events with a feature and an API key on most."""
+    for n, event in enumerate(events):
+        if n % 5:
+            event["feature"] = ("ocr", "tables", "forms")[n % 3]
+        if n % 7:
+            event["apiKey"] = f"key_{n % 4}"
+    return events
+
+
+def _answers(store: Store, org_id: str, *, pairs: bool) -> list[Any]:
+    with store.read() as connection:
+        return [
+            sql.usage_by_day(
+                connection,
+                org_id=org_id,
+                start=FIRST,
+                end=LAST,
+                group_by=group_by,
+                filters=filters,
+                pairs=pairs,
+                full=True,
+            )
+            for group_by, filters in [*PAIRED_QUESTIONS, UNPAIRED]
+        ]
+
+
+def _summed(events: list[dict[str, Any]]) -> dict[tuple[Any, ...], tuple[int, int, int]]:
+    """The pair rollups the events make, summed here: (dimension, day, product, value)."""
+    field = {"feature": "feature", "api_key": "apiKey", "file_type": "fileType"}
+    sums: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for event in events:
+        day = date.fromisoformat(event["timestamp"][:10])
+        for dimension, name in field.items():
+            total = sums[(dimension, day, event["product"], event.get(name) or "")]
+            total[0] += int(Decimal(event["credits"]) * 1_000_000)
+            total[1] += event.get("requestCount", 1)
+            total[2] += 1
+    return {key: (a, b, c) for key, (a, b, c) in sums.items()}
+
+
+def _stored_pairs(store: Store, org_id: str) -> dict[tuple[Any, ...], tuple[int, int, int]]:
+    with store.read() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT dimension, day, product, value, credits_micro, request_count, event_count "
+            f"FROM usage_pair_rollups WHERE org_id = {dialect_of(connection).mark}",
+            (org_id,),
+        ).all()
+    return {
+        (dimension, day if isinstance(day, date) else date.fromisoformat(day), product, value): (
+            int(credits),
+            int(requests),
+            int(events),
+        )
+        for dimension, day, product, value, credits, requests, events in rows
+    }
+
+
+def _settled_days(store: Store, org_id: str) -> dict[date, bool]:
+    with store.read() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT day, changes = pairs_changes FROM usage_daily_totals WHERE org_id = "
+            + dialect_of(connection).mark,
+            (org_id,),
+        ).all()
+    return {
+        (day if isinstance(day, date) else date.fromisoformat(day)): bool(current)
+        for day, current in rows
+    }
+
+
+def test_a_settled_day_answers_from_its_pairs_what_its_quarters_answer(
+    org: Org,
+) -> None:
+    store, access = org.store, org.access
+    events = _with_keys(make_events(access.org_id, 600, seed=21))
+    _record(store, events)
+    assert set(_settled_days(store, access.org_id).values()) == {False}
+    before = _answers(store, access.org_id, pairs=False)
+    done = settle(store)
+    assert done.days == len(_settled_days(store, access.org_id)) >= 3
+    assert set(_settled_days(store, access.org_id).values()) == {True}
+    assert _stored_pairs(store, access.org_id) == _summed(events)
+    assert done.pair_rows == len(_summed(events))
+    assert _answers(store, access.org_id, pairs=True) == before
+    assert all(before)
+    assert settle(store).days == 0  # nothing left to settle
+
+
+def test_a_write_to_a_settled_day_is_read_from_its_quarters_until_settled_again(
+    org: Org,
+) -> None:
+    store, access = org.store, org.access
+    events = _with_keys(make_events(access.org_id, 400, seed=22))
+    _record(store, events)
+    settle(store)
+    settled_answer = _answers(store, access.org_id, pairs=True)
+    # More usage on the settled days; its pairs are still stored, and stale.
+    more = _with_keys(make_events(access.org_id, 200, seed=23))
+    for event in more:
+        event["id"] += "-more"
+    _record(store, more)
+    assert set(_settled_days(store, access.org_id).values()) == {False}
+    assert _stored_pairs(store, access.org_id) == _summed(events)
+    now = _answers(store, access.org_id, pairs=True)
+    assert now == _answers(store, access.org_id, pairs=False)
+    assert now != settled_answer
+    settle(store)
+    assert _stored_pairs(store, access.org_id) == _summed(events + more)
+    assert _answers(store, access.org_id, pairs=True) == now
+
+
+def test_some_days_settled_and_some_not_give_one_answer_in_day_order(
+    org: Org,
+) -> None:
+    """A settled day between unsettled ones, and the reverse: each part is read from
+    its own source, the rows still in the export's order."""
+    store, access = org.store, org.access
+    events = _with_keys(make_events(access.org_id, 600, seed=24))
+    _record(store, events)
+    settle(store)
+    # Unsettle 2026-03-02 alone, then 03-01 and 03-03 around a settled 03-02.
+    for day, seed in (("2026-03-02", 25), ("2026-03-01", 26), ("2026-03-03", 27)):
+        extra = _with_keys(make_events(access.org_id, 40, seed=seed))
+        for event in extra:
+            event["id"] += f"-{day}"
+            event["timestamp"] = day + event["timestamp"][10:]
+        _record(store, extra)
+        if day == "2026-03-02":
+            assert _settled_days(store, access.org_id)[date(2026, 3, 2)] is False
+            assert _answers(store, access.org_id, pairs=True) == _answers(
+                store, access.org_id, pairs=False
+            )
+            settle(store)
+    states = _settled_days(store, access.org_id)
+    assert states[date(2026, 3, 2)] and not states[date(2026, 3, 1)]
+    assert not states[date(2026, 3, 3)]
+    assert _answers(store, access.org_id, pairs=True) == _answers(store, access.org_id, pairs=False)
+
+
+def test_a_void_unsettles_its_day_and_a_day_voided_empty_loses_its_pairs(
+    org: Org,
+) -> None:
+    store, access = org.store, org.access
+    events = _with_keys(make_events(access.org_id, 300, seed=28))
+    lonely = {
+        "id": "lonely",
+        "orgId": access.org_id,
+        "timestamp": "2026-03-04T05:00:00Z",
+        "product": "parse",
+        "apiKey": "key_9",
+        "credits": Decimal("2.5"),
+    }
+    _record(store, [*events, lonely])
+    settle(store)
+    assert _settled_days(store, access.org_id)[date(2026, 3, 4)]
+    # One event out of a busy day, the only event of another.
+    void(store, VoidRequest(access.org_id, [events[0]["id"], "lonely"], "test"), Author("cli"))
+    states = _settled_days(store, access.org_id)
+    assert date(2026, 3, 4) not in states  # its total went, and its pairs with it
+    assert not states[date.fromisoformat(events[0]["timestamp"][:10])]
+    kept = events[1:]
+    assert {key[1] for key in _stored_pairs(store, access.org_id)} == {
+        date.fromisoformat(event["timestamp"][:10]) for event in kept
+    }
+    assert _answers(store, access.org_id, pairs=True) == _answers(store, access.org_id, pairs=False)
+    # The emptied day gets usage again: counted, although it was settled before.
+    again = {**lonely, "id": "again", "credits": Decimal("1.25")}
+    _record(store, [again])
+    assert _settled_days(store, access.org_id)[date(2026, 3, 4)] is False
+    answer = _answers(store, access.org_id, pairs=True)
+    assert answer == _answers(store, access.org_id, pairs=False)
+    settle(store)
+    assert _stored_pairs(store, access.org_id) == _summed([*kept, again])
+    assert _answers(store, access.org_id, pairs=True) == answer
+
+
+def test_a_day_is_settled_only_once_it_has_stopped_changing(
+    org: Org,
+) -> None:
+    store, access = org.store, org.access
+    _record(store, _with_keys(make_events(access.org_id, 100, seed=29)))
+    a_minute_ago = now_us() - 60_000_000
+    assert settle(store, changed_before_us=a_minute_ago).days == 0
+    assert set(_settled_days(store, access.org_id).values()) == {False}
+    assert settle(store, changed_before_us=now_us() + 1).days >= 3
+
+
+def test_settling_while_writers_write_and_void_keeps_every_answer_exact(
+    new_database: Callable[[], str],
+) -> None:
+    """Three writers record batches into the same days and void some of them while
+    a settling pass runs again and again; at the end every answer, with pairs or
+    without, is the events' own sum, and a last pass settles every day."""
+    url = new_database()
+    access = set_up_org(url)
+    batches = [_with_keys(make_events(access.org_id, 150, seed=100 + n)) for n in range(18)]
+    kept: list[dict[str, Any]] = []
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+    writing = threading.Event()
+    writing.set()
+    store = open_store(url)
+
+    def writer(mine: list[list[dict[str, Any]]]) -> None:
+        try:
+            for batch in mine:
+                _record(store, batch)
+                gone = [event["id"] for event in batch[:10]]
+                void(store, VoidRequest(access.org_id, gone, "test"), Author("cli"))
+                with lock:
+                    kept.extend(batch[10:])
+        except BaseException as exc:
+            errors.append(exc)
+
+    def settler() -> None:
+        try:
+            while writing.is_set():
+                settle(store)
+        except BaseException as exc:
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=writer, args=(batches[n::3],)) for n in range(3)]
+        settling = threading.Thread(target=settler)
+        settling.start()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
+        writing.clear()
+        settling.join(timeout=300)
+        assert not errors, errors
+        assert _answers(store, access.org_id, pairs=True) == _answers(
+            store, access.org_id, pairs=False
+        )
+        settle(store)
+        assert set(_settled_days(store, access.org_id).values()) == {True}
+        assert _stored_pairs(store, access.org_id) == _summed(kept)
+        assert _answers(store, access.org_id, pairs=True) == _answers(
+            store, access.org_id, pairs=False
+        )
+    finally:
+        store.close()
+
+
+def test_the_server_settles_quiet_days_by_itself(new_database: Callable[[], str]) -> None:
+    url = new_database()
+    access = set_up_org(url)
+    events = _with_keys(make_events(access.org_id, 300, seed=30))
+    with running_service(url, settle_after_seconds=0, export_rate_limit=0) as service:
+        store = service.store
+        _record(store, events)
+        params = {"startDate": "2026-03-01", "endDate": "2026-03-04"}
+        params["groupBy"] = "product,api_key"
+        headers = {"Authorization": f"Bearer {access.reader}"}
+        unsettled = httpx.get(f"{service.url}/api/v1/usage/export", params=params, headers=headers)
+        deadline = time.monotonic() + 20
+        while not all(_settled_days(store, access.org_id).values()):
+            assert time.monotonic() < deadline, "the server did not settle its days"
+            time.sleep(0.1)
+        settled = httpx.get(f"{service.url}/api/v1/usage/export", params=params, headers=headers)
+        assert settled.status_code == unsettled.status_code == 200
+        assert settled.content == unsettled.content
+        assert _stored_pairs(store, access.org_id) == _summed(events)
+
+
+def test_creditmeter_settle_settles_every_day_and_says_how_many(
+    new_database: Callable[[], str],
+) -> None:
+    url = new_database()
+    access = set_up_org(url)
+    store = open_store(url)
+    try:
+        _record(store, _with_keys(make_events(access.org_id, 200, seed=31)))
+        days = len(_settled_days(store, access.org_id))
+    finally:
+        store.close()
+    runner = CliRunner()
+    first = runner.invoke(app, ["settle", "--database-url", url])
+    assert first.exit_code == 0, first.output
+    assert first.output.startswith(f"Settled {days} days (")
+    again = runner.invoke(app, ["settle", "--database-url", url, "--json"])
+    assert again.exit_code == 0, again.output
+    assert '"days": 0' in again.output and '"pairRows": 0' in again.output
+
+
+def test_migration_0013_leaves_every_stored_day_unsettled_and_settling_builds_them(
+    new_database: Callable[[], str],
+) -> None:
+    url = new_database()
+    access = set_up_org(url)
+    events = _with_keys(make_events(access.org_id, 300, seed=32))
+    store = open_store(url)
+    try:
+        _record(store, events)
+        settle(store)
+        answer = _answers(store, access.org_id, pairs=True)
+    finally:
+        store.close()
+    engine = sa.create_engine(normalise_url(url), poolclass=sa.NullPool)
+    with engine.begin() as connection:
+        command.downgrade(_alembic_config(connection), "0012")
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "head")
+    engine.dispose()
+    store = open_store(url)
+    try:
+        assert set(_settled_days(store, access.org_id).values()) == {False}
+        assert _stored_pairs(store, access.org_id) == {}
+        assert _answers(store, access.org_id, pairs=True) == answer
+        settle(store)
+        assert _stored_pairs(store, access.org_id) == _summed(events)
+        assert _answers(store, access.org_id, pairs=True) == answer
+    finally:
+        store.close()
+
+
+def _by_quarter(
+    store: Store, org_id: str, ranges: list[tuple[int, int]], products: tuple[str, ...] = ()
+) -> dict[tuple[int, str], tuple[int, int, int]]:
+    """usage_by_quarter by product, summed per (range, product), rows of no events left out."""
+    sums: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    filters = {"product": products} if products else {}
+    with store.read() as connection:
+        for index, (product,), *amounts in sql.usage_by_quarter(
+            connection, org_id=org_id, ranges=ranges, group_by=("product",), filters=filters
+        ):
+            for n, amount in enumerate(amounts):
+                sums[(index, product)][n] += amount
+    return {key: (a, b, c) for key, (a, b, c) in sums.items() if c}
+
+
+def _quarters_of(
+    events: list[dict[str, Any]], ranges: list[tuple[int, int]], products: tuple[str, ...] = ()
+) -> dict[tuple[int, str], tuple[int, int, int]]:
+    """The same, from the events, here."""
+    sums: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for event in events:
+        if products and event["product"] not in products:
+            continue
+        instant = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00"))
+        quarter = int(instant.timestamp()) // 900
+        for index, (low, high) in enumerate(ranges):
+            if low <= quarter < high:
+                total = sums[(index, event["product"])]
+                total[0] += int(Decimal(event["credits"]) * 1_000_000)
+                total[1] += event.get("requestCount", 1)
+                total[2] += 1
+    return {key: (a, b, c) for key, (a, b, c) in sums.items()}
+
+
+def _running_total_days(store: Store, org_id: str) -> set[Any]:
+    with store.read() as connection:
+        return {
+            str(day)
+            for (day,) in connection.exec_driver_sql(
+                "SELECT DISTINCT day FROM usage_product_running_totals WHERE org_id = "
+                + dialect_of(connection).mark,
+                (org_id,),
+            )
+        }
+
+
+def test_local_ends_of_a_settled_day_come_from_its_running_totals_exactly(
+    org: Org,
+) -> None:
+    """Quarter ranges inside settled days (Kolkata's 18:30-24:00, Kathmandu's
+    00:00-18:15, a Berlin hour, the whole day, one quarter), and ranges across days:
+    the products' running totals answer those inside a dense settled day, the
+    quarters the rest; the sums are the events' own, before settling, after, after
+    a write to a settled day and after a void."""
+    store, access = org.store, org.access
+    events = make_events(access.org_id, 2_400, seed=33)
+    first = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp()) // 900
+    ranges = [
+        (first + 74, first + 96),  # Kolkata: a local day's end in the UTC day
+        (first + 96, first + 96 + 73),  # Kathmandu: its start
+        (first + 96 + 88, first + 96 + 92),  # an hour
+        (first + 192, first + 288),  # a whole day
+        (first + 192 + 5, first + 192 + 6),  # one quarter
+        (first + 80, first + 96 + 10),  # across midnight: the quarters
+        (first + 96 + 30, first + 96 + 30),  # empty
+    ]
+    _record(store, events)
+    before = _by_quarter(store, access.org_id, ranges)
+    assert before == _quarters_of(events, ranges)
+    settle(store)
+    assert _running_total_days(store, access.org_id) >= {
+        "2026-03-01", "2026-03-02", "2026-03-03"
+    }  # fmt: skip
+    assert _by_quarter(store, access.org_id, ranges) == before
+    assert _by_quarter(store, access.org_id, ranges, ("parse", "edit")) == _quarters_of(
+        events, ranges, ("parse", "edit")
+    )
+    # A write to a settled day: read from its quarters until settled again.
+    late = {**events[0], "id": "late", "timestamp": "2026-03-01T23:50:00Z", "credits": 7}
+    _record(store, [late])
+    assert _by_quarter(store, access.org_id, ranges) == _quarters_of([*events, late], ranges)
+    void(store, VoidRequest(access.org_id, [events[1]["id"]], "test"), Author("cli"))
+    kept = [late, *events[2:], events[0]]
+    assert _by_quarter(store, access.org_id, ranges) == _quarters_of(kept, ranges)
+    settle(store)
+    assert _by_quarter(store, access.org_id, ranges) == _quarters_of(kept, ranges)
+
+
+def test_a_sparse_day_gets_no_running_totals(org: Org) -> None:
+    """A day with a few events keeps no running totals (96 rows per product for a few
+    quarters); its ends are read from its quarters, exactly."""
+    store, access = org.store, org.access
+    events = make_events(access.org_id, 30, seed=34)
+    _record(store, events)
+    settle(store)
+    assert _running_total_days(store, access.org_id) == set()
+    first = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp()) // 900
+    ranges = [(first + 74, first + 96), (first + 96, first + 169)]
+    assert _by_quarter(store, access.org_id, ranges) == _quarters_of(events, ranges)
+
+
+def test_a_busy_server_still_settles_every_day(org: Org) -> None:
+    """While the server answers requests the pass rests after each transaction (a
+    sixth of a core at most), but it goes on: every day is settled in the end."""
+    store, access = org.store, org.access
+    events = _with_keys(make_events(access.org_id, 300, seed=35))
+    _record(store, events)
+    asked: list[bool] = []
+
+    def busy() -> bool:
+        asked.append(True)
+        return True
+
+    done = settle(store, busy=busy)
+    assert asked and done.days == len(_settled_days(store, access.org_id))
+    assert set(_settled_days(store, access.org_id).values()) == {True}
+    assert _stored_pairs(store, access.org_id) == _summed(events)
