@@ -63,8 +63,9 @@ class Event:
     """One validated event. ``index`` (its place in a batch) takes no part in equality.
 
     Treat it as immutable. It is not a frozen dataclass only because a frozen
-    one is slower to build, and the bulk import builds every event twice
-    (validation pass, import pass); docs/benchmarks.md has the figures.
+    one is slower to build, and the bulk import builds every event twice (when
+    it reads the line, then from :mod:`creditmeter.event_spool` for the import);
+    docs/benchmarks.md has the figures.
     """
 
     org_id: str

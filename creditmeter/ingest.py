@@ -14,11 +14,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from creditmeter import alerting, rates
 from creditmeter.credits import MAX_TOTAL_MICRO, format_micro
 from creditmeter.errors import InvalidEvents, PayloadTooLarge, Problem
+from creditmeter.event_spool import EventSpool
 from creditmeter.events import Batch, Event, read_lines
 from creditmeter.record_result import RecordResult
 from creditmeter.store import Store
@@ -245,22 +247,45 @@ class FileCheck:
 
 
 def check_file(
-    lines: Iterable[bytes], *, now: int | None = None, store: Store | None = None
+    lines: Iterable[bytes],
+    *,
+    now: int | None = None,
+    store: Store | None = None,
+    keep: EventSpool | None = None,
 ) -> FileCheck:
     """Validate every line of a JSON-lines stream without storing anything; with a
     ``store``, also price the events sent with units (a batch at a time), so that an
-    event without a rate in force is a problem of its line.
+    event without a rate in force is a problem of its line. With ``keep``, every
+    event read is added to it, for :func:`record_events` to import without reading
+    the lines again.
 
     Problems carry 1-based line numbers in ``index``, at most MAX_FILE_PROBLEMS.
     """
+    items = read_lines(lines, now_us() if now is None else now, start=1)
+    return _check(items, store, None if keep is None else keep.add)
+
+
+def check_events(events: Iterable[Event], store: Store) -> FileCheck:
+    """Price the events sent with units among events already read (a file's, kept by
+    :func:`check_file`) from the card as recorded now; the problems of their lines."""
+    return _check(events, store, None)
+
+
+def _check(
+    items: Iterable[Event | list[Problem]],
+    store: Store | None,
+    keep: Callable[[Event], None] | None,
+) -> FileCheck:
     checked = FileCheck()
     problems = checked.problems
     # The card as recorded when the check starts, read once: each line is priced as
     # it is read, and none is held (the import prices each batch again as it commits).
     pricer = rates.whole_card(store) if store is not None else None
-    for item in read_lines(lines, now_us() if now is None else now, start=1):
+    for item in items:
         checked.seen += 1
         if isinstance(item, Event):
+            if keep is not None:
+                keep(item)
             if item.units_micro is None:
                 continue
             checked.units += 1
@@ -308,4 +333,24 @@ def record_lines(
             batch = Batch(0, [], [])
     if batch.size:
         commit()
+    return total
+
+
+def record_events(
+    store: Store,
+    events: Iterable[Event],
+    *,
+    max_events: int,
+    on_batch: Callable[[int], None] | None = None,
+) -> RecordResult:
+    """Record events already read and checked (a file's, kept by :func:`check_file`) in
+    batches of ``max_events`` through :func:`record_batch`, as :func:`record_lines` does."""
+    total = RecordResult()
+    remaining = iter(events)
+    while batch := list(islice(remaining, max_events)):
+        total += record_batch(
+            store, Batch(len(batch), batch, []), max_events=max_events, received_us=now_us()
+        )
+        if on_batch:
+            on_batch(len(batch))
     return total

@@ -62,6 +62,38 @@ def test_instants_of_the_common_shape_read_as_the_full_path_reads_them(moment: d
     assert parse_instant_us(text) == parse_instant_us(text.replace("Z", "+00:00"))
 
 
+@given(
+    year=st.integers(0, 9999),
+    # Each part just past its range now and then: month 13, day 32, hour 24, second 60.
+    parts=st.tuples(
+        st.integers(0, 13), st.integers(0, 32), *(st.integers(n - 2, n) for n in (25, 61, 61))
+    ),
+    changes=st.lists(
+        st.tuples(st.integers(0, 19), st.sampled_from("0123456789٣:-+TtZz _ ")), max_size=3
+    ),
+)
+def test_any_text_of_the_common_length_reads_as_the_full_path_reads_it(
+    year: int, parts: tuple[int, int, int, int, int], changes: list[tuple[int, str]]
+) -> None:
+    """The quick path (hour cached, minutes and seconds looked up) takes nothing the
+    pattern refuses and reads nothing differently: the same text with +00:00 for Z
+    goes the full path."""
+    month, day, hour, minute, second = parts
+    text = list(f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}Z")
+    for position, character in changes:
+        text[position] = character
+    quick = "".join(text)
+    full = quick[:19] + "+00:00" if quick[19] == "Z" else quick
+    try:
+        expected: int | None = parse_instant_us(full)
+    except ValueError:
+        expected = None
+    try:
+        assert parse_instant_us(quick) == expected
+    except ValueError:
+        assert expected is None
+
+
 @pytest.mark.parametrize(
     "text",
     [

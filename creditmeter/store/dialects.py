@@ -194,10 +194,11 @@ class PostgreSQLDialect:
     ) -> None:
         # ON COMMIT DELETE ROWS empties it at every commit (and a rollback drops
         # the rows too); the DELETE is for a second batch in the same transaction.
+        # Both in one round trip: a statement without parameters may hold two.
         connection.exec_driver_sql(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({definition}) ON COMMIT DELETE ROWS"
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ({definition}) ON COMMIT DELETE ROWS; "
+            f"DELETE FROM {name}"
         )
-        connection.exec_driver_sql(f"DELETE FROM {name}")
 
     def insert_new_events(
         self, connection: Connection, rows: Sequence[tuple[Any, ...]], columns: Sequence[str]
