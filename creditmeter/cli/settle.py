@@ -1,4 +1,4 @@
-"""``creditmeter settle``: build the pair rollups of unsettled days now."""
+"""``creditmeter settle``: settle every unsettled day now (decision 0014)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from creditmeter.settling import settle as settle_days
 
 @reports_errors
 def settle(database_url: DatabaseUrl = None, json_output: JsonOutput = False) -> None:
-    """Settle every day now: build the pair rollups of each day changed since they
-    were last built.
+    """Settle every day now: build the pair rollups (and running totals) of each day
+    changed since they were last built.
 
     A server does this by itself for the days unchanged for
     CREDITMETER_SETTLE_AFTER_SECONDS; run it after a backfill, so that exports

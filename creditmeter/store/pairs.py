@@ -45,10 +45,11 @@ def unsettled_days(connection: Connection, changed_before_us: int, limit: int) -
 def settle_day(
     connection: Connection, org_id: str, day: date, changed_before_us: int
 ) -> int | None:
-    """Build the pair rollups of one day from its quarter rollups, if they are not
-    current and the day last changed before ``changed_before_us``; the number of pair
-    rows written, or None when there was nothing to do (settled meanwhile, changed
-    since, or no usage left). The caller holds the organization's lock."""
+    """Settle one day: its pair rollups from its quarter rollups, and its products'
+    running totals when it is dense enough, if the day is not settled and last changed
+    before ``changed_before_us``; the number of pair rows written, or None when there
+    was nothing to do (settled meanwhile, changed since, or no usage left). The caller
+    holds the organization's lock."""
     dialect = dialect_of(connection)
     mark = dialect.mark
     stored = dialect.bind_day(day)

@@ -655,7 +655,8 @@ def usage_by_quarter(
     """(range index, grouped values, credits_micro, request_count, event_count): the
     quarter hours in each of ``ranges`` ([from, to) quarter numbers) summed per
     combination of values (as in :func:`usage_by_day`): from the product's own
-    quarter rollup when it answers (:func:`product_only`), else the full one."""
+    quarter rollup when it answers (:func:`product_only`), or for a range inside one
+    settled day from the products' running totals; else from the full one."""
     _check_columns(group_by)
     mark = dialect_of(connection).mark
     params: list[Any] = [org_id]
