@@ -12,11 +12,11 @@ settled day unsettles it; until it is settled again the export reads its quarter
 so every answer stays exact whatever the state of the pass.
 
 Each server runs :class:`Settler` in the background; ``creditmeter settle`` runs a
-pass now (after a backfill, say). A day is settled in its own short write
-transaction, holding its organization's lock exclusively: ingests and voids of
-that organization wait for it (milliseconds), others do not. Two servers settling
-at once both find a day settled or not under that lock, so none is built twice
-over the other's work.
+pass now (after a backfill, say). Days of one organization are settled a few at a
+time, in short write transactions (about 20 ms) holding its lock exclusively:
+ingests and voids of that organization wait for one (on SQLite every writer does,
+as ever), others do not. Two servers settling at once both find a day settled or
+not under that lock, so none is built twice over the other's work.
 """
 
 from __future__ import annotations
