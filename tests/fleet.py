@@ -19,7 +19,9 @@ import httpx
 import sqlalchemy as sa
 
 from creditmeter.directory import Directory
-from creditmeter.store import open_store
+from creditmeter.events import read_json_body
+from creditmeter.ingest import now_us, record_batch
+from creditmeter.store import Store, open_store
 from creditmeter.store.database import normalise_url
 from creditmeter.store.usage import GROUP_COLUMNS, QUARTERS_PER_DAY
 
@@ -78,6 +80,13 @@ def exact_json(events: list[dict[str, Any]]) -> bytes:
         fields.append(f'"credits": {event["credits"]}')
         parts.append("{" + ", ".join(fields) + "}")
     return ('{"events": [' + ", ".join(parts) + "]}").encode()
+
+
+def record_raw(store: Store, events: list[dict[str, Any]]) -> None:
+    """Record raw events (exact decimal credits) the way the HTTP endpoint does."""
+    received = now_us()
+    batch = read_json_body(exact_json(events), received)
+    record_batch(store, batch, max_events=10_000, received_us=received)
 
 
 def oracle(events: list[dict[str, Any]], group_by: str) -> list[dict[str, Any]]:

@@ -12,23 +12,19 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 
-from creditmeter.events import read_json_body
 from creditmeter.export import ExportQuery
-from creditmeter.ingest import now_us, record_batch
 from creditmeter.store import open_store
 from creditmeter.store import usage as sql
-from creditmeter.store.database import Store, _alembic_config, normalise_url
+from creditmeter.store.database import _alembic_config, normalise_url
 from creditmeter.timestamps import day_of_us
-from tests.fleet import dimension_rollups_disagreeing, exact_json, make_events, set_up_org
+from tests.fleet import (
+    dimension_rollups_disagreeing,
+    make_events,
+    record_raw,
+    set_up_org,
+)
 
 DAY0 = date(2026, 3, 1)
-
-
-def _record(store: Store, events: list[dict[str, object]]) -> None:
-    """Record raw events the way the HTTP endpoint does."""
-    received = now_us()
-    batch = read_json_body(exact_json(events), received)
-    record_batch(store, batch, max_events=10_000, received_us=received)
 
 
 def _rollup_rows(count: int, seed: int) -> list[dict[str, object]]:
@@ -89,9 +85,9 @@ def test_ingest_keeps_every_dimension_rollup_equal_to_the_full_rollups_summed(
     try:
         events = make_events(access.org_id, 1500, seed=11)
         for start in range(0, len(events), 250):
-            _record(store, events[start : start + 250])
+            record_raw(store, events[start : start + 250])
         # A resent batch changes nothing.
-        _record(store, events[:250])
+        record_raw(store, events[:250])
     finally:
         store.close()
     assert dimension_rollups_disagreeing(url) == []
@@ -104,7 +100,7 @@ def test_an_export_filtered_only_on_its_own_dimension_equals_the_full_rollups_an
     access = set_up_org(url)
     store = open_store(url)
     try:
-        _record(store, make_events(access.org_id, 800, seed=2))
+        record_raw(store, make_events(access.org_id, 800, seed=2))
         query = ExportQuery(
             start_date=date(2026, 1, 1),
             end_date=date(2026, 12, 31),
@@ -221,8 +217,8 @@ def test_every_rollup_equals_the_stored_events_summed_by_utc_day_also_before_197
     store = open_store(url)
     try:
         for start in range(0, len(events), 150):
-            _record(store, events[start : start + 150])
-        _record(store, events[100:300])  # resent: adds nothing
+            record_raw(store, events[start : start + 150])
+        record_raw(store, events[100:300])  # resent: adds nothing
     finally:
         store.close()
     expected = _summed_from_events(url)

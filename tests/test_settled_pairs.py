@@ -25,8 +25,7 @@ from alembic import command
 from typer.testing import CliRunner
 
 from creditmeter.cli import app
-from creditmeter.events import read_json_body
-from creditmeter.ingest import now_us, record_batch
+from creditmeter.ingest import now_us
 from creditmeter.settling import settle
 from creditmeter.store import Store, open_store, pairs
 from creditmeter.store import usage as sql
@@ -35,7 +34,7 @@ from creditmeter.store.dialects import dialect_of
 from creditmeter.store.voids import Author
 from creditmeter.voids import VoidRequest, void
 from tests.conftest import running_service
-from tests.fleet import Access, exact_json, make_events, set_up_org
+from tests.fleet import Access, make_events, record_raw, set_up_org
 
 FIRST, LAST = date(2026, 3, 1), date(2026, 3, 4)
 #: Questions the pair rollups answer: the product and one other dimension, grouped
@@ -68,12 +67,6 @@ def org(new_database: Callable[[], str]) -> Iterator[Org]:
     store = open_store(url)
     yield Org(url, access, store)
     store.close()
-
-
-def _record(store: Store, events: list[dict[str, Any]]) -> None:
-    received = now_us()
-    batch = read_json_body(exact_json(events), received)
-    record_batch(store, batch, max_events=10_000, received_us=received)
 
 
 def _with_keys(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -152,7 +145,7 @@ def test_a_settled_day_answers_from_its_pairs_what_its_quarters_answer(
 ) -> None:
     store, access = org.store, org.access
     events = _with_keys(make_events(access.org_id, 600, seed=21))
-    _record(store, events)
+    record_raw(store, events)
     assert set(_settled_days(store, access.org_id).values()) == {False}
     before = _answers(store, access.org_id, pairs=False)
     done = settle(store)
@@ -170,14 +163,14 @@ def test_a_write_to_a_settled_day_is_read_from_its_quarters_until_settled_again(
 ) -> None:
     store, access = org.store, org.access
     events = _with_keys(make_events(access.org_id, 400, seed=22))
-    _record(store, events)
+    record_raw(store, events)
     settle(store)
     settled_answer = _answers(store, access.org_id, pairs=True)
     # More usage on the settled days; its pairs are still stored, and stale.
     more = _with_keys(make_events(access.org_id, 200, seed=23))
     for event in more:
         event["id"] += "-more"
-    _record(store, more)
+    record_raw(store, more)
     assert set(_settled_days(store, access.org_id).values()) == {False}
     assert _stored_pairs(store, access.org_id) == _summed(events)
     now = _answers(store, access.org_id, pairs=True)
@@ -195,7 +188,7 @@ def test_some_days_settled_and_some_not_give_one_answer_in_day_order(
     its own source, the rows still in the export's order."""
     store, access = org.store, org.access
     events = _with_keys(make_events(access.org_id, 600, seed=24))
-    _record(store, events)
+    record_raw(store, events)
     settle(store)
     # Unsettle 2026-03-02 alone, then 03-01 and 03-03 around a settled 03-02.
     for day, seed in (("2026-03-02", 25), ("2026-03-01", 26), ("2026-03-03", 27)):
@@ -203,7 +196,7 @@ def test_some_days_settled_and_some_not_give_one_answer_in_day_order(
         for event in extra:
             event["id"] += f"-{day}"
             event["timestamp"] = day + event["timestamp"][10:]
-        _record(store, extra)
+        record_raw(store, extra)
         if day == "2026-03-02":
             assert _settled_days(store, access.org_id)[date(2026, 3, 2)] is False
             assert _answers(store, access.org_id, pairs=True) == _answers(
@@ -229,7 +222,7 @@ def test_a_void_unsettles_its_day_and_a_day_voided_empty_loses_its_pairs(
         "apiKey": "key_9",
         "credits": Decimal("2.5"),
     }
-    _record(store, [*events, lonely])
+    record_raw(store, [*events, lonely])
     settle(store)
     assert _settled_days(store, access.org_id)[date(2026, 3, 4)]
     # One event out of a busy day, the only event of another.
@@ -244,7 +237,7 @@ def test_a_void_unsettles_its_day_and_a_day_voided_empty_loses_its_pairs(
     assert _answers(store, access.org_id, pairs=True) == _answers(store, access.org_id, pairs=False)
     # The emptied day gets usage again: counted, although it was settled before.
     again = {**lonely, "id": "again", "credits": Decimal("1.25")}
-    _record(store, [again])
+    record_raw(store, [again])
     assert _settled_days(store, access.org_id)[date(2026, 3, 4)] is False
     answer = _answers(store, access.org_id, pairs=True)
     assert answer == _answers(store, access.org_id, pairs=False)
@@ -257,7 +250,7 @@ def test_a_day_is_settled_only_once_it_has_stopped_changing(
     org: Org,
 ) -> None:
     store, access = org.store, org.access
-    _record(store, _with_keys(make_events(access.org_id, 100, seed=29)))
+    record_raw(store, _with_keys(make_events(access.org_id, 100, seed=29)))
     a_minute_ago = now_us() - 60_000_000
     assert settle(store, changed_before_us=a_minute_ago).days == 0
     assert set(_settled_days(store, access.org_id).values()) == {False}
@@ -283,7 +276,7 @@ def test_settling_while_writers_write_and_void_keeps_every_answer_exact(
     def writer(mine: list[list[dict[str, Any]]]) -> None:
         try:
             for batch in mine:
-                _record(store, batch)
+                record_raw(store, batch)
                 gone = [event["id"] for event in batch[:10]]
                 void(store, VoidRequest(access.org_id, gone, "test"), Author("cli"))
                 with lock:
@@ -328,7 +321,7 @@ def test_the_server_settles_quiet_days_by_itself(new_database: Callable[[], str]
     events = _with_keys(make_events(access.org_id, 300, seed=30))
     with running_service(url, settle_after_seconds=0, export_rate_limit=0) as service:
         store = service.store
-        _record(store, events)
+        record_raw(store, events)
         params = {"startDate": "2026-03-01", "endDate": "2026-03-04"}
         params["groupBy"] = "product,api_key"
         headers = {"Authorization": f"Bearer {access.reader}"}
@@ -350,7 +343,7 @@ def test_creditmeter_settle_settles_every_day_and_says_how_many(
     access = set_up_org(url)
     store = open_store(url)
     try:
-        _record(store, _with_keys(make_events(access.org_id, 200, seed=31)))
+        record_raw(store, _with_keys(make_events(access.org_id, 200, seed=31)))
         days = len(_settled_days(store, access.org_id))
     finally:
         store.close()
@@ -371,7 +364,7 @@ def test_migration_0013_leaves_every_stored_day_unsettled_and_settling_builds_th
     events = _with_keys(make_events(access.org_id, 300, seed=32))
     store = open_store(url)
     try:
-        _record(store, events)
+        record_raw(store, events)
         settle(store)
         answer = _answers(store, access.org_id, pairs=True)
     finally:
@@ -460,7 +453,7 @@ def test_local_ends_of_a_settled_day_come_from_its_running_totals_exactly(
         (first + 80, first + 96 + 10),  # across midnight: the quarters
         (first + 96 + 30, first + 96 + 30),  # empty
     ]
-    _record(store, events)
+    record_raw(store, events)
     before = _by_quarter(store, access.org_id, ranges)
     assert before == _quarters_of(events, ranges)
     settle(store)
@@ -473,7 +466,7 @@ def test_local_ends_of_a_settled_day_come_from_its_running_totals_exactly(
     )
     # A write to a settled day: read from its quarters until settled again.
     late = {**events[0], "id": "late", "timestamp": "2026-03-01T23:50:00Z", "credits": 7}
-    _record(store, [late])
+    record_raw(store, [late])
     assert _by_quarter(store, access.org_id, ranges) == _quarters_of([*events, late], ranges)
     void(store, VoidRequest(access.org_id, [events[1]["id"]], "test"), Author("cli"))
     kept = [late, *events[2:], events[0]]
@@ -487,7 +480,7 @@ def test_a_sparse_day_gets_no_running_totals(org: Org) -> None:
     quarters); its ends are read from its quarters, exactly."""
     store, access = org.store, org.access
     events = make_events(access.org_id, 30, seed=34)
-    _record(store, events)
+    record_raw(store, events)
     settle(store)
     assert _running_total_days(store, access.org_id) == set()
     first = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp()) // 900
@@ -500,7 +493,7 @@ def test_a_busy_server_still_settles_every_day(org: Org) -> None:
     sixth of a core at most), but it goes on: every day is settled in the end."""
     store, access = org.store, org.access
     events = _with_keys(make_events(access.org_id, 300, seed=35))
-    _record(store, events)
+    record_raw(store, events)
     asked: list[bool] = []
 
     def busy() -> bool:
@@ -526,7 +519,7 @@ def test_a_day_with_a_total_and_no_rollups_settles_with_nothing_to_build(org: Or
             f"VALUES ({mark}, {mark}, 5, 1)",
             (access.org_id, dialect_of(connection).bind_day(date(2026, 2, 1))),
         )
-    _record(store, events)
+    record_raw(store, events)
     with patch.object(pairs, "_RUNNING_TOTALS_MOST", 10**6):  # running totals for any day
         settle(store)
     states = _settled_days(store, access.org_id)
