@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from heapq import merge
 from itertools import islice
 from typing import Any, Protocol
 
@@ -395,6 +396,65 @@ def _read_chunk(
     chunk: Sequence[Bucket],
     after: Position | None,
 ) -> Iterator[tuple[int, ExportRow]]:
+    if sql.product_only(query.group_by, query.filters):
+        yield from _by_running_totals(connection, org_id, query, chunk, after)
+    else:
+        yield from _read_planned(connection, org_id, query, chunk, after)
+
+
+def _by_running_totals(
+    connection: sql.Connection,
+    org_id: str,
+    query: ExportQuery,
+    chunk: Sequence[Bucket],
+    after: Position | None,
+) -> Iterator[tuple[int, ExportRow]]:
+    """By product alone: each bucket of whole quarter hours whose UTC days are settled
+    with their products' running totals (docs/decisions/0014-settled-pair-rollups.md)
+    is summed by the store from them, in the export's order; the others are planned
+    (:func:`_read_planned`), and the two merged."""
+    parts = []
+    left: list[int] = []
+    for index, bucket in enumerate(chunk):
+        if any(low % _QUARTER or high % _QUARTER for low, high in bucket.spans):
+            left.append(index)
+        else:
+            parts += [(index, low // _QUARTER, high // _QUARTER) for low, high in bucket.spans]
+    found, unread = sql.usage_by_running_totals(
+        connection, org_id=org_id, parts=parts, filters=query.filters
+    )
+    summed = _summed_rows(chunk, found, after)
+    if not (left or unread):
+        yield from summed
+        return
+    others = sorted({*left, *unread})
+    planned = _read_planned(connection, org_id, query, [chunk[n] for n in others], after)
+    yield from merge(summed, planned, key=lambda row: (row[0], _order(row[1].values)))
+
+
+def _summed_rows(
+    chunk: Sequence[Bucket],
+    found: Iterable[tuple[int, tuple[str, ...], int, int, int]],
+    after: Position | None,
+) -> Iterator[tuple[int, ExportRow]]:
+    """Rows of the store's sums per bucket (its index in ``chunk``), in order."""
+    for index, stored, credits, requests, _events in found:
+        bucket = chunk[index]
+        values = tuple(value or None for value in stored)
+        if after is not None and not _after(after, bucket.first, values):
+            continue
+        yield bucket.first, ExportRow(bucket.date, values, credits, requests, bucket.start)
+
+
+def _read_planned(
+    connection: sql.Connection,
+    org_id: str,
+    query: ExportQuery,
+    chunk: Sequence[Bucket],
+    after: Position | None,
+) -> Iterator[tuple[int, ExportRow]]:
+    """The chunk's buckets cut into parts of the sources (:func:`_plan`), each source
+    read once and its rows added to the buckets with their signs."""
     one_dimension = sql.one_dimension(query.group_by, query.filters)
     plan = _plan(chunk, one_dimension)
     sums: dict[tuple[int, tuple[str, ...]], list[int]] = {}

@@ -655,8 +655,8 @@ def usage_by_quarter(
     """(range index, grouped values, credits_micro, request_count, event_count): the
     quarter hours in each of ``ranges`` ([from, to) quarter numbers) summed per
     combination of values (as in :func:`usage_by_day`): from the product's own
-    quarter rollup when it answers (:func:`product_only`), or for a range inside one
-    settled day from the products' running totals; else from the full one."""
+    quarter rollup when it answers (:func:`product_only`), or for a range whose every
+    day is settled from the products' running totals; else from the full one."""
     _check_columns(group_by)
     mark = dialect_of(connection).mark
     params: list[Any] = [org_id]
@@ -664,9 +664,16 @@ def usage_by_quarter(
     left = list(range(len(ranges)))  # the indexes of the ranges still to read
     if product_only(group_by, filters):
         table = "usage_product_quarter_rollups"
-        found_ends, left = _by_running_totals(connection, org_id, ranges, group_by, filters)
-        if not left:
+        found_ends, unread = usage_by_running_totals(
+            connection,
+            org_id=org_id,
+            parts=[(index, low, high) for index, (low, high) in enumerate(ranges)],
+            grouped=bool(group_by),
+            filters=filters,
+        )
+        if not unread:
             return found_ends
+        left = sorted(unread)
     else:
         table = "usage_quarter_rollups"
     where = f"FROM {table} WHERE org_id = {mark}" + _filtered(filters, mark, params)
@@ -685,93 +692,125 @@ def usage_by_quarter(
     return found_ends + rows
 
 
-def _by_running_totals(
+def usage_by_running_totals(
     connection: Connection,
+    *,
     org_id: str,
-    ranges: Sequence[tuple[int, int]],
-    group_by: Sequence[str],
+    parts: Sequence[tuple[int, int, int]],
     filters: Mapping[str, Sequence[str]],
-) -> tuple[list[tuple[int, tuple[str, ...], int, int, int]], list[int]]:
-    """The ranges inside one settled UTC day that has its products' running totals,
-    each as the running total at its end less the one at its start (rows as in
-    :func:`usage_by_quarter`, a range's index first); and the indexes of the others."""
+    grouped: bool = True,
+) -> tuple[list[tuple[int, tuple[str, ...], int, int, int]], set[int]]:
+    """(number, (product,), credits_micro, request_count, event_count) per number and
+    product, from the products' running totals, for the numbers whose every part
+    (number, from, to: [from, to) quarter numbers) lies in UTC days that are settled
+    and have them; and the numbers not answered (a day of theirs is not).
+
+    Each day's share of a part is the running total through its end less the one
+    before its start, so a local day is three lookups per product wherever its ends
+    fall. Rows come by number, then by the product's UTF-8 bytes (the export's
+    order); a number and product with no events has no row. ``grouped`` False:
+    summed over the products (``()`` for values). ``filters``: the product only.
+    """
+    if set(filters) - {"product"}:
+        raise ValueError("the running totals are the product's only")
     dialect = dialect_of(connection)
     mark = dialect.mark
-    everything = list(range(len(ranges)))
     # Days that can be stored (quarters of years 0 and 10000 are read as quarters).
     first_day, last_day = 1 - _EPOCH_ORDINAL, date.max.toordinal() - _EPOCH_ORDINAL
-    inside = [
-        (index, low // QUARTERS_PER_DAY)
-        for index, (low, high) in enumerate(ranges)
-        if low < high
-        and (high - 1) // QUARTERS_PER_DAY == low // QUARTERS_PER_DAY
-        and first_day <= low // QUARTERS_PER_DAY <= last_day
-    ]
-    if not inside:
-        return [], everything
-    first = date.fromordinal(min(day for _, day in inside) + _EPOCH_ORDINAL)
-    last = date.fromordinal(max(day for _, day in inside) + _EPOCH_ORDINAL)
+    unread: set[int] = set()
+    days: set[int] = set()
+    for number, low, high in parts:
+        if low >= high:
+            continue
+        first, last = low // QUARTERS_PER_DAY, (high - 1) // QUARTERS_PER_DAY
+        if first < first_day or last > last_day:
+            unread.add(number)
+        else:
+            days.update((first, last))
+    if not days:  # empty parts only, or days that cannot be stored
+        return [], unread
     found = dialect.read_days(
         connection.exec_driver_sql(
             "SELECT day FROM usage_daily_totals AS t WHERE org_id = "
             f"{mark} AND day >= {mark} AND day <= {mark} AND changes = pairs_changes AND "
             "EXISTS (SELECT 1 FROM usage_product_running_totals AS r "
             "WHERE r.org_id = t.org_id AND r.day = t.day)",
-            (org_id, dialect.bind_day(first), dialect.bind_day(last)),
+            (
+                org_id,
+                dialect.bind_day(date.fromordinal(min(days) + _EPOCH_ORDINAL)),
+                dialect.bind_day(date.fromordinal(max(days) + _EPOCH_ORDINAL)),
+            ),
         ).all()
     )
     ready = {day.toordinal() - _EPOCH_ORDINAL for (day,) in found}
-    # (range index, day, quarters of the day through which the running total is read,
-    # sign): the total through the range's end, less the one before its start.
-    points: list[tuple[int, Any, int, int]] = []
-    for index, day in inside:
-        if day not in ready:
+    # Per number its points (number, day, quarters of the day through which the
+    # running total is read, sign), the numbers in order: a number's points are read
+    # by one statement, which sums them.
+    points: dict[int, list[Any]] = {}
+    stored: dict[int, Any] = {}
+    for number, low, high in sorted(parts, key=itemgetter(0)):
+        at = points.setdefault(number, [])
+        if number in unread or low >= high:
             continue
-        low, high = ranges[index]
-        start = day * QUARTERS_PER_DAY
-        stored = dialect.bind_day(date.fromordinal(day + _EPOCH_ORDINAL))
-        points.append((index, stored, high - start, 1))
-        if low > start:
-            points.append((index, stored, low - start, -1))
-    if not points:
-        return [], everything
+        for day in range(low // QUARTERS_PER_DAY, (high - 1) // QUARTERS_PER_DAY + 1):
+            if day not in ready:
+                unread.add(number)
+                break
+            if day not in stored:
+                stored[day] = dialect.bind_day(date.fromordinal(day + _EPOCH_ORDINAL))
+            start = day * QUARTERS_PER_DAY
+            at += (number, stored[day], min(high - start, QUARTERS_PER_DAY), 1)
+            if low > start:
+                at += (number, stored[day], low - start, -1)
     products = tuple(filters.get("product", ()))
     rows: list[tuple[int, tuple[str, ...], int, int, int]] = []
-    width = len(group_by)
-    for at in range(0, len(points), _RANGES_PER_STATEMENT):
-        chosen = points[at : at + _RANGES_PER_STATEMENT]
-        statement = _running_totals_statement(mark, len(chosen), width, len(products))
-        params: list[Any] = []
-        for point in chosen:
-            params += point
-        params += [org_id, *products]
-        for row in connection.exec_driver_sql(statement, tuple(params)).all():
-            rows.append(
-                (int(row[0]), tuple(row[1 : 1 + width]), int(row[1 + width]),
-                 int(row[2 + width]), int(row[3 + width]))
-            )  # fmt: skip
-    answered = {index for index, _, _, _ in points}
-    return rows, [index for index in everything if index not in answered]
+    chosen: list[Any] = []
+    read = [number for number, at in points.items() if at and number not in unread]
+    for position, number in enumerate(read):
+        chosen += points[number]
+        if position + 1 < len(read) and len(chosen) < 4 * _RANGES_PER_STATEMENT:
+            continue
+        statement = _running_totals_statement(
+            mark, dialect.bytewise, len(chosen) // 4, grouped, len(products)
+        )
+        found_rows = connection.exec_driver_sql(
+            statement, (*chosen, org_id, *products)
+        ).cursor.fetchall()
+        if grouped:
+            rows += [
+                (number, (product,), int(credits), int(requests), int(events))
+                for number, product, credits, requests, events in found_rows
+            ]
+        else:
+            rows += [
+                (number, (), int(credits), int(requests), int(events))
+                for number, credits, requests, events in found_rows
+            ]
+        chosen = []
+    return rows, unread
 
 
 @cache
-def _running_totals_statement(mark: str, count: int, width: int, products: int) -> str:
-    """The running totals at ``count`` points summed with their signs, per range and
-    product (``width`` 1; 0: summed over the products). Parameters: each point's
-    (range index, day, quarter, sign), the organization, then ``products`` products.
+def _running_totals_statement(
+    mark: str, bytewise: str, count: int, grouped: bool, products: int
+) -> str:
+    """The running totals at ``count`` points summed with their signs, per number and
+    product (``grouped`` False: summed over the products), in the export's order, the
+    sums of no events left out. Parameters: each point's (number, day, quarter, sign),
+    the organization, then ``products`` products.
 
     One join with the points as a VALUES list: a key lookup each, and one GROUP BY."""
     signed = ", ".join(
         f"sum(r.{amount} * w.sign)" for amount in ("credits_micro", "request_count", "event_count")
     )
     where = f" AND r.product IN ({', '.join([mark] * products)})" if products else ""
-    grouped, grouping = ("r.product, ", ", r.product") if width else ("", "")
+    keys = f"w.n, {_bytewise('r.product', bytewise)}" if grouped else "w.n"
     points = ", ".join([f"({mark}, {mark}, {mark}, {mark})"] * count)
     return (
         f"WITH wanted (n, day, quarter, sign) AS (VALUES {points}) "
-        f"SELECT w.n, {grouped}{signed} FROM wanted AS w JOIN usage_product_running_totals "
+        f"SELECT {keys}, {signed} FROM wanted AS w JOIN usage_product_running_totals "
         f"AS r ON r.org_id = {mark} AND r.day = w.day AND r.quarter = w.quarter{where} "
-        f"GROUP BY w.n{grouping}"
+        f"GROUP BY {keys} HAVING sum(r.event_count * w.sign) <> 0 ORDER BY {keys}"
     )
 
 
