@@ -433,14 +433,12 @@ def _by_running_totals(
 
 
 def _summed_rows(
-    chunk: Sequence[Bucket],
-    found: Iterable[tuple[int, tuple[str, ...], int, int, int]],
-    after: Position | None,
+    chunk: Sequence[Bucket], found: Iterable[Sequence[Any]], after: Position | None
 ) -> Iterator[tuple[int, ExportRow]]:
-    """Rows of the store's sums per bucket (its index in ``chunk``), in order."""
-    for index, stored, credits, requests, _events in found:
+    """Rows of the store's (bucket index in ``chunk``, product, credits, requests, events)."""
+    for index, product, credits, requests, _events in found:
         bucket = chunk[index]
-        values = tuple(value or None for value in stored)
+        values = (product or None,)
         if after is not None and not _after(after, bucket.first, values):
             continue
         yield bucket.first, ExportRow(bucket.date, values, credits, requests, bucket.start)

@@ -664,13 +664,14 @@ def usage_by_quarter(
     left = list(range(len(ranges)))  # the indexes of the ranges still to read
     if product_only(group_by, filters):
         table = "usage_product_quarter_rollups"
-        found_ends, unread = usage_by_running_totals(
+        ends, unread = usage_by_running_totals(
             connection,
             org_id=org_id,
             parts=[(index, low, high) for index, (low, high) in enumerate(ranges)],
             grouped=bool(group_by),
             filters=filters,
         )
+        found_ends = _range_rows(ends, len(group_by))
         if not unread:
             return found_ends
         left = sorted(unread)
@@ -699,17 +700,18 @@ def usage_by_running_totals(
     parts: Sequence[tuple[int, int, int]],
     filters: Mapping[str, Sequence[str]],
     grouped: bool = True,
-) -> tuple[list[tuple[int, tuple[str, ...], int, int, int]], set[int]]:
-    """(number, (product,), credits_micro, request_count, event_count) per number and
-    product, from the products' running totals, for the numbers whose every part
-    (number, from, to: [from, to) quarter numbers) lies in UTC days that are settled
-    and have them; and the numbers not answered (a day of theirs is not).
+) -> tuple[list[Sequence[Any]], set[int]]:
+    """Rows (number, product, credits_micro, request_count, event_count), the driver's
+    own, per number and product, from the products' running totals, for the numbers
+    whose every part (number, from, to: [from, to) quarter numbers) lies in UTC days
+    that are settled and have them; and the numbers not answered (a day of theirs is
+    not, or cannot be stored).
 
     Each day's share of a part is the running total through its end less the one
     before its start, so a local day is three lookups per product wherever its ends
     fall. Rows come by number, then by the product's UTF-8 bytes (the export's
     order); a number and product with no events has no row. ``grouped`` False:
-    summed over the products (``()`` for values). ``filters``: the product only.
+    summed over the products (rows without the product). ``filters``: the product's.
     """
     if set(filters) - {"product"}:
         raise ValueError("the running totals are the product's only")
@@ -717,55 +719,53 @@ def usage_by_running_totals(
     mark = dialect.mark
     # Days that can be stored (quarters of years 0 and 10000 are read as quarters).
     first_day, last_day = 1 - _EPOCH_ORDINAL, date.max.toordinal() - _EPOCH_ORDINAL
-    unread: set[int] = set()
-    days: set[int] = set()
-    for number, low, high in parts:
-        if low >= high:
-            continue
-        first, last = low // QUARTERS_PER_DAY, (high - 1) // QUARTERS_PER_DAY
-        if first < first_day or last > last_day:
-            unread.add(number)
-        else:
-            days.update((first, last))
-    if not days:  # empty parts only, or days that cannot be stored
-        return [], unread
-    found = dialect.read_days(
-        connection.exec_driver_sql(
+    lowest, highest = last_day, first_day
+    for _, low, high in parts:
+        if low < high:
+            lowest = min(lowest, low // QUARTERS_PER_DAY)
+            highest = max(highest, (high - 1) // QUARTERS_PER_DAY)
+    # Each ready day's number → its stored value.
+    ready: dict[int, Any] = {}
+    if lowest <= highest:
+        found = connection.exec_driver_sql(
             "SELECT day FROM usage_daily_totals AS t WHERE org_id = "
             f"{mark} AND day >= {mark} AND day <= {mark} AND changes = pairs_changes AND "
             "EXISTS (SELECT 1 FROM usage_product_running_totals AS r "
             "WHERE r.org_id = t.org_id AND r.day = t.day)",
             (
                 org_id,
-                dialect.bind_day(date.fromordinal(min(days) + _EPOCH_ORDINAL)),
-                dialect.bind_day(date.fromordinal(max(days) + _EPOCH_ORDINAL)),
+                dialect.bind_day(date.fromordinal(lowest + _EPOCH_ORDINAL)),
+                dialect.bind_day(date.fromordinal(highest + _EPOCH_ORDINAL)),
             ),
         ).all()
-    )
-    ready = {day.toordinal() - _EPOCH_ORDINAL for (day,) in found}
-    # Per number its points (number, day, quarters of the day through which the
-    # running total is read, sign), the numbers in order: a number's points are read
-    # by one statement, which sums them.
+        for (day,) in dialect.read_days(found):
+            ready[day.toordinal() - _EPOCH_ORDINAL] = dialect.bind_day(day)
+    # Per number the parameters of its points (number, day, quarters of the day through
+    # which the running total is read, sign).
     points: dict[int, list[Any]] = {}
-    stored: dict[int, Any] = {}
-    for number, low, high in sorted(parts, key=itemgetter(0)):
-        at = points.setdefault(number, [])
-        if number in unread or low >= high:
+    unread: set[int] = set()
+    for number, low, high in parts:
+        at = points.get(number)
+        if at is None:
+            at = points[number] = []
+        if low >= high or number in unread:
             continue
-        for day in range(low // QUARTERS_PER_DAY, (high - 1) // QUARTERS_PER_DAY + 1):
-            if day not in ready:
+        day, last = low // QUARTERS_PER_DAY, (high - 1) // QUARTERS_PER_DAY
+        while day <= last:
+            stored = ready.get(day)
+            if stored is None:
                 unread.add(number)
                 break
-            if day not in stored:
-                stored[day] = dialect.bind_day(date.fromordinal(day + _EPOCH_ORDINAL))
             start = day * QUARTERS_PER_DAY
-            at += (number, stored[day], min(high - start, QUARTERS_PER_DAY), 1)
+            at += (number, stored, min(high - start, QUARTERS_PER_DAY), 1)
             if low > start:
-                at += (number, stored[day], low - start, -1)
+                at += (number, stored, low - start, -1)
+            day += 1
+    # Whole numbers to a statement, which sums their points.
     products = tuple(filters.get("product", ()))
-    rows: list[tuple[int, tuple[str, ...], int, int, int]] = []
+    rows: list[Sequence[Any]] = []
     chosen: list[Any] = []
-    read = [number for number, at in points.items() if at and number not in unread]
+    read = [number for number in sorted(points) if points[number] and number not in unread]
     for position, number in enumerate(read):
         chosen += points[number]
         if position + 1 < len(read) and len(chosen) < 4 * _RANGES_PER_STATEMENT:
@@ -773,19 +773,9 @@ def usage_by_running_totals(
         statement = _running_totals_statement(
             mark, dialect.bytewise, len(chosen) // 4, grouped, len(products)
         )
-        found_rows = connection.exec_driver_sql(
+        rows += connection.exec_driver_sql(
             statement, (*chosen, org_id, *products)
         ).cursor.fetchall()
-        if grouped:
-            rows += [
-                (number, (product,), int(credits), int(requests), int(events))
-                for number, product, credits, requests, events in found_rows
-            ]
-        else:
-            rows += [
-                (number, (), int(credits), int(requests), int(events))
-                for number, credits, requests, events in found_rows
-            ]
         chosen = []
     return rows, unread
 
@@ -801,7 +791,8 @@ def _running_totals_statement(
 
     One join with the points as a VALUES list: a key lookup each, and one GROUP BY."""
     signed = ", ".join(
-        f"sum(r.{amount} * w.sign)" for amount in ("credits_micro", "request_count", "event_count")
+        f"CAST(sum(r.{amount} * w.sign) AS BIGINT)"
+        for amount in ("credits_micro", "request_count", "event_count")
     )
     where = f" AND r.product IN ({', '.join([mark] * products)})" if products else ""
     keys = f"w.n, {_bytewise('r.product', bytewise)}" if grouped else "w.n"
