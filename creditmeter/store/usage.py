@@ -724,7 +724,8 @@ def usage_by_running_totals(
         if low < high:
             lowest = min(lowest, low // QUARTERS_PER_DAY)
             highest = max(highest, (high - 1) // QUARTERS_PER_DAY)
-    # Each ready day's number → its stored value.
+    # Each ready day's number → its stored value (a day that cannot be stored is not).
+    lowest, highest = max(lowest, first_day), min(highest, last_day)
     ready: dict[int, Any] = {}
     if lowest <= highest:
         found = connection.exec_driver_sql(
