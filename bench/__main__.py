@@ -117,12 +117,13 @@ def _store(kind: str, args: argparse.Namespace, source: Path, http_source: Path,
             figures["right_after_import"] = latency.export(
                 base, secret, BIG_ORG, latency.Case(*HEADLINE), plan
             )
-            # Issue 13: the server settles the imported days by itself (their pair
-            # rollups answer the product with one other dimension); the exports after
-            # this read them.
+            # Issue 13: the import settled the days it wrote (decision 0016); were any
+            # left, the server would settle them by itself. The exports after this
+            # read settled days only.
             figures["settled"] = settling.wait_until_settled(url)
-            print(f"{kind}: the server settled {figures['settled']['days']:,} days in "
-                  f"{figures['settled']['seconds']:.0f} s", flush=True)  # fmt: skip
+            print(f"{kind}: {figures['settled']['days']:,} days settled "
+                  f"{figures['settled']['seconds']:.0f} s after the server started",
+                  flush=True)  # fmt: skip
             figures["footprint_settled"] = footprint(url)
             figures["export"] = []
             for case in latency.cases():

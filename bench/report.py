@@ -184,11 +184,12 @@ def _speed(store: dict[str, Any]) -> list[str]:
     if settled and after:
         out += [
             "",
-            f"settled by the server after the import: {settled['days']:,} days in "
-            f"{settled['seconds']:.0f} s",
+            f"settled (by the import; the server waited {settled['seconds']:.0f} s for "
+            f"the rest): {settled['days']:,} days",
         ]
+        built = ("usage_dimension_rollups", "usage_pair_rollups", "usage_product_running_totals")
         for row in after["tables"]:
-            if row["table"] in ("usage_pair_rollups", "usage_product_running_totals"):
+            if row["table"] in built:
                 out.append(
                     f"  {row['table']:<34}{row['rows']:>14,}{row['rows'] / millions:>12,.0f}"
                     f"{row['bytes'] / MIB:>10.1f}{row['bytes'] / MIB / millions:>11.1f}"

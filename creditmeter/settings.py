@@ -146,10 +146,11 @@ class Settings(BaseSettings):
         ge=0,
         description=(
             "Seconds a UTC day of an organization goes unchanged (no ingest, no void) before "
-            "the server settles it: builds its pair rollups, which answer exports grouped or "
-            "filtered by the product and one other dimension from a few rows a day, and its "
-            "products' running totals, which answer the ends of local days. Until then such "
-            "exports read the day's quarter-hour rollups: the same answer, slower."
+            "the server settles it: builds its per-dimension and pair rollups, which answer "
+            "exports by one dimension, or by the product and one other, from a few rows a "
+            "day, and its products' running totals, which answer the ends of local days. "
+            "Until then such exports read the day's quarter-hour rollups: the same answer, "
+            "slower."
         ),
     )
     log_level: str = Field("info", description="Log level of the server: debug, info, warning.")

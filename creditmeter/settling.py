@@ -1,11 +1,12 @@
-"""Settling days: pair rollups for the days that stopped changing.
+"""Settling days: per-dimension and pair rollups for the days that stopped changing.
 
-An export grouped or filtered by the product and one other dimension reads, for
-each UTC day, either that day's pair rollup (a few hundred rows) or its quarter
-rollups (about a row per event in a sparse workload). Writing pairs at ingest
-costs a quarter to a half of its time (docs/decisions/0013-pair-rollups.md), so
+An export by one dimension, or grouped or filtered by the product and one other,
+reads for each UTC day either that day's settled rollup (a few hundred rows at
+most) or its quarter rollups (about a row per event in a sparse workload).
+Writing them at ingest costs it a quarter to a half of its time
+(docs/decisions/0013-pair-rollups.md, 0016-settled-dimension-rollups.md), so
 they are built here instead, off the ingest path: a day that has not changed for
-``settle_after`` seconds is settled, its pairs summed from its quarter rollups.
+``settle_after`` seconds is settled, its rollups summed from its quarter rollups.
 A dense day also gets each product's running totals through its quarter hours, so
 that a local day's end inside it is one or two rows per product. A write to a
 settled day unsettles it; until it is settled again the export reads its quarters,
@@ -68,7 +69,7 @@ def settle(
     busy: Callable[[], bool] | None = None,
     failed: set[DayKey] | None = None,
 ) -> Settled:
-    """Build the pair rollups of every unsettled day that last changed before
+    """Settle every unsettled day (its rollups, store/pairs.py) that last changed before
     ``changed_before_us`` (default: now), a few days a transaction, until none is
     left or ``stopping`` is set. After each transaction, while ``busy()`` says the
     server is answering requests, rest a while.

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from creditmeter.directory import Directory
 from creditmeter.events import read_json_body
 from creditmeter.ingest import now_us, record_batch
+from creditmeter.settling import settle
 from creditmeter.store import Store, open_store
 from creditmeter.store.database import normalise_url
 from creditmeter.store.usage import GROUP_COLUMNS, QUARTERS_PER_DAY
@@ -115,10 +116,15 @@ def export(url: str, access: Access, **params: str) -> httpx.Response:
 
 def dimension_rollups_disagreeing(database_url: str) -> list[tuple[Any, ...]]:
     """Per-dimension rollup rows that differ from the full quarter-hour rollups
-    summed by day (none when exact).
+    summed by day (none when exact), once every day is settled (settling builds them).
 
     Raises when the full rollups are empty, so that agreement is never vacuous.
     """
+    store = open_store(database_url)
+    try:
+        settle(store)
+    finally:
+        store.close()
     engine = sa.create_engine(normalise_url(database_url), poolclass=sa.NullPool)
     try:
         with engine.connect() as connection:

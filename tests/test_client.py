@@ -879,7 +879,7 @@ def test_a_server_error_raises_server_error_after_a_bounded_number_of_retries(
     service = make_service()
     tenant = service.tenant()
     traffic = Traffic()
-    with table_away(service.store, "usage_dimension_rollups"):
+    with table_away(service.store, "usage_product_quarter_rollups"):
         served = raw_export(tenant)
         with (
             Client(
@@ -899,7 +899,7 @@ def test_a_server_error_is_retried_until_the_server_recovers(make_service: Any) 
     tenant = service.tenant()
     tenant.record([event("r1", "2026-05-19T09:00:00Z", product="parse", credits=2)])
     traffic = Traffic()
-    with table_away(service.store, "usage_dimension_rollups") as restore:
+    with table_away(service.store, "usage_product_quarter_rollups") as restore:
         traffic.on_answer.append(lambda response: response.status_code >= 500 and restore())
         with Client(service.url, tenant.key, backoff=FAST, http_client=traffic.client()) as client:
             result = client.export(start_date="2026-05-19", end_date="2026-05-19")

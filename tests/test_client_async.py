@@ -210,7 +210,7 @@ async def test_async_server_error_is_retried_a_bounded_number_of_times(
     service = make_service()
     tenant = service.tenant()
     traffic = AsyncTraffic()
-    with table_away(service.store, "usage_dimension_rollups"):
+    with table_away(service.store, "usage_product_quarter_rollups"):
         async with AsyncClient(
             service.url, tenant.key, max_retries=1, backoff=FAST, http_client=traffic.client()
         ) as client:

@@ -1,5 +1,6 @@
-"""The per-dimension rollups: kept with every ingest, backfilled by migration 0003,
-and read by the export only when they give the full rollups' answer."""
+"""The per-dimension rollups: built by settling a day (decision 0016; before it, kept
+by every ingest), backfilled by migration 0003, and read by the export only when
+they give the full rollups' answer."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from creditmeter.export import ExportQuery
+from creditmeter.settling import settle
 from creditmeter.store import open_store
 from creditmeter.store import usage as sql
 from creditmeter.store.database import _alembic_config, normalise_url
@@ -76,7 +78,7 @@ def test_migration_0003_backfills_the_dimension_rollups_of_an_older_database(
     engine.dispose()
 
 
-def test_ingest_keeps_every_dimension_rollup_equal_to_the_full_rollups_summed(
+def test_settling_makes_every_dimension_rollup_equal_to_the_full_rollups_summed(
     new_database: Callable[[], str],
 ) -> None:
     url = new_database()
@@ -101,6 +103,7 @@ def test_an_export_filtered_only_on_its_own_dimension_equals_the_full_rollups_an
     store = open_store(url)
     try:
         record_raw(store, make_events(access.org_id, 800, seed=2))
+        settle(store)
         query = ExportQuery(
             start_date=date(2026, 1, 1),
             end_date=date(2026, 12, 31),
@@ -219,6 +222,7 @@ def test_every_rollup_equals_the_stored_events_summed_by_utc_day_also_before_197
         for start in range(0, len(events), 150):
             record_raw(store, events[start : start + 150])
         record_raw(store, events[100:300])  # resent: adds nothing
+        settle(store)
     finally:
         store.close()
     expected = _summed_from_events(url)

@@ -1316,17 +1316,19 @@ def test_export_server_fault_is_500_saying_only_that(
         if server.store.dialect == "sqlite":
             # A day that is no date: reading it back fails.
             connection.exec_driver_sql(
-                "INSERT INTO usage_dimension_rollups (org_id, dimension, day, value, "
-                "credits_micro, request_count) VALUES (?, 'product', '2026-05-1x', 'p', 1, 1)",
+                "INSERT INTO usage_daily_totals (org_id, day, credits_micro, request_count) "
+                "VALUES (?, '2026-05-1x', 1, 1)",
                 (tenant.org_id,),
             )
         else:
             connection.exec_driver_sql(
-                "ALTER TABLE usage_dimension_rollups RENAME COLUMN request_count TO request_total"
+                "ALTER TABLE usage_product_quarter_rollups RENAME COLUMN request_count "
+                "TO request_total"
             )
     response = get(reader(tenant), {"startDate": "2026-05-01", "endDate": "2026-05-31"})
     error = assert_error(response, 500, "internal_error", None)
-    for internal in ("2026-05-1x", "usage_dimension_rollups", "request_count", "Error"):
+    internals = ("2026-05-1x", "usage_daily_totals", "usage_product_quarter_rollups")
+    for internal in (*internals, "request_count", "Error"):
         assert internal not in response.text
     assert "unexpected" in error["message"]
     csv_asked = get(reader(tenant), {"startDate": "2026-05-01", "format": "csv"})

@@ -1,11 +1,12 @@
 """One rollup rule, two stores.
 
 The store states once what a batch of new events adds to the organization-day
-totals, the full daily rollups and the per-dimension daily rollups; SQLite and
-PostgreSQL run that same SQL. These properties send the same random batches to
+totals and the quarter-hour rollups (full and by product), and once how settling a
+day builds its per-dimension daily rollups from them; SQLite and PostgreSQL run
+that same SQL. These properties send the same random batches to
 a SQLite store and a PostgreSQL store (duplicates within and across batches,
 re-sent batches, days from 0001 to 9999 and around 1970, dimensions present and
-absent) and demand that both hold the same three tables, each equal to a GROUP
+absent) and demand that both hold the same four tables, each equal to a GROUP
 BY over the kept events computed here, in Python, without the store's help.
 """
 
@@ -27,6 +28,7 @@ from creditmeter.credits import MAX_TOTAL_MICRO
 from creditmeter.errors import InvalidEvents
 from creditmeter.events import Event
 from creditmeter.ingest import record
+from creditmeter.settling import settle
 from creditmeter.store import Store, open_store
 from creditmeter.store.schema import (
     usage_daily_totals,
@@ -176,6 +178,7 @@ def _stored(store: Store, prefix: str) -> dict[str, set[tuple[Any, ...]]]:
     }
     # The totals' sums; their settling bookkeeping (when each day changed) is not a sum.
     bookkeeping = {"changes", "changed_at_us", "pairs_changes"}
+    settle(store)  # builds the per-dimension rollups (decision 0016)
     with store.read() as connection:
         return {
             name: {

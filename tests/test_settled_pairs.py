@@ -1,13 +1,15 @@
-"""Settled days: pair rollups built off the ingest path, read only while current.
+"""Settled days: per-dimension and pair rollups built off the ingest path, read only
+while current.
 
-Every test runs on SQLite and on PostgreSQL. The answers with pairs are compared
-with the quarter rollups' answer (``pairs=False``) and with the events summed here
-in Python; days are written to, voided and emptied after they were settled, by
+Every test runs on SQLite and on PostgreSQL. The answers with settled rollups are
+compared with the full quarter rollups' answer (``pairs=False``) and with the events
+summed here in Python; days are written to, voided and emptied after they were settled, by
 one writer and by several at once while a settling pass runs.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import defaultdict
@@ -15,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
@@ -49,6 +52,15 @@ PAIRED_QUESTIONS: list[tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = [
     (("api_key", "product"), {}),
 ]
 UNPAIRED = (("file_type", "feature"), {})
+#: Questions each dimension's own rollup answers (and, on a day not settled, the
+#: product's own quarter rollup or the full one).
+ONE_DIMENSION: list[tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = [
+    (("product",), {}),
+    (("product",), {"product": ("parse", "split")}),
+    (("api_key",), {}),
+    (("feature",), {"feature": ("ocr", "")}),
+    (("file_type",), {}),
+]
 
 
 @dataclass
@@ -80,6 +92,8 @@ def _with_keys(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _answers(store: Store, org_id: str, *, pairs: bool) -> list[Any]:
+    """Every question's rows: from the settled rollups where they are current
+    (``pairs``), else from the full quarter rollups alone."""
     with store.read() as connection:
         return [
             sql.usage_by_day(
@@ -90,9 +104,9 @@ def _answers(store: Store, org_id: str, *, pairs: bool) -> list[Any]:
                 group_by=group_by,
                 filters=filters,
                 pairs=pairs,
-                full=True,
+                full=not pairs,
             )
-            for group_by, filters in [*PAIRED_QUESTIONS, UNPAIRED]
+            for group_by, filters in [*PAIRED_QUESTIONS, UNPAIRED, *ONE_DIMENSION]
         ]
 
 
@@ -108,6 +122,39 @@ def _summed(events: list[dict[str, Any]]) -> dict[tuple[Any, ...], tuple[int, in
             total[1] += event.get("requestCount", 1)
             total[2] += 1
     return {key: (a, b, c) for key, (a, b, c) in sums.items()}
+
+
+def _summed_dimensions(
+    events: list[dict[str, Any]],
+) -> dict[tuple[Any, ...], tuple[int, int, int]]:
+    """The per-dimension rollups the events make, summed here: (dimension, day, value)."""
+    field = {"product": "product", "feature": "feature", "api_key": "apiKey"}
+    sums: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for event in events:
+        day = date.fromisoformat(event["timestamp"][:10])
+        for dimension, name in {**field, "file_type": "fileType"}.items():
+            total = sums[(dimension, day, event.get(name) or "")]
+            total[0] += int(Decimal(event["credits"]) * 1_000_000)
+            total[1] += event.get("requestCount", 1)
+            total[2] += 1
+    return {key: (a, b, c) for key, (a, b, c) in sums.items()}
+
+
+def _stored_dimensions(store: Store, org_id: str) -> dict[tuple[Any, ...], tuple[int, int, int]]:
+    with store.read() as connection:
+        rows = connection.exec_driver_sql(
+            "SELECT dimension, day, value, credits_micro, request_count, event_count "
+            f"FROM usage_dimension_rollups WHERE org_id = {dialect_of(connection).mark}",
+            (org_id,),
+        ).all()
+    return {
+        (dimension, day if isinstance(day, date) else date.fromisoformat(day), value): (
+            int(credits),
+            int(requests),
+            int(events),
+        )
+        for dimension, day, value, credits, requests, events in rows
+    }
 
 
 def _stored_pairs(store: Store, org_id: str) -> dict[tuple[Any, ...], tuple[int, int, int]]:
@@ -147,11 +194,14 @@ def test_a_settled_day_answers_from_its_pairs_what_its_quarters_answer(
     events = _with_keys(make_events(access.org_id, 600, seed=21))
     record_raw(store, events)
     assert set(_settled_days(store, access.org_id).values()) == {False}
+    # Ingest writes none of what settling builds.
+    assert _stored_pairs(store, access.org_id) == _stored_dimensions(store, access.org_id) == {}
     before = _answers(store, access.org_id, pairs=False)
     done = settle(store)
     assert done.days == len(_settled_days(store, access.org_id)) >= 3
     assert set(_settled_days(store, access.org_id).values()) == {True}
     assert _stored_pairs(store, access.org_id) == _summed(events)
+    assert _stored_dimensions(store, access.org_id) == _summed_dimensions(events)
     assert done.pair_rows == len(_summed(events))
     assert _answers(store, access.org_id, pairs=True) == before
     assert all(before)
@@ -173,11 +223,13 @@ def test_a_write_to_a_settled_day_is_read_from_its_quarters_until_settled_again(
     record_raw(store, more)
     assert set(_settled_days(store, access.org_id).values()) == {False}
     assert _stored_pairs(store, access.org_id) == _summed(events)
+    assert _stored_dimensions(store, access.org_id) == _summed_dimensions(events)
     now = _answers(store, access.org_id, pairs=True)
     assert now == _answers(store, access.org_id, pairs=False)
     assert now != settled_answer
     settle(store)
     assert _stored_pairs(store, access.org_id) == _summed(events + more)
+    assert _stored_dimensions(store, access.org_id) == _summed_dimensions(events + more)
     assert _answers(store, access.org_id, pairs=True) == now
 
 
@@ -209,7 +261,7 @@ def test_some_days_settled_and_some_not_give_one_answer_in_day_order(
     assert _answers(store, access.org_id, pairs=True) == _answers(store, access.org_id, pairs=False)
 
 
-def test_a_void_unsettles_its_day_and_a_day_voided_empty_loses_its_pairs(
+def test_a_void_unsettles_its_day_and_a_day_voided_empty_loses_its_settled_rollups(
     org: Org,
 ) -> None:
     store, access = org.store, org.access
@@ -234,6 +286,9 @@ def test_a_void_unsettles_its_day_and_a_day_voided_empty_loses_its_pairs(
     assert {key[1] for key in _stored_pairs(store, access.org_id)} == {
         date.fromisoformat(event["timestamp"][:10]) for event in kept
     }
+    assert {key[1] for key in _stored_dimensions(store, access.org_id)} == {
+        date.fromisoformat(event["timestamp"][:10]) for event in kept
+    }
     assert _answers(store, access.org_id, pairs=True) == _answers(store, access.org_id, pairs=False)
     # The emptied day gets usage again: counted, although it was settled before.
     again = {**lonely, "id": "again", "credits": Decimal("1.25")}
@@ -243,6 +298,7 @@ def test_a_void_unsettles_its_day_and_a_day_voided_empty_loses_its_pairs(
     assert answer == _answers(store, access.org_id, pairs=False)
     settle(store)
     assert _stored_pairs(store, access.org_id) == _summed([*kept, again])
+    assert _stored_dimensions(store, access.org_id) == _summed_dimensions([*kept, again])
     assert _answers(store, access.org_id, pairs=True) == answer
 
 
@@ -354,6 +410,30 @@ def test_creditmeter_settle_settles_every_day_and_says_how_many(
     again = runner.invoke(app, ["settle", "--database-url", url, "--json"])
     assert again.exit_code == 0, again.output
     assert '"days": 0' in again.output and '"pairRows": 0' in again.output
+
+
+def test_creditmeter_ingest_settles_the_days_it_wrote_before_it_ends(
+    org: Org, tmp_path: Path
+) -> None:
+    """An import is read from settled rollups at once (decision 0016): the command
+    settles the days it wrote, and what it built equals the events summed here."""
+    events = _with_keys(make_events(org.access.org_id, 300, seed=32))
+    source = tmp_path / "usage.jsonl"
+    # Each line's credits written as the exact decimal number they are.
+    source.write_text(
+        "".join(
+            json.dumps({**event, "credits": 0}).replace('"credits": 0', f'"credits": {credits}')
+            + "\n"
+            for event in events
+            for credits in [event["credits"]]
+        )
+    )
+    result = CliRunner().invoke(app, ["ingest", str(source), "--database-url", org.url])
+    assert result.exit_code == 0, result.output
+    states = _settled_days(org.store, org.access.org_id)
+    assert len(states) >= 3 and set(states.values()) == {True}
+    assert _stored_dimensions(org.store, org.access.org_id) == _summed_dimensions(events)
+    assert _stored_pairs(org.store, org.access.org_id) == _summed(events)
 
 
 def test_migration_0013_leaves_every_stored_day_unsettled_and_settling_builds_them(

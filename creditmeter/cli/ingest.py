@@ -34,6 +34,7 @@ from creditmeter.errors import InvalidEvents, Problem
 from creditmeter.event_spool import EventSpool
 from creditmeter.events import loads
 from creditmeter.ingest import MAX_FILE_PROBLEMS, check_events, check_file, record_events
+from creditmeter.settling import settle as settle_days
 
 #: Where ``--token`` is read from when it is not passed.
 TOKEN_ENV = "CREDITMETER_TOKEN"
@@ -192,6 +193,10 @@ def _into_database(
             # Only a limit that depends on what is stored (the daily total) gets here.
             _report(exc.problems)
             _stopped(exc.message, stored[0], body=exc.body() if json_output else None)
+        # The days just written are settled before the command ends, so that the first
+        # exports after an import read settled rollups (decision 0016), not quarters
+        # while a server's pass catches up.
+        settle_days(store)
     return result, f"into {shown}"
 
 

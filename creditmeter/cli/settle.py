@@ -10,13 +10,13 @@ from creditmeter.settling import settle as settle_days
 
 @reports_errors
 def settle(database_url: DatabaseUrl = None, json_output: JsonOutput = False) -> None:
-    """Settle every day now: build the pair rollups (and running totals) of each day
-    changed since they were last built.
+    """Settle every day now: build the per-dimension and pair rollups (and running
+    totals) of each day changed since they were last built.
 
     A server does this by itself for the days unchanged for
-    CREDITMETER_SETTLE_AFTER_SECONDS; run it after a backfill, so that exports
-    grouped or filtered by the product and one other dimension are quick at once.
-    Safe while servers run: each day is settled in its own short transaction.
+    CREDITMETER_SETTLE_AFTER_SECONDS, and `creditmeter ingest FILE` for the days it
+    wrote; run it after a backfill over HTTP, so that exports are quick at once.
+    Safe while servers run: days are settled in short transactions.
     """
     with opened_store(database_url) as store:
         done = settle_days(store)

@@ -1,5 +1,6 @@
-"""SQL for settling days: a day's pair rollups built from its quarter rollups, and
-its products' running totals from its product quarter rollups.
+"""SQL for settling days: a day's pair rollups built from its quarter rollups, its
+per-dimension rollups from those and its product quarter rollups, and its products'
+running totals from its product quarter rollups.
 
 Ingest and voids never write these; they count each change of a day in its daily
 total (``changes``, ``changed_at_us``, see :mod:`.usage`). A day is settled when
@@ -19,6 +20,7 @@ from sqlalchemy import Connection
 from creditmeter.store.dialects import dialect_of
 from creditmeter.store.usage import (
     _EPOCH_ORDINAL,
+    _EVERY_PAIRED,
     PAIRED,
     QUARTERS_PER_DAY,
     DayKey,
@@ -45,11 +47,11 @@ def unsettled_days(connection: Connection, changed_before_us: int, limit: int) -
 def settle_day(
     connection: Connection, org_id: str, day: date, changed_before_us: int
 ) -> int | None:
-    """Settle one day: its pair rollups from its quarter rollups, and its products'
-    running totals when it is dense enough, if the day is not settled and last changed
-    before ``changed_before_us``; the number of pair rows written, or None when there
-    was nothing to do (settled meanwhile, changed since, or no usage left). The caller
-    holds the organization's lock."""
+    """Settle one day: its pair rollups from its quarter rollups, its per-dimension
+    rollups, and its products' running totals when it is dense enough, if the day is
+    not settled and last changed before ``changed_before_us``; the number of pair rows
+    written, or None when there was nothing to do (settled meanwhile, changed since,
+    or no usage left). The caller holds the organization's lock."""
     dialect = dialect_of(connection)
     mark = dialect.mark
     stored = dialect.bind_day(day)
@@ -80,6 +82,7 @@ def settle_day(
         "credits_micro, request_count, event_count) " + " UNION ALL ".join(parts),
         tuple(params),
     ).rowcount
+    _add_dimension_rollups(connection, org_id, stored, low)
     _add_running_totals(connection, org_id, day, low)
     connection.exec_driver_sql(
         f"UPDATE usage_daily_totals SET pairs_changes = {mark} WHERE org_id = {mark} "
@@ -87,6 +90,22 @@ def settle_day(
         (changes, org_id, stored),
     )
     return int(written)
+
+
+def _add_dimension_rollups(connection: Connection, org_id: str, stored: object, low: int) -> None:
+    """Write the day's per-dimension rollups: the product's from its product quarter
+    rollups, each other dimension's from its pair rollups just written (a few hundred
+    rows, where the quarters are about a row per event)."""
+    mark = dialect_of(connection).mark
+    connection.exec_driver_sql(
+        "INSERT INTO usage_dimension_rollups (org_id, dimension, day, value, credits_micro, "
+        f"request_count, event_count) SELECT org_id, 'product', {mark}, product, {_AMOUNTS} "
+        f"FROM usage_product_quarter_rollups WHERE org_id = {mark} AND quarter >= {mark} "
+        f"AND quarter < {mark} GROUP BY org_id, product UNION ALL SELECT org_id, dimension, "
+        f"day, value, {_AMOUNTS} FROM usage_pair_rollups WHERE org_id = {mark} AND dimension "
+        f"IN ({_EVERY_PAIRED}) AND day = {mark} GROUP BY org_id, dimension, day, value",
+        (stored, org_id, low, low + QUARTERS_PER_DAY, org_id, stored),
+    )
 
 
 #: A day gets its products' running totals when they are at most this many times

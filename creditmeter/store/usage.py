@@ -64,9 +64,10 @@ EVENT_COLUMNS_WITH_UNITS = (*EVENT_COLUMNS, "units_micro")
 #
 # What a batch of new events adds, in plain SQL that both stores run as written:
 # the batch is summed once by (org, UTC quarter hour, dimensions) into a temporary
-# table, and each target adds its own sums of that table (a day's rollup is its
-# quarters summed, a total or a per-dimension rollup the full rollup summed over
-# the other columns).
+# table, and each target adds its own sums of that table (a product's quarter or a
+# day's total is the full rollup summed over the other columns). The per-dimension
+# day rollups are not written here: settling builds them (store/pairs.py,
+# decision 0016), as it builds the pair rollups.
 
 _QUARTER_KEY = ("org_id", "quarter", *GROUP_COLUMNS)
 _AMOUNTS = ("credits_micro", "request_count", "event_count")
@@ -188,21 +189,10 @@ _ADD_TO_PRODUCT_QUARTERS = (
         for amount in _AMOUNTS
     )
 )
-_ADD_TO_DIMENSION_ROLLUPS = _adding(
-    "usage_dimension_rollups",
-    ("org_id", "dimension", "day", "value"),
-    " UNION ALL ".join(
-        f"SELECT org_id, '{dimension}', day, {dimension}, sum(credits_micro), "
-        "sum(request_count), sum(event_count) FROM batch_rollups "
-        f"GROUP BY org_id, day, {dimension}"
-        for dimension in GROUP_COLUMNS
-    ),
-)
-
 # Taking events out (a void): their sums negated, then the rows left with no
 # event deleted. Only rows of the batch's keys are looked at; a daily total
-# has no event count, so it goes when its day has no per-dimension row left
-# (every event has a product, so the day's product rows hold all its events).
+# has no event count, so it goes when its day has no product quarter left
+# (every event has a product, so the day's product quarters hold all its events).
 _NEGATE_BATCH = "UPDATE batch_rollups SET " + ", ".join(
     f"{amount} = -{amount}" for amount in _AMOUNTS
 )
@@ -215,15 +205,13 @@ _DELETE_EMPTY_PRODUCT_QUARTERS = (
     f"({', '.join(_PRODUCT_QUARTER_KEY)}) IN (SELECT {', '.join(_PRODUCT_QUARTER_KEY)} "
     "FROM batch_rollups)"
 )
-_DELETE_EMPTY_DIMENSION_ROLLUPS = (
-    "DELETE FROM usage_dimension_rollups WHERE event_count = 0 "
-    "AND (org_id, day) IN (SELECT org_id, day FROM batch_rollups)"
-)
+#: The first quarter of the day of a batch row being taken out.
+_GONE_DAY_START = f"({_floor_division('gone.quarter', QUARTERS_PER_DAY)}) * {QUARTERS_PER_DAY}"
 _DELETE_EMPTY_TOTALS = (
     "DELETE FROM usage_daily_totals WHERE (org_id, day) IN (SELECT org_id, day FROM "
-    "batch_rollups) AND NOT EXISTS (SELECT 1 FROM usage_dimension_rollups AS kept "
-    "WHERE kept.org_id = usage_daily_totals.org_id AND kept.dimension = 'product' "
-    "AND kept.day = usage_daily_totals.day)"
+    "batch_rollups AS gone WHERE NOT EXISTS (SELECT 1 FROM usage_product_quarter_rollups "
+    f"AS kept WHERE kept.org_id = gone.org_id AND kept.quarter >= {_GONE_DAY_START} AND "
+    f"kept.quarter < {_GONE_DAY_START} + {QUARTERS_PER_DAY}))"
 )
 # The days whose total went: what settling built for them is never read again (it
 # is read only while the day's total says it is current), so removed with it.
@@ -277,7 +265,6 @@ def _apply_rule(connection: Connection, events: NewEvents, *, subtract: bool = F
         raise
     run(_ADD_TO_QUARTERS)
     run(_ADD_TO_PRODUCT_QUARTERS)
-    run(_ADD_TO_DIMENSION_ROLLUPS)
 
 
 def subtract_events(connection: Connection, events: NewEvents) -> list[DayKey]:
@@ -292,7 +279,6 @@ def subtract_events(connection: Connection, events: NewEvents) -> list[DayKey]:
     run = connection.exec_driver_sql
     run(_DELETE_EMPTY_QUARTERS)
     run(_DELETE_EMPTY_PRODUCT_QUARTERS)
-    run(_DELETE_EMPTY_DIMENSION_ROLLUPS)
     run(_DELETE_EMPTY_TOTALS)
     for day, org_id in dialect_of(connection).read_days(run(_EMPTIED_DAYS).all()):
         delete_settled(connection, day, org_id)
@@ -380,17 +366,24 @@ assert GROUP_COLUMNS[0] == "product"
 #: The pair rollups' key begins (org_id, dimension, day): a day's rows are found by
 #: naming every dimension, else both stores read all of the organization's rows.
 _EVERY_PAIRED = ", ".join(f"'{dimension}'" for dimension in PAIRED)
+#: The same for the per-dimension rollups, keyed (org_id, dimension, day, value).
+_EVERY_DIMENSION = ", ".join(f"'{dimension}'" for dimension in GROUP_COLUMNS)
 
 
 def delete_settled(connection: Connection, day: date, org_id: str) -> None:
-    """Delete what settling built for one organization-day: its pair rollups and its
-    products' running totals."""
+    """Delete what settling built for one organization-day: its per-dimension and pair
+    rollups and its products' running totals."""
     dialect = dialect_of(connection)
     mark = dialect.mark
     stored = dialect.bind_day(day)
     connection.exec_driver_sql(
         f"DELETE FROM usage_pair_rollups WHERE org_id = {mark} AND dimension IN "
         f"({_EVERY_PAIRED}) AND day = {mark}",
+        (org_id, stored),
+    )
+    connection.exec_driver_sql(
+        f"DELETE FROM usage_dimension_rollups WHERE org_id = {mark} AND dimension IN "
+        f"({_EVERY_DIMENSION}) AND day = {mark}",
         (org_id, stored),
     )
     connection.exec_driver_sql(
@@ -431,46 +424,24 @@ def usage_by_day(
     ``group_by`` and the keys of ``filters`` are rollup columns (``GROUP_COLUMNS``);
     a value of ``''`` means the dimension had no value. Rows come in the export's
     order: by day, then by each value's UTF-8 bytes in ``group_by`` order (so ``''``
-    first). One dimension with no other filtered is read from its own rollup (one
-    stored row per day and value, nothing summed), unless ``full``; the product and
-    one other dimension from their pair rollup for the settled days (``pairs``
-    False: never); anything else from the full quarter rollups.
+    first). For the settled days (store/pairs.py), one dimension with no other
+    filtered is read from its own rollup (one stored row per day and value, nothing
+    summed), unless ``full``; the product and one other dimension from their pair
+    rollup (``pairs`` False: never). Anything else, and every day not settled, from
+    the quarter rollups (the product's own when only the product is asked for and
+    not ``full``).
     """
     _check_columns(group_by)
     if not full and one_dimension(group_by, filters):
-        return _by_dimension_rollup(connection, org_id, start, end, group_by[0], filters)
+        return _where_settled(
+            connection, org_id, start, end, group_by, filters, _DimensionRollup(group_by[0])
+        )
     paired = paired_with_product(group_by, filters) if pairs else None
     if paired is not None:
-        return _by_pairs_where_settled(connection, org_id, start, end, paired, group_by, filters)
-    return _by_quarter_rollups(connection, org_id, [(start, end)], group_by, filters)
-
-
-def _by_dimension_rollup(
-    connection: Connection,
-    org_id: str,
-    start: date,
-    end: date,
-    dimension: str,
-    filters: Mapping[str, Sequence[str]],
-) -> list[tuple[date, tuple[str, ...], int, int, int]]:
-    dialect = dialect_of(connection)
-    mark = dialect.mark
-    statement = (
-        "SELECT day, value, credits_micro, request_count, event_count "
-        f"FROM usage_dimension_rollups WHERE org_id = {mark} AND dimension = {mark} "
-        f"AND day >= {mark} AND day <= {mark}"
-    )
-    params: list[Any] = [org_id, dimension, dialect.bind_day(start), dialect.bind_day(end)]
-    if dimension in filters:
-        values = filters[dimension]
-        statement += f" AND value IN ({', '.join([mark] * len(values))})"
-        params.extend(values)
-    statement += f" ORDER BY day, {_bytewise('value', dialect.bytewise)}"
-    rows = connection.exec_driver_sql(statement, tuple(params)).all()
-    return [
-        (day, (value,), credits, requests, events)
-        for day, value, credits, requests, events in dialect.read_days(rows)
-    ]
+        return _where_settled(
+            connection, org_id, start, end, group_by, filters, _PairRollup(paired, group_by)
+        )
+    return _by_quarter_rollups(connection, org_id, [(start, end)], group_by, filters, full=full)
 
 
 def _by_quarter_rollups(
@@ -479,16 +450,22 @@ def _by_quarter_rollups(
     days: Sequence[tuple[date, date]],
     group_by: Sequence[str],
     filters: Mapping[str, Sequence[str]],
+    *,
+    full: bool = False,
 ) -> list[tuple[date, tuple[str, ...], int, int, int]]:
-    """:func:`usage_by_day` from the full rollups, for the days of each of ``days``
+    """:func:`usage_by_day` from the quarter rollups, for the days of each of ``days``
     (first, last): their quarters summed by day, grouped and ordered by the values'
-    UTF-8 bytes, as the export is ordered."""
+    UTF-8 bytes, as the export is ordered. The product's own quarter rollup when it
+    answers, unless ``full``."""
     dialect = dialect_of(connection)
     mark = dialect.mark
+    table = "usage_quarter_rollups"
+    if not full and product_only(group_by, filters):
+        table = "usage_product_quarter_rollups"
     grouped = [_bytewise(column, dialect.bytewise) for column in group_by]
     keys = ", ".join(["day_number", *grouped])
     params: list[Any] = [org_id]
-    where = f"FROM usage_quarter_rollups WHERE org_id = {mark}" + _filtered(filters, mark, params)
+    where = f"FROM {table} WHERE org_id = {mark}" + _filtered(filters, mark, params)
     sums = ("sum(credits_micro)", "sum(request_count)", "sum(event_count)")
     select = ", ".join([f"{_DAY_NUMBER} AS day_number", *grouped, *sums])
     ranges = [
@@ -528,17 +505,72 @@ def _by_quarter_rollups(
     return rows
 
 
-def _by_pairs_where_settled(
+class _DimensionRollup:
+    """The read of one dimension's own day rollup (settled days only)."""
+
+    def __init__(self, dimension: str) -> None:
+        self.dimension = dimension
+
+    def statement(
+        self, mark: str, bytewise: str, filters: Mapping[str, Sequence[str]]
+    ) -> tuple[str, list[Any]]:
+        """The SELECT after ``org_id``, ``day >=`` and ``day <=`` marks, and its
+        further parameters."""
+        statement = (
+            "SELECT day, value, credits_micro, request_count, event_count "
+            f"FROM usage_dimension_rollups WHERE org_id = {mark} AND dimension = "
+            f"'{self.dimension}' AND day >= {mark} AND day <= {mark}"
+        )
+        params: list[Any] = []
+        if self.dimension in filters:
+            values = filters[self.dimension]
+            statement += f" AND value IN ({', '.join([mark] * len(values))})"
+            params.extend(values)
+        return f"{statement} ORDER BY day, {_bytewise('value', bytewise)}", params
+
+
+class _PairRollup:
+    """The read of the pair rollup of the product and ``paired`` (settled days only)."""
+
+    def __init__(self, paired: str, group_by: Sequence[str]) -> None:
+        self.paired = paired
+        self.group_by = group_by
+
+    def statement(
+        self, mark: str, bytewise: str, filters: Mapping[str, Sequence[str]]
+    ) -> tuple[str, list[Any]]:
+        """As :meth:`_DimensionRollup.statement`."""
+        stored = {"product": "product", self.paired: "value"}
+        grouped = [_bytewise(stored[column], bytewise) for column in self.group_by]
+        keys = ", ".join(["day", *grouped])
+        # Both of a row's values grouped: each stored row is a row of the answer
+        # (summing them as well would double the read's time).
+        whole = len(self.group_by) == 2
+        amounts = "credits_micro, request_count, event_count"
+        if not whole:
+            amounts = "sum(credits_micro), sum(request_count), sum(event_count)"
+        statement = (
+            f"SELECT {keys}, {amounts} FROM usage_pair_rollups WHERE org_id = {mark} "
+            f"AND dimension = '{self.paired}' AND day >= {mark} AND day <= {mark}"
+        )
+        params: list[Any] = []
+        for column, values in filters.items():
+            statement += f" AND {stored[column]} IN ({', '.join([mark] * len(values))})"
+            params.extend(values)
+        return f"{statement}{'' if whole else f' GROUP BY {keys}'} ORDER BY {keys}", params
+
+
+def _where_settled(
     connection: Connection,
     org_id: str,
     start: date,
     end: date,
-    paired: str,
     group_by: Sequence[str],
     filters: Mapping[str, Sequence[str]],
+    rollup: _DimensionRollup | _PairRollup,
 ) -> list[tuple[date, tuple[str, ...], int, int, int]]:
-    """:func:`usage_by_day` from the pair rollup of the product and ``paired`` for the
-    days it is current for (settled), from the full rollups for the others."""
+    """:func:`usage_by_day` from a rollup that settling builds (``rollup``) for the
+    days it is current for (settled), from the quarter rollups for the others."""
     dialect = dialect_of(connection)
     mark = dialect.mark
     found = dialect.read_days(
@@ -559,31 +591,15 @@ def _by_pairs_where_settled(
             unsettled[-1] = (unsettled[-1][0], day)
         else:
             unsettled.append((day, day))
-    stored = {"product": "product", paired: "value"}
-    grouped = [_bytewise(stored[column], dialect.bytewise) for column in group_by]
-    keys = ", ".join(["day", *grouped])
-    # Both of a row's values grouped: each stored row is a row of the answer (summing
-    # them as well would double the read's time).
-    whole = len(group_by) == 2
-    amounts = "credits_micro, request_count, event_count"
-    if not whole:
-        amounts = "sum(credits_micro), sum(request_count), sum(event_count)"
-    statement = (
-        f"SELECT {keys}, {amounts} FROM usage_pair_rollups WHERE org_id = {mark} "
-        f"AND dimension = {mark} AND day >= {mark} AND day <= {mark}"
-    )
-    params: list[Any] = [org_id, paired, dialect.bind_day(start), dialect.bind_day(end)]
-    for column, values in filters.items():
-        statement += f" AND {stored[column]} IN ({', '.join([mark] * len(values))})"
-        params.extend(values)
-    statement += f"{'' if whole else f' GROUP BY {keys}'} ORDER BY {keys}"
+    statement, more = rollup.statement(mark, dialect.bytewise, filters)
+    params = (org_id, dialect.bind_day(start), dialect.bind_day(end), *more)
     # The driver's own rows (a few thousand a week by product and API key): the Row
     # objects SQLAlchemy would make around them cost more than reading them.
-    found_rows = connection.exec_driver_sql(statement, tuple(params)).cursor.fetchall()
+    found_rows = connection.exec_driver_sql(statement, params).cursor.fetchall()
     rows = [
         (day, tuple(values), int(credits), int(requests), int(events))
         for day, *values, credits, requests, events in dialect.read_days(found_rows)
-        # A day changed since its pairs were built has them still: not read.
+        # A day changed since it was settled keeps its old rows: not read.
         if day in settled
     ]
     if unsettled:
