@@ -11,6 +11,9 @@ it covers whole come from the day rollups, the rest of it from the quarter-hour
 rollups (the product's own when nothing else is grouped or filtered,
 docs/decisions/0009-product-quarters.md); a bucket that does not begin and end
 on a quarter hour (offsets before 1980) is summed from the events themselves.
+By product alone, a bucket whose UTC days are all settled is summed whole from
+the products' running totals instead, in one statement for a chunk of buckets
+(docs/decisions/0017-local-buckets-from-running-totals.md).
 """
 
 from __future__ import annotations
@@ -410,9 +413,9 @@ def _by_running_totals(
     after: Position | None,
 ) -> Iterator[tuple[int, ExportRow]]:
     """By product alone: each bucket of whole quarter hours whose UTC days are settled
-    with their products' running totals (docs/decisions/0014-settled-pair-rollups.md)
-    is summed by the store from them, in the export's order; the others are planned
-    (:func:`_read_planned`), and the two merged."""
+    with their products' running totals is summed by the store from them, in the
+    export's order (docs/decisions/0017-local-buckets-from-running-totals.md); the
+    others are planned (:func:`_read_planned`), and the two merged."""
     parts = []
     left: list[int] = []
     for index, bucket in enumerate(chunk):
