@@ -16,16 +16,19 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from creditmeter.settling import settle
-from creditmeter.store import Store, open_store
+from creditmeter.store import Store, open_store, pairs
 from creditmeter.store import usage as sql
+from creditmeter.store.dialects import dialect_of
 from creditmeter.store.voids import Author
 from creditmeter.voids import VoidRequest, void
+from tests import test_export_time_oracle as time_oracle
 from tests.conftest import Service
 from tests.fleet import Access, make_events, record_raw, set_up_org
 from tests.test_export_time_oracle import (
@@ -43,7 +46,7 @@ from tests.test_export_time_oracle import (
 FIRST = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp()) // 900
 #: (number, from, to): a Kolkata day across two UTC days, the next one, three whole
 #: days, one number of two parts in two days, an empty part, and one reaching a day
-#: with no usage (not answered: only a day with its running totals is).
+#: with no usage.
 PARTS = [
     (0, FIRST + 74, FIRST + 96 + 74),
     (1, FIRST + 96 + 74, FIRST + 192 + 74),
@@ -53,6 +56,7 @@ PARTS = [
     (4, FIRST + 50, FIRST + 50),
     (5, FIRST + 280, FIRST + 400),
 ]
+EVERY = {number for number, _, _ in PARTS}
 
 
 @pytest.fixture
@@ -65,18 +69,24 @@ def org(new_database: Callable[[], str]) -> Iterator[tuple[Store, Access]]:
 
 
 def _summed(
-    store: Store, org_id: str, products: tuple[str, ...] = ()
+    store: Store,
+    org_id: str,
+    products: tuple[str, ...] = (),
+    parts: Sequence[tuple[int, int, int]] = PARTS,
 ) -> tuple[list[tuple[int, str, int, int, int]], set[int]]:
     filters = {"product": products} if products else {}
     with store.read() as connection:
         rows, unread = sql.usage_by_running_totals(
-            connection, org_id=org_id, parts=PARTS, filters=filters
+            connection, org_id=org_id, parts=parts, filters=filters
         )
     return [(int(n), str(p), int(c), int(r), int(e)) for n, p, c, r, e in rows], unread
 
 
 def _expected(
-    events: list[dict[str, Any]], numbers: set[int], products: tuple[str, ...] = ()
+    events: list[dict[str, Any]],
+    numbers: set[int],
+    products: tuple[str, ...] = (),
+    parts: Sequence[tuple[int, int, int]] = PARTS,
 ) -> list[tuple[int, str, int, int, int]]:
     """The events of each number's parts summed per product, here, in the export's order."""
     sums: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
@@ -85,7 +95,7 @@ def _expected(
             continue
         instant = datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00"))
         quarter = int(instant.timestamp()) // 900
-        for number, low, high in PARTS:
+        for number, low, high in parts:
             if number in numbers and low <= quarter < high:
                 total = sums[(number, event["product"])]
                 total[0] += int(Decimal(event["credits"]) * 1_000_000)
@@ -97,70 +107,86 @@ def _expected(
     )
 
 
+def _running_total_days(store: Store, org_id: str) -> set[str]:
+    with store.read() as connection:
+        return {
+            str(day)
+            for (day,) in connection.exec_driver_sql(
+                "SELECT DISTINCT day FROM usage_product_running_totals WHERE org_id = "
+                + dialect_of(connection).mark,
+                (org_id,),
+            )
+        }
+
+
 def test_parts_across_settled_days_are_their_running_totals_summed(
     org: tuple[Store, Access],
 ) -> None:
     """Parts inside and across settled days, several parts of one number, an empty
-    part: each number's sums per product are its events', in the export's order; a
-    part reaching a day without running totals leaves its number to the caller."""
+    part, a part reaching a day of no usage: each number's sums per product are its
+    events', in the export's order, before settling (the quarters) and after (the
+    running totals), all products or some."""
     store, access = org
     events = make_events(access.org_id, 2_400, seed=41)
     record_raw(store, events)
-    with store.read() as connection:  # nothing settled yet: no number is answered
-        assert sql.usage_by_running_totals(
-            connection, org_id=access.org_id, parts=PARTS, filters={}
-        ) == ([], {0, 1, 2, 3, 5})
+    assert _summed(store, access.org_id) == (_expected(events, EVERY), set())
     settle(store)
+    assert _running_total_days(store, access.org_id) == {"2026-03-01", "2026-03-02", "2026-03-03"}
     rows, unread = _summed(store, access.org_id)
-    assert unread == {5}
-    assert rows == _expected(events, {0, 1, 2, 3, 4})
-    assert {row[0] for row in rows} == {0, 1, 2, 3}  # the empty part has no rows
+    assert unread == set()
+    assert rows == _expected(events, EVERY)
+    assert {row[0] for row in rows} == {0, 1, 2, 3, 5}  # the empty part has no rows
     products = ("parse", "edit")
-    assert _summed(store, access.org_id, products) == (
-        _expected(events, {0, 1, 2, 3, 4}, products),
-        {5},
-    )
+    assert _summed(store, access.org_id, products) == (_expected(events, EVERY, products), set())
 
 
-def test_a_day_written_to_after_settling_leaves_its_numbers_unanswered(
+def test_a_day_written_to_after_settling_is_read_from_its_quarters(
     org: tuple[Store, Access],
 ) -> None:
-    """A write to a settled day (and a void) makes it current no more: the numbers
-    touching it are left to the caller until it is settled again, the others are
-    still their events' sums."""
+    """A write to a settled day (and a void) makes its running totals stale: that day
+    is read from its quarters, in the same sums as the settled days' running totals,
+    until it is settled again."""
     store, access = org
     events = make_events(access.org_id, 2_400, seed=42)
     record_raw(store, events)
     settle(store)
     late = {**events[0], "id": "late", "timestamp": "2026-03-02T12:00:00Z", "credits": 7}
     record_raw(store, [late])
-    rows, unread = _summed(store, access.org_id)
-    assert unread == {0, 1, 2, 5}  # the numbers touching 2026-03-02, and 5
-    assert rows == _expected([*events, late], {3, 4})
+    assert _summed(store, access.org_id) == (_expected([*events, late], EVERY), set())
     void(store, VoidRequest(access.org_id, [events[1]["id"]], "test"), Author("cli"))
-    settle(store)
     kept = [late, *events[2:], events[0]]
-    rows, unread = _summed(store, access.org_id)
-    assert unread == {5}
-    assert rows == _expected(kept, {0, 1, 2, 3, 4})
+    assert _summed(store, access.org_id, ("parse",)) == (
+        _expected(kept, EVERY, ("parse",)),
+        set(),
+    )
+    settle(store)
+    assert _summed(store, access.org_id) == (_expected(kept, EVERY), set())
 
 
-def test_days_that_cannot_be_stored_leave_their_numbers_unanswered(
-    org: tuple[Store, Access],
-) -> None:
+def test_a_whole_sparse_settled_day_is_left_to_the_caller(org: tuple[Store, Access]) -> None:
+    """A settled day too sparse for running totals: a number covering it whole is left
+    to the caller (its day rollup answers with a row per product); one covering part
+    of it is summed from its few quarters."""
+    store, access = org
+    events = make_events(access.org_id, 30, seed=43)
+    record_raw(store, events)
+    settle(store)
+    assert _running_total_days(store, access.org_id) == set()
+    parts = [(0, FIRST + 74, FIRST + 96 + 74), (1, FIRST + 96, FIRST + 192), (2, FIRST, FIRST + 5)]
+    assert _summed(store, access.org_id, parts=parts) == (
+        _expected(events, {0, 2}, parts=parts),
+        {1},
+    )
+
+
+def test_days_that_cannot_be_stored_are_read_as_quarters(org: tuple[Store, Access]) -> None:
     """Quarters before year 1 or after year 9999 (a local day at the calendar's edges,
-    edge case 7) are the caller's to read."""
+    edge case 7) are read from the quarter rollups: nothing is there."""
     store, access = org
     first = (date.min.toordinal() - date(1970, 1, 1).toordinal()) * 96
     last = (date.max.toordinal() + 1 - date(1970, 1, 1).toordinal()) * 96
-    with store.read() as connection:
-        found = sql.usage_by_running_totals(
-            connection,
-            org_id=access.org_id,
-            parts=[(0, first - 22, first + 74), (1, last - 22, last + 74)],
-            filters={},
-        )
-    assert found == ([], {0, 1})
+    parts = [(0, first - 22, first + 74), (1, last - 22, last + 74)]
+    assert _summed(store, access.org_id, parts=parts) == ([], set())
 
 
 # -- whole exports over HTTP, against the oracle ------------------------------------------
@@ -209,10 +235,12 @@ def product_asks(draw: st.DrawFn, anchors: Sequence[datetime]) -> Ask:
 @st.composite
 def product_cases(
     draw: st.DrawFn,
-) -> tuple[list[RawEvent], int, list[Ask], int | None]:
+) -> tuple[list[RawEvent], int, list[Ask], int | None, int]:
     """Events around an anchor and up to three instants of the weeks after it (so that
     a month or 40 days hold several days of usage), recorded in two batches and settled
-    after the first (the second then changes some settled days again) or after both."""
+    after the first (the second then changes some settled days again) or after both;
+    and how sparse a settled day may be and still get running totals (every day, some
+    or none: ``pairs._RUNNING_TOTALS_MOST``)."""
     anchor = draw(st.sampled_from(ANCHORS))
     later = st.integers(1, 35 * 96).map(lambda quarters: anchor + timedelta(minutes=15 * quarters))
     chosen = [anchor, *draw(st.lists(later, max_size=3, unique=True))]
@@ -220,20 +248,30 @@ def product_cases(
     events = draw(raw_events(chosen))
     split = draw(st.integers(0, len(events)))
     questions = draw(st.lists(product_asks(chosen), min_size=1, max_size=3))
-    return events, split, questions, draw(st.sampled_from([0, 1]))
+    settled_after = draw(st.sampled_from([0, 1]))
+    return events, split, questions, settled_after, draw(st.sampled_from([10**6, 40, 1]))
 
 
 @settings(
-    max_examples=40,
+    max_examples=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(case=product_cases())
 def test_exports_by_product_from_running_totals_match_the_oracle(
-    service: Service, case: tuple[list[RawEvent], int, list[Ask], int | None]
+    service: Service, case: tuple[list[RawEvent], int, list[Ask], int | None, int]
 ) -> None:
-    """Every day gets its running totals when settled (however few its events), so the
-    buckets of settled days are summed from them, those of days the second batch
-    changed are read as before, in one answer; JSON, CSV and pages all agree
-    (``run_case`` settles)."""
-    run_case(service, *case)
+    """The buckets of settled days with running totals are summed from them, with the
+    quarters of days the second batch changed again; a bucket covering a settled day
+    too sparse for running totals is read from its day rollup and merged with the
+    others in the answer's order. JSON, CSV and pages all agree with the oracle."""
+    *recorded, most = case
+
+    def settling(store: Store) -> Any:
+        with patch.object(pairs, "_RUNNING_TOTALS_MOST", most):
+            return settle(store)
+
+    # run_case settles through this module's name for it, giving every day its
+    # running totals; here only the days dense enough for ``most``.
+    with patch.object(time_oracle, "settle", settling):
+        run_case(service, *recorded)

@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
-from functools import cache
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
@@ -718,16 +718,18 @@ def usage_by_running_totals(
     grouped: bool = True,
 ) -> tuple[list[Sequence[Any]], set[int]]:
     """Rows (number, product, credits_micro, request_count, event_count), the driver's
-    own, per number and product, from the products' running totals, for the numbers
-    whose every part (number, from, to: [from, to) quarter numbers) lies in UTC days
-    that are settled and have them; and the numbers not answered (a day of theirs is
-    not, or cannot be stored).
+    own, of each number's parts (number, from, to: [from, to) quarter numbers) summed
+    per product; and the numbers left to the caller: those covering a whole settled
+    day that has no running totals (a sparse day, whose day rollup answers).
 
-    Each day's share of a part is the running total through its end less the one
-    before its start, so a local day is three lookups per product wherever its ends
-    fall. Rows come by number, then by the product's UTF-8 bytes (the export's
-    order); a number and product with no events has no row. ``grouped`` False:
-    summed over the products (rows without the product). ``filters``: the product's.
+    A settled day with running totals gives each part the running total through
+    the part's end in that day less the one before its start (a local day is three
+    lookups per product wherever its ends fall); any other day its product quarter
+    rollups in the part. All of it is summed by one statement (per few hundred
+    points and ranges, a number never split), whose rows come by number, then by the
+    product's UTF-8 bytes (the export's order); a number and product with no events
+    has no row. ``grouped`` False: summed over the products (rows without the
+    product). ``filters``: the product's.
     """
     if set(filters) - {"product"}:
         raise ValueError("the running totals are the product's only")
@@ -740,85 +742,139 @@ def usage_by_running_totals(
         if low < high:
             lowest = min(lowest, low // QUARTERS_PER_DAY)
             highest = max(highest, (high - 1) // QUARTERS_PER_DAY)
-    # Each ready day's number → its stored value (a day that cannot be stored is not).
     lowest, highest = max(lowest, first_day), min(highest, last_day)
+    # The settled days: those with running totals (their number → stored value), and
+    # the sparse ones without.
     ready: dict[int, Any] = {}
+    sparse: set[int] = set()
     if lowest <= highest:
         found = connection.exec_driver_sql(
-            "SELECT day FROM usage_daily_totals AS t WHERE org_id = "
-            f"{mark} AND day >= {mark} AND day <= {mark} AND changes = pairs_changes AND "
-            "EXISTS (SELECT 1 FROM usage_product_running_totals AS r "
-            "WHERE r.org_id = t.org_id AND r.day = t.day)",
+            "SELECT day, CASE WHEN EXISTS (SELECT 1 FROM usage_product_running_totals AS r "
+            "WHERE r.org_id = t.org_id AND r.day = t.day) THEN 1 ELSE 0 END "
+            f"FROM usage_daily_totals AS t WHERE org_id = {mark} AND day >= {mark} "
+            f"AND day <= {mark} AND changes = pairs_changes",
             (
                 org_id,
                 dialect.bind_day(date.fromordinal(lowest + _EPOCH_ORDINAL)),
                 dialect.bind_day(date.fromordinal(highest + _EPOCH_ORDINAL)),
             ),
         ).all()
-        for (day,) in dialect.read_days(found):
-            ready[day.toordinal() - _EPOCH_ORDINAL] = dialect.bind_day(day)
+        for day, running in dialect.read_days(found):
+            number = day.toordinal() - _EPOCH_ORDINAL
+            if running:
+                ready[number] = dialect.bind_day(day)
+            else:
+                sparse.add(number)
     # Per number the parameters of its points (number, day, quarters of the day through
-    # which the running total is read, sign).
+    # which the running total is read, sign) and its ranges of quarters.
     points: dict[int, list[Any]] = {}
+    ranges: dict[int, list[list[int]]] = {}
     unread: set[int] = set()
     for number, low, high in parts:
         at = points.get(number)
         if at is None:
             at = points[number] = []
+            ranges[number] = []
         if low >= high or number in unread:
             continue
+        spans = ranges[number]
         day, last = low // QUARTERS_PER_DAY, (high - 1) // QUARTERS_PER_DAY
         while day <= last:
-            stored = ready.get(day)
-            if stored is None:
-                unread.add(number)
-                break
             start = day * QUARTERS_PER_DAY
-            at += (number, stored, min(high - start, QUARTERS_PER_DAY), 1)
-            if low > start:
-                at += (number, stored, low - start, -1)
+            stored = ready.get(day)
+            if stored is not None:
+                at += (number, stored, min(high - start, QUARTERS_PER_DAY), 1)
+                if low > start:
+                    at += (number, stored, low - start, -1)
+            else:
+                begin, end = max(low, start), min(high, start + QUARTERS_PER_DAY)
+                if day in sparse and end - begin == QUARTERS_PER_DAY:
+                    unread.add(number)
+                    break
+                if spans and spans[-1][1] == begin:
+                    spans[-1][1] = end
+                else:
+                    spans.append([begin, end])
             day += 1
-    # Whole numbers to a statement, which sums their points.
+    # Whole numbers to a statement.
     products = tuple(filters.get("product", ()))
     rows: list[Sequence[Any]] = []
     chosen: list[Any] = []
-    read = [number for number in sorted(points) if points[number] and number not in unread]
+    chosen_ranges: list[Any] = []
+    read = [number for number in sorted(points) if number not in unread]
+    read = [number for number in read if points[number] or ranges[number]]
     for position, number in enumerate(read):
         chosen += points[number]
-        if position + 1 < len(read) and len(chosen) < 4 * _RANGES_PER_STATEMENT:
+        for low, high in ranges[number]:
+            chosen_ranges.append((number, low, high))
+        if (
+            position + 1 < len(read)
+            and len(chosen) < 4 * _RANGES_PER_STATEMENT
+            and len(chosen_ranges) < _RANGES_PER_STATEMENT
+        ):
             continue
         statement = _running_totals_statement(
-            mark, dialect.bytewise, len(chosen) // 4, grouped, len(products)
+            mark, dialect.bytewise, len(chosen) // 4, len(chosen_ranges), grouped, len(products)
         )
-        rows += connection.exec_driver_sql(
-            statement, (*chosen, org_id, *products)
-        ).cursor.fetchall()
-        chosen = []
+        params: list[Any] = [*chosen]
+        if chosen:
+            params += (org_id, *products)
+        for number, low, high in chosen_ranges:
+            params += (number, org_id, low, high, *products)
+        rows += connection.exec_driver_sql(statement, tuple(params)).cursor.fetchall()
+        chosen, chosen_ranges = [], []
     return rows, unread
 
 
-@cache
+@lru_cache(maxsize=256)
 def _running_totals_statement(
-    mark: str, bytewise: str, count: int, grouped: bool, products: int
+    mark: str, bytewise: str, count: int, ranges: int, grouped: bool, products: int
 ) -> str:
-    """The running totals at ``count`` points summed with their signs, per number and
-    product (``grouped`` False: summed over the products), in the export's order, the
-    sums of no events left out. Parameters: each point's (number, day, quarter, sign),
-    the organization, then ``products`` products.
+    """The running totals at ``count`` points summed with their signs, and the product
+    quarter rollups of ``ranges`` ranges, per number and product (``grouped`` False:
+    summed over the products), in the export's order, the sums of no events left out.
+    Parameters: each point's (number, day, quarter, sign), then (if any points) the
+    organization and ``products`` products, then each range's (number, organization,
+    from, to, ``products`` products).
 
-    One join with the points as a VALUES list: a key lookup each, and one GROUP BY."""
-    signed = ", ".join(
-        f"CAST(sum(r.{amount} * w.sign) AS BIGINT)"
-        for amount in ("credits_micro", "request_count", "event_count")
+    The points as a VALUES list joined to the table: a key lookup each; each range
+    a part of a UNION ALL, its own index range scan; one GROUP BY."""
+    amounts = ("credits_micro", "request_count", "event_count")
+    listed = ", ".join([mark] * products)
+    wanted = looked_up = ""
+    if count:
+        points = ", ".join([f"({mark}, {mark}, {mark}, {mark})"] * count)
+        wanted = f"WITH wanted (n, day, quarter, sign) AS (VALUES {points}) "
+        looked_up = (
+            "FROM wanted AS w JOIN usage_product_running_totals AS r ON r.org_id = "
+            f"{mark} AND r.day = w.day AND r.quarter = w.quarter"
+        )
+        if products:
+            looked_up += f" AND r.product IN ({listed})"
+    if not ranges:  # the points alone: grouped as they are joined
+        keys = f"w.n, {_bytewise('r.product', bytewise)}" if grouped else "w.n"
+        signed = ", ".join(f"CAST(sum(r.{amount} * w.sign) AS BIGINT)" for amount in amounts)
+        return (
+            f"{wanted}SELECT {keys}, {signed} {looked_up} GROUP BY {keys} "
+            f"HAVING sum(r.event_count * w.sign) <> 0 ORDER BY {keys}"
+        )
+    selects = []
+    if count:
+        signed = ", ".join(f"r.{amount} * w.sign AS {amount}" for amount in amounts)
+        selects.append(f"SELECT w.n AS n, r.product AS product, {signed} {looked_up}")
+    quarters = (
+        f"SELECT CAST({mark} AS INTEGER) AS n, product, {', '.join(amounts)} FROM "
+        f"usage_product_quarter_rollups WHERE org_id = {mark} AND quarter >= {mark} "
+        f"AND quarter < {mark}"
     )
-    where = f" AND r.product IN ({', '.join([mark] * products)})" if products else ""
-    keys = f"w.n, {_bytewise('r.product', bytewise)}" if grouped else "w.n"
-    points = ", ".join([f"({mark}, {mark}, {mark}, {mark})"] * count)
+    if products:
+        quarters += f" AND product IN ({listed})"
+    selects += [quarters] * ranges
+    keys = f"n, {_bytewise('product', bytewise)}" if grouped else "n"
+    sums = ", ".join(f"CAST(sum({amount}) AS BIGINT)" for amount in amounts)
     return (
-        f"WITH wanted (n, day, quarter, sign) AS (VALUES {points}) "
-        f"SELECT {keys}, {signed} FROM wanted AS w JOIN usage_product_running_totals "
-        f"AS r ON r.org_id = {mark} AND r.day = w.day AND r.quarter = w.quarter{where} "
-        f"GROUP BY {keys} HAVING sum(r.event_count * w.sign) <> 0 ORDER BY {keys}"
+        f"{wanted}SELECT {keys}, {sums} FROM ({' UNION ALL '.join(selects)}) AS parts "
+        f"GROUP BY {keys} HAVING sum(event_count) <> 0 ORDER BY {keys}"
     )
 
 
