@@ -11,9 +11,9 @@ it covers whole come from the day rollups, the rest of it from the quarter-hour
 rollups (the product's own when nothing else is grouped or filtered,
 docs/decisions/0009-product-quarters.md); a bucket that does not begin and end
 on a quarter hour (offsets before 1980) is summed from the events themselves.
-By product alone, a bucket whose UTC days are all settled is summed whole from
-the products' running totals instead, in one statement for a chunk of buckets
-(docs/decisions/0017-local-buckets-from-running-totals.md).
+By product alone, a bucket is summed whole by one statement for a chunk of
+buckets instead: the products' running totals of its settled days, the product's
+quarters of the others (docs/decisions/0017-local-buckets-from-running-totals.md).
 """
 
 from __future__ import annotations
@@ -412,10 +412,11 @@ def _by_running_totals(
     chunk: Sequence[Bucket],
     after: Position | None,
 ) -> Iterator[tuple[int, ExportRow]]:
-    """By product alone: each bucket of whole quarter hours whose UTC days are settled
-    with their products' running totals is summed by the store from them, in the
-    export's order (docs/decisions/0017-local-buckets-from-running-totals.md); the
-    others are planned (:func:`_read_planned`), and the two merged."""
+    """By product alone: the buckets of whole quarter hours are summed by the store,
+    in the export's order, from the running totals of their settled days and the
+    quarters of the others (docs/decisions/0017-local-buckets-from-running-totals.md);
+    those it leaves (covering a whole sparse day) and those off the quarter hour are
+    planned (:func:`_read_planned`), and the two merged."""
     parts = []
     left: list[int] = []
     for index, bucket in enumerate(chunk):

@@ -670,9 +670,10 @@ def usage_by_quarter(
 ) -> list[tuple[int, tuple[str, ...], int, int, int]]:
     """(range index, grouped values, credits_micro, request_count, event_count): the
     quarter hours in each of ``ranges`` ([from, to) quarter numbers) summed per
-    combination of values (as in :func:`usage_by_day`): from the product's own
-    quarter rollup when it answers (:func:`product_only`), or for a range whose every
-    day is settled from the products' running totals; else from the full one."""
+    combination of values (as in :func:`usage_by_day`): by product alone
+    (:func:`product_only`) as :func:`usage_by_running_totals` reads them (the running
+    totals of settled days, the product's own quarter rollup for the rest); else from
+    the full quarter rollup."""
     _check_columns(group_by)
     mark = dialect_of(connection).mark
     params: list[Any] = [org_id]
