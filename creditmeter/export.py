@@ -438,14 +438,16 @@ def _by_running_totals(
 
 def _summed_rows(
     chunk: Sequence[Bucket], found: Iterable[Sequence[Any]], after: Position | None
-) -> Iterator[tuple[int, ExportRow]]:
+) -> list[tuple[int, ExportRow]]:
     """Rows of the store's (bucket index in ``chunk``, product, credits, requests, events)."""
-    for index, product, credits, requests, _events in found:
-        bucket = chunk[index]
-        values = (product or None,)
-        if after is not None and not _after(after, bucket.first, values):
-            continue
-        yield bucket.first, ExportRow(bucket.date, values, credits, requests, bucket.start)
+    rows = [
+        (bucket.first, ExportRow(bucket.date, (product or None,), credits, requests, bucket.start))
+        for index, product, credits, requests, _events in found
+        for bucket in (chunk[index],)
+    ]
+    if after is not None:
+        rows = [row for row in rows if _after(after, row[0], row[1].values)]
+    return rows
 
 
 def _read_planned(
