@@ -45,8 +45,8 @@ from tests.test_export_time_oracle import (
 #: Quarter hours of 2026-03-01 00:00 UTC, the fleet's first day (its events span three).
 FIRST = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp()) // 900
 #: (number, from, to): a Kolkata day across two UTC days, the next one, three whole
-#: days, one number of two parts in two days, an empty part, and one reaching a day
-#: with no usage.
+#: days, one number of two parts in two days, an empty part, one reaching a day with
+#: no usage, and one longer than any bucket (read from its quarters as it is).
 PARTS = [
     (0, FIRST + 74, FIRST + 96 + 74),
     (1, FIRST + 96 + 74, FIRST + 192 + 74),
@@ -55,6 +55,7 @@ PARTS = [
     (3, FIRST + 200, FIRST + 230),
     (4, FIRST + 50, FIRST + 50),
     (5, FIRST + 280, FIRST + 400),
+    (6, FIRST - 96 * 100 + 3, FIRST + 96 * 2 + 7),
 ]
 EVERY = {number for number, _, _ in PARTS}
 
@@ -135,7 +136,7 @@ def test_parts_across_settled_days_are_their_running_totals_summed(
     rows, unread = _summed(store, access.org_id)
     assert unread == set()
     assert rows == _expected(events, EVERY)
-    assert {row[0] for row in rows} == {0, 1, 2, 3, 5}  # the empty part has no rows
+    assert {row[0] for row in rows} == {0, 1, 2, 3, 5, 6}  # the empty part has no rows
     products = ("parse", "edit")
     assert _summed(store, access.org_id, products) == (_expected(events, EVERY, products), set())
 

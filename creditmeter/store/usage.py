@@ -740,7 +740,7 @@ def usage_by_running_totals(
     first_day, last_day = 1 - _EPOCH_ORDINAL, date.max.toordinal() - _EPOCH_ORDINAL
     lowest, highest = last_day, first_day
     for _, low, high in parts:
-        if low < high:
+        if low < high and high - low <= _LONGEST_PART:
             lowest = min(lowest, low // QUARTERS_PER_DAY)
             highest = max(highest, (high - 1) // QUARTERS_PER_DAY)
     lowest, highest = max(lowest, first_day), min(highest, last_day)
@@ -779,6 +779,9 @@ def usage_by_running_totals(
         if low >= high or number in unread:
             continue
         spans = ranges[number]
+        if high - low > _LONGEST_PART:  # not a bucket's: its quarters, as they are
+            spans.append([low, high])
+            continue
         day, last = low // QUARTERS_PER_DAY, (high - 1) // QUARTERS_PER_DAY
         while day <= last:
             start = day * QUARTERS_PER_DAY
@@ -825,6 +828,10 @@ def usage_by_running_totals(
         rows += connection.exec_driver_sql(statement, tuple(params)).cursor.fetchall()
         chosen, chosen_ranges = [], []
     return rows, unread
+
+
+#: The longest part read day by day (quarters): a month's bucket is at most 32 UTC days.
+_LONGEST_PART = 64 * QUARTERS_PER_DAY
 
 
 @lru_cache(maxsize=256)
