@@ -1,12 +1,14 @@
-"""Exports by product alone summed from the products' running totals, exactly.
+"""Exports by product alone summed whole by the store, exactly (decision 0017).
 
-A bucket by product alone (grouped or filtered by nothing else) whose UTC days are
-all settled with their products' running totals is summed by the store in one
-statement: each day it touches contributes the running total through the bucket's
-end in that day less the one before its start. The others are read as before, and
-the two merged in the export's order. Every test runs on SQLite and on PostgreSQL:
-the store's sums against the events' own (days settled, written to again, voided),
-then whole exports over HTTP against the oracle of ``test_export_time_oracle``.
+By product alone (grouped or filtered by nothing else) the buckets of a chunk are
+summed by one statement: each UTC day a bucket touches gives the running total
+through the bucket's end in that day less the one before its start when the day is
+settled with running totals, else its product quarters in the bucket; a bucket
+covering a whole settled day too sparse for running totals is read as before, and
+merged in the export's order. Every test runs on SQLite and on PostgreSQL: the
+store's sums against the events' own (days settled, written to again, voided,
+sparse), then whole exports over HTTP against the oracle of
+``test_export_time_oracle``.
 """
 
 from __future__ import annotations
