@@ -11,6 +11,9 @@ it covers whole come from the day rollups, the rest of it from the quarter-hour
 rollups (the product's own when nothing else is grouped or filtered,
 docs/decisions/0009-product-quarters.md); a bucket that does not begin and end
 on a quarter hour (offsets before 1980) is summed from the events themselves.
+By product alone, a bucket is summed whole by one statement for a chunk of
+buckets instead: the products' running totals of its settled days, the product's
+quarters of the others (docs/decisions/0017-local-buckets-from-running-totals.md).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from heapq import merge
 from itertools import islice
 from typing import Any, Protocol
 
@@ -395,6 +399,66 @@ def _read_chunk(
     chunk: Sequence[Bucket],
     after: Position | None,
 ) -> Iterator[tuple[int, ExportRow]]:
+    if sql.product_only(query.group_by, query.filters):
+        yield from _by_running_totals(connection, org_id, query, chunk, after)
+    else:
+        yield from _read_planned(connection, org_id, query, chunk, after)
+
+
+def _by_running_totals(
+    connection: sql.Connection,
+    org_id: str,
+    query: ExportQuery,
+    chunk: Sequence[Bucket],
+    after: Position | None,
+) -> Iterator[tuple[int, ExportRow]]:
+    """By product alone: the buckets of whole quarter hours are summed by the store,
+    in the export's order, from the running totals of their settled days and the
+    quarters of the others (docs/decisions/0017-local-buckets-from-running-totals.md);
+    those it leaves (covering a whole sparse day) and those off the quarter hour are
+    planned (:func:`_read_planned`), and the two merged."""
+    parts = []
+    left: list[int] = []
+    for index, bucket in enumerate(chunk):
+        if any(low % _QUARTER or high % _QUARTER for low, high in bucket.spans):
+            left.append(index)
+        else:
+            parts += [(index, low // _QUARTER, high // _QUARTER) for low, high in bucket.spans]
+    found, unread = sql.usage_by_running_totals(
+        connection, org_id=org_id, parts=parts, filters=query.filters
+    )
+    summed = _summed_rows(chunk, found, after)
+    if not (left or unread):
+        yield from summed
+        return
+    others = sorted({*left, *unread})
+    planned = _read_planned(connection, org_id, query, [chunk[n] for n in others], after)
+    yield from merge(summed, planned, key=lambda row: (row[0], _order(row[1].values)))
+
+
+def _summed_rows(
+    chunk: Sequence[Bucket], found: Iterable[Sequence[Any]], after: Position | None
+) -> list[tuple[int, ExportRow]]:
+    """Rows of the store's (bucket index in ``chunk``, product, credits, requests, events)."""
+    rows = [
+        (bucket.first, ExportRow(bucket.date, (product or None,), credits, requests, bucket.start))
+        for index, product, credits, requests, _events in found
+        for bucket in (chunk[index],)
+    ]
+    if after is not None:
+        rows = [row for row in rows if _after(after, row[0], row[1].values)]
+    return rows
+
+
+def _read_planned(
+    connection: sql.Connection,
+    org_id: str,
+    query: ExportQuery,
+    chunk: Sequence[Bucket],
+    after: Position | None,
+) -> Iterator[tuple[int, ExportRow]]:
+    """The chunk's buckets cut into parts of the sources (:func:`_plan`), each source
+    read once and its rows added to the buckets with their signs."""
     one_dimension = sql.one_dimension(query.group_by, query.filters)
     plan = _plan(chunk, one_dimension)
     sums: dict[tuple[int, tuple[str, ...]], list[int]] = {}

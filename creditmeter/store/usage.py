@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
-from functools import cache
+from functools import lru_cache
 from operator import itemgetter
 from typing import Any
 
@@ -670,9 +670,10 @@ def usage_by_quarter(
 ) -> list[tuple[int, tuple[str, ...], int, int, int]]:
     """(range index, grouped values, credits_micro, request_count, event_count): the
     quarter hours in each of ``ranges`` ([from, to) quarter numbers) summed per
-    combination of values (as in :func:`usage_by_day`): from the product's own
-    quarter rollup when it answers (:func:`product_only`), or for a range inside one
-    settled day from the products' running totals; else from the full one."""
+    combination of values (as in :func:`usage_by_day`): by product alone
+    (:func:`product_only`) as :func:`usage_by_running_totals` reads them (the running
+    totals of settled days, the product's own quarter rollup for the rest); else from
+    the full quarter rollup."""
     _check_columns(group_by)
     mark = dialect_of(connection).mark
     params: list[Any] = [org_id]
@@ -680,9 +681,17 @@ def usage_by_quarter(
     left = list(range(len(ranges)))  # the indexes of the ranges still to read
     if product_only(group_by, filters):
         table = "usage_product_quarter_rollups"
-        found_ends, left = _by_running_totals(connection, org_id, ranges, group_by, filters)
-        if not left:
+        ends, unread = usage_by_running_totals(
+            connection,
+            org_id=org_id,
+            parts=[(index, low, high) for index, (low, high) in enumerate(ranges)],
+            grouped=bool(group_by),
+            filters=filters,
+        )
+        found_ends = _range_rows(ends, len(group_by))
+        if not unread:
             return found_ends
+        left = sorted(unread)
     else:
         table = "usage_quarter_rollups"
     where = f"FROM {table} WHERE org_id = {mark}" + _filtered(filters, mark, params)
@@ -701,93 +710,179 @@ def usage_by_quarter(
     return found_ends + rows
 
 
-def _by_running_totals(
+def usage_by_running_totals(
     connection: Connection,
+    *,
     org_id: str,
-    ranges: Sequence[tuple[int, int]],
-    group_by: Sequence[str],
+    parts: Sequence[tuple[int, int, int]],
     filters: Mapping[str, Sequence[str]],
-) -> tuple[list[tuple[int, tuple[str, ...], int, int, int]], list[int]]:
-    """The ranges inside one settled UTC day that has its products' running totals,
-    each as the running total at its end less the one at its start (rows as in
-    :func:`usage_by_quarter`, a range's index first); and the indexes of the others."""
+    grouped: bool = True,
+) -> tuple[list[Sequence[Any]], set[int]]:
+    """Rows (number, product, credits_micro, request_count, event_count), the driver's
+    own, of each number's parts (number, from, to: [from, to) quarter numbers) summed
+    per product; and the numbers left to the caller: those covering a whole settled
+    day that has no running totals (a sparse day, whose day rollup answers).
+
+    A settled day with running totals gives each part the running total through
+    the part's end in that day less the one before its start (a local day is three
+    lookups per product wherever its ends fall); any other day its product quarter
+    rollups in the part. All of it is summed by one statement (per few hundred
+    points and ranges, a number never split), whose rows come by number, then by the
+    product's UTF-8 bytes (the export's order); a number and product with no events
+    has no row. ``grouped`` False: summed over the products (rows without the
+    product). ``filters``: the product's.
+    """
+    if set(filters) - {"product"}:
+        raise ValueError("the running totals are the product's only")
     dialect = dialect_of(connection)
     mark = dialect.mark
-    everything = list(range(len(ranges)))
     # Days that can be stored (quarters of years 0 and 10000 are read as quarters).
     first_day, last_day = 1 - _EPOCH_ORDINAL, date.max.toordinal() - _EPOCH_ORDINAL
-    inside = [
-        (index, low // QUARTERS_PER_DAY)
-        for index, (low, high) in enumerate(ranges)
-        if low < high
-        and (high - 1) // QUARTERS_PER_DAY == low // QUARTERS_PER_DAY
-        and first_day <= low // QUARTERS_PER_DAY <= last_day
-    ]
-    if not inside:
-        return [], everything
-    first = date.fromordinal(min(day for _, day in inside) + _EPOCH_ORDINAL)
-    last = date.fromordinal(max(day for _, day in inside) + _EPOCH_ORDINAL)
-    found = dialect.read_days(
-        connection.exec_driver_sql(
-            "SELECT day FROM usage_daily_totals AS t WHERE org_id = "
-            f"{mark} AND day >= {mark} AND day <= {mark} AND changes = pairs_changes AND "
-            "EXISTS (SELECT 1 FROM usage_product_running_totals AS r "
-            "WHERE r.org_id = t.org_id AND r.day = t.day)",
-            (org_id, dialect.bind_day(first), dialect.bind_day(last)),
+    lowest, highest = last_day, first_day
+    for _, low, high in parts:
+        if low < high and high - low <= _LONGEST_PART:
+            lowest = min(lowest, low // QUARTERS_PER_DAY)
+            highest = max(highest, (high - 1) // QUARTERS_PER_DAY)
+    lowest, highest = max(lowest, first_day), min(highest, last_day)
+    # The settled days: those with running totals (their number → stored value), and
+    # the sparse ones without.
+    ready: dict[int, Any] = {}
+    sparse: set[int] = set()
+    if lowest <= highest:
+        found = connection.exec_driver_sql(
+            "SELECT day, CASE WHEN EXISTS (SELECT 1 FROM usage_product_running_totals AS r "
+            "WHERE r.org_id = t.org_id AND r.day = t.day) THEN 1 ELSE 0 END "
+            f"FROM usage_daily_totals AS t WHERE org_id = {mark} AND day >= {mark} "
+            f"AND day <= {mark} AND changes = pairs_changes",
+            (
+                org_id,
+                dialect.bind_day(date.fromordinal(lowest + _EPOCH_ORDINAL)),
+                dialect.bind_day(date.fromordinal(highest + _EPOCH_ORDINAL)),
+            ),
         ).all()
-    )
-    ready = {day.toordinal() - _EPOCH_ORDINAL for (day,) in found}
-    # (range index, day, quarters of the day through which the running total is read,
-    # sign): the total through the range's end, less the one before its start.
-    points: list[tuple[int, Any, int, int]] = []
-    for index, day in inside:
-        if day not in ready:
+        for day, running in dialect.read_days(found):
+            number = day.toordinal() - _EPOCH_ORDINAL
+            if running:
+                ready[number] = dialect.bind_day(day)
+            else:
+                sparse.add(number)
+    # Per number the parameters of its points (number, day, quarters of the day through
+    # which the running total is read, sign) and its ranges of quarters.
+    points: dict[int, list[Any]] = {}
+    ranges: dict[int, list[list[int]]] = {}
+    unread: set[int] = set()
+    for number, low, high in parts:
+        at = points.get(number)
+        if at is None:
+            at = points[number] = []
+            ranges[number] = []
+        if low >= high or number in unread:
             continue
-        low, high = ranges[index]
-        start = day * QUARTERS_PER_DAY
-        stored = dialect.bind_day(date.fromordinal(day + _EPOCH_ORDINAL))
-        points.append((index, stored, high - start, 1))
-        if low > start:
-            points.append((index, stored, low - start, -1))
-    if not points:
-        return [], everything
+        spans = ranges[number]
+        if high - low > _LONGEST_PART:  # not a bucket's: its quarters, as they are
+            spans.append([low, high])
+            continue
+        day, last = low // QUARTERS_PER_DAY, (high - 1) // QUARTERS_PER_DAY
+        while day <= last:
+            start = day * QUARTERS_PER_DAY
+            stored = ready.get(day)
+            if stored is not None:
+                at += (number, stored, min(high - start, QUARTERS_PER_DAY), 1)
+                if low > start:
+                    at += (number, stored, low - start, -1)
+            else:
+                begin, end = max(low, start), min(high, start + QUARTERS_PER_DAY)
+                if day in sparse and end - begin == QUARTERS_PER_DAY:
+                    unread.add(number)
+                    break
+                if spans and spans[-1][1] == begin:
+                    spans[-1][1] = end
+                else:
+                    spans.append([begin, end])
+            day += 1
+    # Whole numbers to a statement.
     products = tuple(filters.get("product", ()))
-    rows: list[tuple[int, tuple[str, ...], int, int, int]] = []
-    width = len(group_by)
-    for at in range(0, len(points), _RANGES_PER_STATEMENT):
-        chosen = points[at : at + _RANGES_PER_STATEMENT]
-        statement = _running_totals_statement(mark, len(chosen), width, len(products))
-        params: list[Any] = []
-        for point in chosen:
-            params += point
-        params += [org_id, *products]
-        for row in connection.exec_driver_sql(statement, tuple(params)).all():
-            rows.append(
-                (int(row[0]), tuple(row[1 : 1 + width]), int(row[1 + width]),
-                 int(row[2 + width]), int(row[3 + width]))
-            )  # fmt: skip
-    answered = {index for index, _, _, _ in points}
-    return rows, [index for index in everything if index not in answered]
+    rows: list[Sequence[Any]] = []
+    chosen: list[Any] = []
+    chosen_ranges: list[Any] = []
+    read = [number for number in sorted(points) if number not in unread]
+    read = [number for number in read if points[number] or ranges[number]]
+    for position, number in enumerate(read):
+        chosen += points[number]
+        for low, high in ranges[number]:
+            chosen_ranges.append((number, low, high))
+        if (
+            position + 1 < len(read)
+            and len(chosen) < 4 * _RANGES_PER_STATEMENT
+            and len(chosen_ranges) < _RANGES_PER_STATEMENT
+        ):
+            continue
+        statement = _running_totals_statement(
+            mark, dialect.bytewise, len(chosen) // 4, len(chosen_ranges), grouped, len(products)
+        )
+        params: list[Any] = [*chosen]
+        if chosen:
+            params += (org_id, *products)
+        for number, low, high in chosen_ranges:
+            params += (number, org_id, low, high, *products)
+        rows += connection.exec_driver_sql(statement, tuple(params)).cursor.fetchall()
+        chosen, chosen_ranges = [], []
+    return rows, unread
 
 
-@cache
-def _running_totals_statement(mark: str, count: int, width: int, products: int) -> str:
-    """The running totals at ``count`` points summed with their signs, per range and
-    product (``width`` 1; 0: summed over the products). Parameters: each point's
-    (range index, day, quarter, sign), the organization, then ``products`` products.
+#: The longest part read day by day (quarters): a month's bucket is at most 32 UTC days.
+_LONGEST_PART = 64 * QUARTERS_PER_DAY
 
-    One join with the points as a VALUES list: a key lookup each, and one GROUP BY."""
-    signed = ", ".join(
-        f"sum(r.{amount} * w.sign)" for amount in ("credits_micro", "request_count", "event_count")
+
+@lru_cache(maxsize=256)
+def _running_totals_statement(
+    mark: str, bytewise: str, count: int, ranges: int, grouped: bool, products: int
+) -> str:
+    """The running totals at ``count`` points summed with their signs, and the product
+    quarter rollups of ``ranges`` ranges, per number and product (``grouped`` False:
+    summed over the products), in the export's order, the sums of no events left out.
+    Parameters: each point's (number, day, quarter, sign), then (if any points) the
+    organization and ``products`` products, then each range's (number, organization,
+    from, to, ``products`` products).
+
+    The points as a VALUES list joined to the table: a key lookup each; each range
+    a part of a UNION ALL, its own index range scan; one GROUP BY."""
+    amounts = ("credits_micro", "request_count", "event_count")
+    listed = ", ".join([mark] * products)
+    wanted = looked_up = ""
+    if count:
+        points = ", ".join([f"({mark}, {mark}, {mark}, {mark})"] * count)
+        wanted = f"WITH wanted (n, day, quarter, sign) AS (VALUES {points}) "
+        looked_up = (
+            "FROM wanted AS w JOIN usage_product_running_totals AS r ON r.org_id = "
+            f"{mark} AND r.day = w.day AND r.quarter = w.quarter"
+        )
+        if products:
+            looked_up += f" AND r.product IN ({listed})"
+    if not ranges:  # the points alone: grouped as they are joined
+        keys = f"w.n, {_bytewise('r.product', bytewise)}" if grouped else "w.n"
+        signed = ", ".join(f"CAST(sum(r.{amount} * w.sign) AS BIGINT)" for amount in amounts)
+        return (
+            f"{wanted}SELECT {keys}, {signed} {looked_up} GROUP BY {keys} "
+            f"HAVING sum(r.event_count * w.sign) <> 0 ORDER BY {keys}"
+        )
+    selects = []
+    if count:
+        signed = ", ".join(f"r.{amount} * w.sign AS {amount}" for amount in amounts)
+        selects.append(f"SELECT w.n AS n, r.product AS product, {signed} {looked_up}")
+    quarters = (
+        f"SELECT CAST({mark} AS INTEGER) AS n, product, {', '.join(amounts)} FROM "
+        f"usage_product_quarter_rollups WHERE org_id = {mark} AND quarter >= {mark} "
+        f"AND quarter < {mark}"
     )
-    where = f" AND r.product IN ({', '.join([mark] * products)})" if products else ""
-    grouped, grouping = ("r.product, ", ", r.product") if width else ("", "")
-    points = ", ".join([f"({mark}, {mark}, {mark}, {mark})"] * count)
+    if products:
+        quarters += f" AND product IN ({listed})"
+    selects += [quarters] * ranges
+    keys = f"n, {_bytewise('product', bytewise)}" if grouped else "n"
+    sums = ", ".join(f"CAST(sum({amount}) AS BIGINT)" for amount in amounts)
     return (
-        f"WITH wanted (n, day, quarter, sign) AS (VALUES {points}) "
-        f"SELECT w.n, {grouped}{signed} FROM wanted AS w JOIN usage_product_running_totals "
-        f"AS r ON r.org_id = {mark} AND r.day = w.day AND r.quarter = w.quarter{where} "
-        f"GROUP BY w.n{grouping}"
+        f"{wanted}SELECT {keys}, {sums} FROM ({' UNION ALL '.join(selects)}) AS parts "
+        f"GROUP BY {keys} HAVING sum(event_count) <> 0 ORDER BY {keys}"
     )
 
 
