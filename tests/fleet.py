@@ -24,6 +24,7 @@ from creditmeter.ingest import now_us, record_batch
 from creditmeter.settling import settle
 from creditmeter.store import Store, open_store
 from creditmeter.store.database import normalise_url
+from creditmeter.store.dialects import dialect_of
 from creditmeter.store.usage import GROUP_COLUMNS, QUARTERS_PER_DAY
 
 DAY0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -156,6 +157,19 @@ def dimension_rollups_disagreeing(database_url: str) -> list[tuple[Any, ...]]:
         return {(*key, *(str(amount) for amount in amounts)) for key, amounts in table.items()}
 
     return sorted(rows(days) ^ by_day)
+
+
+def running_total_days(store: Store, org_id: str) -> set[str]:
+    """The days (``yyyy-mm-dd``) of an organization that have running totals stored."""
+    with store.read() as connection:
+        return {
+            str(day)
+            for (day,) in connection.exec_driver_sql(
+                "SELECT DISTINCT day FROM usage_product_running_totals WHERE org_id = "
+                + dialect_of(connection).mark,
+                (org_id,),
+            )
+        }
 
 
 def void_body(org_id: str, ids: list[str], reason: str) -> bytes:

@@ -27,12 +27,11 @@ from hypothesis import strategies as st
 from creditmeter.settling import settle
 from creditmeter.store import Store, open_store, pairs
 from creditmeter.store import usage as sql
-from creditmeter.store.dialects import dialect_of
 from creditmeter.store.voids import Author
 from creditmeter.voids import VoidRequest, void
 from tests import test_export_time_oracle as time_oracle
 from tests.conftest import Service
-from tests.fleet import Access, make_events, record_raw, set_up_org
+from tests.fleet import Access, make_events, record_raw, running_total_days, set_up_org
 from tests.test_export_time_oracle import (
     CHANGES,
     LAST_RANDOM,
@@ -110,18 +109,6 @@ def _expected(
     )
 
 
-def _running_total_days(store: Store, org_id: str) -> set[str]:
-    with store.read() as connection:
-        return {
-            str(day)
-            for (day,) in connection.exec_driver_sql(
-                "SELECT DISTINCT day FROM usage_product_running_totals WHERE org_id = "
-                + dialect_of(connection).mark,
-                (org_id,),
-            )
-        }
-
-
 def test_parts_across_settled_days_are_their_running_totals_summed(
     org: tuple[Store, Access],
 ) -> None:
@@ -134,7 +121,7 @@ def test_parts_across_settled_days_are_their_running_totals_summed(
     record_raw(store, events)
     assert _summed(store, access.org_id) == (_expected(events, EVERY), set())
     settle(store)
-    assert _running_total_days(store, access.org_id) == {"2026-03-01", "2026-03-02", "2026-03-03"}
+    assert running_total_days(store, access.org_id) == {"2026-03-01", "2026-03-02", "2026-03-03"}
     rows, unread = _summed(store, access.org_id)
     assert unread == set()
     assert rows == _expected(events, EVERY)
@@ -174,7 +161,7 @@ def test_a_whole_sparse_settled_day_is_left_to_the_caller(org: tuple[Store, Acce
     events = make_events(access.org_id, 30, seed=43)
     record_raw(store, events)
     settle(store)
-    assert _running_total_days(store, access.org_id) == set()
+    assert running_total_days(store, access.org_id) == set()
     parts = [(0, FIRST + 74, FIRST + 96 + 74), (1, FIRST + 96, FIRST + 192), (2, FIRST, FIRST + 5)]
     assert _summed(store, access.org_id, parts=parts) == (
         _expected(events, {0, 2}, parts=parts),

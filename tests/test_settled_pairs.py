@@ -37,7 +37,7 @@ from creditmeter.store.dialects import dialect_of
 from creditmeter.store.voids import Author
 from creditmeter.voids import VoidRequest, void
 from tests.conftest import running_service
-from tests.fleet import Access, make_events, record_raw, set_up_org
+from tests.fleet import Access, make_events, record_raw, running_total_days, set_up_org
 
 FIRST, LAST = date(2026, 3, 1), date(2026, 3, 4)
 #: Questions the pair rollups answer: the product and one other dimension, grouped
@@ -110,68 +110,74 @@ def _answers(store: Store, org_id: str, *, pairs: bool) -> list[Any]:
         ]
 
 
-def _summed(events: list[dict[str, Any]]) -> dict[tuple[Any, ...], tuple[int, int, int]]:
-    """The pair rollups the events make, summed here: (dimension, day, product, value)."""
-    field = {"feature": "feature", "api_key": "apiKey", "file_type": "fileType"}
+#: Each dimension's field in an event as sent.
+_FIELDS = {"product": "product", "feature": "feature", "api_key": "apiKey", "file_type": "fileType"}
+
+
+def _summed_by(
+    events: list[dict[str, Any]], keys: Callable[[dict[str, Any], date], list[tuple[Any, ...]]]
+) -> dict[tuple[Any, ...], tuple[int, int, int]]:
+    """(credits_micro, request_count, event_count) of the events, summed here under
+    each of the ``keys`` of each event (given the event and its UTC day)."""
     sums: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
     for event in events:
-        day = date.fromisoformat(event["timestamp"][:10])
-        for dimension, name in field.items():
-            total = sums[(dimension, day, event["product"], event.get(name) or "")]
+        for key in keys(event, date.fromisoformat(event["timestamp"][:10])):
+            total = sums[key]
             total[0] += int(Decimal(event["credits"]) * 1_000_000)
             total[1] += event.get("requestCount", 1)
             total[2] += 1
     return {key: (a, b, c) for key, (a, b, c) in sums.items()}
+
+
+def _summed(events: list[dict[str, Any]]) -> dict[tuple[Any, ...], tuple[int, int, int]]:
+    """The pair rollups the events make, summed here: (dimension, day, product, value)."""
+    return _summed_by(
+        events,
+        lambda event, day: [
+            (dimension, day, event["product"], event.get(_FIELDS[dimension]) or "")
+            for dimension in sql.PAIRED
+        ],
+    )
 
 
 def _summed_dimensions(
     events: list[dict[str, Any]],
 ) -> dict[tuple[Any, ...], tuple[int, int, int]]:
     """The per-dimension rollups the events make, summed here: (dimension, day, value)."""
-    field = {"product": "product", "feature": "feature", "api_key": "apiKey"}
-    sums: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for event in events:
-        day = date.fromisoformat(event["timestamp"][:10])
-        for dimension, name in {**field, "file_type": "fileType"}.items():
-            total = sums[(dimension, day, event.get(name) or "")]
-            total[0] += int(Decimal(event["credits"]) * 1_000_000)
-            total[1] += event.get("requestCount", 1)
-            total[2] += 1
-    return {key: (a, b, c) for key, (a, b, c) in sums.items()}
+    return _summed_by(
+        events,
+        lambda event, day: [
+            (dimension, day, event.get(name) or "") for dimension, name in _FIELDS.items()
+        ],
+    )
+
+
+def _stored(
+    store: Store, org_id: str, table: str, keys: tuple[str, ...]
+) -> dict[tuple[Any, ...], tuple[int, int, int]]:
+    """A settled rollup's rows of the organization: (dimension, day, *keys) → amounts."""
+    with store.read() as connection:
+        rows = connection.exec_driver_sql(
+            f"SELECT dimension, day, {', '.join(keys)}, credits_micro, request_count, "
+            f"event_count FROM {table} WHERE org_id = {dialect_of(connection).mark}",
+            (org_id,),
+        ).all()
+    return {
+        (dimension, day if isinstance(day, date) else date.fromisoformat(day), *values): (
+            int(credits),
+            int(requests),
+            int(events),
+        )
+        for dimension, day, *values, credits, requests, events in rows
+    }
 
 
 def _stored_dimensions(store: Store, org_id: str) -> dict[tuple[Any, ...], tuple[int, int, int]]:
-    with store.read() as connection:
-        rows = connection.exec_driver_sql(
-            "SELECT dimension, day, value, credits_micro, request_count, event_count "
-            f"FROM usage_dimension_rollups WHERE org_id = {dialect_of(connection).mark}",
-            (org_id,),
-        ).all()
-    return {
-        (dimension, day if isinstance(day, date) else date.fromisoformat(day), value): (
-            int(credits),
-            int(requests),
-            int(events),
-        )
-        for dimension, day, value, credits, requests, events in rows
-    }
+    return _stored(store, org_id, "usage_dimension_rollups", ("value",))
 
 
 def _stored_pairs(store: Store, org_id: str) -> dict[tuple[Any, ...], tuple[int, int, int]]:
-    with store.read() as connection:
-        rows = connection.exec_driver_sql(
-            "SELECT dimension, day, product, value, credits_micro, request_count, event_count "
-            f"FROM usage_pair_rollups WHERE org_id = {dialect_of(connection).mark}",
-            (org_id,),
-        ).all()
-    return {
-        (dimension, day if isinstance(day, date) else date.fromisoformat(day), product, value): (
-            int(credits),
-            int(requests),
-            int(events),
-        )
-        for dimension, day, product, value, credits, requests, events in rows
-    }
+    return _stored(store, org_id, "usage_pair_rollups", ("product", "value"))
 
 
 def _settled_days(store: Store, org_id: str) -> dict[date, bool]:
@@ -501,18 +507,6 @@ def _quarters_of(
     return {key: (a, b, c) for key, (a, b, c) in sums.items()}
 
 
-def _running_total_days(store: Store, org_id: str) -> set[Any]:
-    with store.read() as connection:
-        return {
-            str(day)
-            for (day,) in connection.exec_driver_sql(
-                "SELECT DISTINCT day FROM usage_product_running_totals WHERE org_id = "
-                + dialect_of(connection).mark,
-                (org_id,),
-            )
-        }
-
-
 def test_local_ends_of_a_settled_day_come_from_its_running_totals_exactly(
     org: Org,
 ) -> None:
@@ -537,7 +531,7 @@ def test_local_ends_of_a_settled_day_come_from_its_running_totals_exactly(
     before = _by_quarter(store, access.org_id, ranges)
     assert before == _quarters_of(events, ranges)
     settle(store)
-    assert _running_total_days(store, access.org_id) >= {
+    assert running_total_days(store, access.org_id) >= {
         "2026-03-01", "2026-03-02", "2026-03-03"
     }  # fmt: skip
     assert _by_quarter(store, access.org_id, ranges) == before
@@ -562,7 +556,7 @@ def test_a_sparse_day_gets_no_running_totals(org: Org) -> None:
     events = make_events(access.org_id, 30, seed=34)
     record_raw(store, events)
     settle(store)
-    assert _running_total_days(store, access.org_id) == set()
+    assert running_total_days(store, access.org_id) == set()
     first = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp()) // 900
     ranges = [(first + 74, first + 96), (first + 96, first + 169)]
     assert _by_quarter(store, access.org_id, ranges) == _quarters_of(events, ranges)
@@ -605,4 +599,4 @@ def test_a_day_with_a_total_and_no_rollups_settles_with_nothing_to_build(org: Or
     states = _settled_days(store, access.org_id)
     assert states[date(2026, 2, 1)] and all(states.values())
     assert date(2026, 2, 1) not in {key[1] for key in _stored_pairs(store, access.org_id)}
-    assert "2026-02-01" not in _running_total_days(store, access.org_id)
+    assert "2026-02-01" not in running_total_days(store, access.org_id)
