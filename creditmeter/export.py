@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from heapq import merge
 from itertools import islice
+from operator import itemgetter
 from typing import Any, Protocol
 
 from creditmeter import cursors
@@ -113,9 +114,14 @@ def run_export(
 
 @contextmanager
 def open_export(
-    store: Store, directory: Directory, key: PersonalKey, query: ExportQuery
+    store: Store,
+    directory: Directory,
+    key: PersonalKey,
+    query: ExportQuery,
+    reading: sql.Connection | None = None,
 ) -> Iterator[ExportResult]:
-    """The answer to ``query`` for ``key``'s user, its rows read lazily in one snapshot.
+    """The answer to ``query`` for ``key``'s user, its rows read lazily in one snapshot
+    (``reading``'s, a read transaction of ``store``, when given; else its own).
 
     Every check happens before this yields: a page's cursor must belong to this
     query (edge case 16), then membership is checked, on every call, so a user
@@ -141,7 +147,7 @@ def open_export(
         bucket_width=query.width if query.echoes_time else None,
         paged=query.limit is not None,
     )
-    with store.read() as connection:
+    with nullcontext(reading) if reading is not None else store.read() as connection:
         if not directory.is_member(org_id, key.user_id, connection):
             raise Forbidden(
                 f"You are not a member of the organization '{org_id}'. Ask one of its admins "
@@ -155,7 +161,7 @@ def open_export(
         )
         placed = _rows(connection, org_id, query, after)
         if query.limit is None:
-            yield ExportResult(layout, (row for _, row in placed))
+            yield ExportResult(layout, map(itemgetter(1), placed))
             return
         # One row more than the page: whether a next page exists.
         page = list(islice(placed, query.limit + 1))
@@ -194,9 +200,19 @@ def _rows(
     after: Position | None,
 ) -> Iterator[tuple[int, ExportRow]]:
     """The answer's rows in order, each with its bucket's first instant, after ``after``."""
+    # Returned, not yielded from: each row passes through one generator fewer.
     if query.zone_name == "UTC" and query.width == "day":
-        yield from _utc_days(connection, org_id, query, after)
-        return
+        return _utc_days(connection, org_id, query, after)
+    return _local_buckets(connection, org_id, query, after)
+
+
+def _local_buckets(
+    connection: sql.Connection,
+    org_id: str,
+    query: ExportQuery,
+    after: Position | None,
+) -> Iterator[tuple[int, ExportRow]]:
+    """:func:`_rows` of local buckets, or of UTC hours or months."""
     zone = zone_named(query.zone_name)
     chosen = buckets(zone, query.width, query.start_date, query.end_date)
     if after is not None:
@@ -229,12 +245,9 @@ def _utc_days(
         )
         last_day, first = None, 0
         for day, stored, credits, requests, _events in found:
-            if len(stored) == 1:
-                values: tuple[str | None, ...] = (stored[0] or None,)
-            elif len(stored) == 2:  # the usual several: spelled out, no generator
-                values = (stored[0] or None, stored[1] or None)
-            else:
-                values = tuple(v or None for v in stored)
+            # The stored values are the answer's when each has one (most rows); ''
+            # (no value) is null.
+            values = stored if all(stored) else tuple(v or None for v in stored)
             if day != last_day:  # rows come day by day: one conversion per day
                 last_day, first = day, epoch_seconds(day)
             if after is not None and not _after(after, first, values):

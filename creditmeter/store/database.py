@@ -172,8 +172,13 @@ class Store:
         def _on_begin(connection: Connection) -> None:
             # IMMEDIATE takes the write lock up front, so a writer waits for another
             # process's writer (busy timeout) instead of failing on lock upgrade.
-            write = connection.get_execution_options().get(_WRITE_OPTION, False)
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            if connection.get_execution_options().get(_WRITE_OPTION, False):
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+                return
+            # A deferred BEGIN touches no file (it cannot meet a lock or a disk
+            # error), so it goes to the driver as is: every export, sign-in and
+            # page starts one, and SQLAlchemy's execution path would cost more.
+            connection.connection.driver_connection.execute("BEGIN")
 
         return engine
 

@@ -54,6 +54,11 @@ class Dialect(Protocol):
         """Rows whose first column is a stored day, with that day as a :class:`date`."""
         ...
 
+    def stored_days(self) -> dict[Any, date]:
+        """An empty mapping that gives the :class:`date` of any stored day looked up in
+        it (and keeps it): for a loop that reads many rows of few days."""
+        ...
+
     def day_of_number(self, number: str) -> str:
         """SQL of the stored day whose UTC day number (days since 1970-01-01) is ``number``."""
         ...
@@ -98,6 +103,24 @@ class Dialect(Protocol):
         ...
 
 
+class _ParsedDays(dict[str, date]):
+    """SQLite's days (``yyyy-mm-dd`` text) as dates: many rows share a day, so each
+    distinct text is parsed once, and a day seen before is a lookup in C."""
+
+    def __missing__(self, text: str) -> date:
+        day = self[text] = date.fromisoformat(text)
+        return day
+
+
+class _SameDays(dict[date, date]):
+    """PostgreSQL's days: the driver's dates already (kept, so that a day seen before
+    is a lookup in C)."""
+
+    def __missing__(self, day: date) -> date:
+        self[day] = day
+        return day
+
+
 class SQLiteDialect:
     """SQLite: one writer at a time (BEGIN IMMEDIATE), days as ``yyyy-mm-dd`` text."""
 
@@ -108,12 +131,11 @@ class SQLiteDialect:
         return day.isoformat()
 
     def read_days(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
-        # Many rows share a day: parse each distinct text once.
-        days: dict[str, date] = {}
-        return [
-            (days.get(day) or days.setdefault(day, date.fromisoformat(day)), *rest)
-            for day, *rest in rows
-        ]
+        days = self.stored_days()
+        return [(days[row[0]], *row[1:]) for row in rows]
+
+    def stored_days(self) -> dict[Any, date]:
+        return _ParsedDays()
 
     def day_of_number(self, number: str) -> str:
         return f"date(({number}) * 86400, 'unixepoch')"
@@ -185,6 +207,9 @@ class PostgreSQLDialect:
 
     def read_days(self, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in rows]
+
+    def stored_days(self) -> dict[Any, date]:
+        return _SameDays()
 
     def day_of_number(self, number: str) -> str:
         return f"DATE '1970-01-01' + CAST({number} AS integer)"

@@ -573,13 +573,17 @@ def _where_settled(
     days it is current for (settled), from the quarter rollups for the others."""
     dialect = dialect_of(connection)
     mark = dialect.mark
-    found = dialect.read_days(
-        connection.exec_driver_sql(
+    days = dialect.stored_days()
+    # The driver's own rows here and below: the Row objects SQLAlchemy would make
+    # around them cost more than reading them (this is the seed's request).
+    found = [
+        (days[day], current)
+        for day, current in connection.exec_driver_sql(
             "SELECT day, changes = pairs_changes FROM usage_daily_totals "
             f"WHERE org_id = {mark} AND day >= {mark} AND day <= {mark} ORDER BY day",
             (org_id, dialect.bind_day(start), dialect.bind_day(end)),
-        ).all()
-    )
+        ).cursor.fetchall()
+    ]
     settled = {day for day, current in found if current}
     if not settled:
         return _by_quarter_rollups(connection, org_id, [(start, end)], group_by, filters)
@@ -593,14 +597,14 @@ def _where_settled(
             unsettled.append((day, day))
     statement, more = rollup.statement(mark, dialect.bytewise, filters)
     params = (org_id, dialect.bind_day(start), dialect.bind_day(end), *more)
-    # The driver's own rows (a few thousand a week by product and API key): the Row
-    # objects SQLAlchemy would make around them cost more than reading them.
     found_rows = connection.exec_driver_sql(statement, params).cursor.fetchall()
+    # Each row is (day, the grouped values…, credits, requests, events): one pass.
+    amounts = 1 + len(group_by)
     rows = [
-        (day, tuple(values), int(credits), int(requests), int(events))
-        for day, *values, credits, requests, events in dialect.read_days(found_rows)
+        (day, row[1:amounts], int(row[amounts]), int(row[amounts + 1]), int(row[amounts + 2]))
+        for row in found_rows
         # A day changed since it was settled keeps its old rows: not read.
-        if day in settled
+        if (day := days[row[0]]) in settled
     ]
     if unsettled:
         rows += _by_quarter_rollups(connection, org_id, unsettled, group_by, filters)
