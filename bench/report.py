@@ -110,8 +110,9 @@ def targets_13(store: dict[str, Any], order: str) -> list[tuple[str, str, bool |
     found.append((f"streamed export: server memory grows < {TARGET_STREAM_GROWTH_MIB} MiB",
                   f"{growth:.1f} MiB", growth < TARGET_STREAM_GROWTH_MIB))  # fmt: skip
     bulk = store["ingest"][0]["events_per_second"]
-    found.append((f"bulk ingest >= {TARGET_BULK_EPS_13:,} events/s", f"{bulk:,}",
-                  bulk >= TARGET_BULK_EPS_13))  # fmt: skip
+    # The issue sets the bulk target on the time-ordered workload only.
+    found.append((f"bulk ingest, time order >= {TARGET_BULK_EPS_13:,} events/s", f"{bulk:,}",
+                  bulk >= TARGET_BULK_EPS_13 if order == "time" else None))  # fmt: skip
     http, target = _http_10k(store), TARGET_HTTP_EPS_13[order]
     found.append((f"HTTP ingest, 10,000 a batch, {order} order >= {target:,} events/s",
                   f"{http:,}" if http is not None else "not run",
