@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Table, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from creditmeter.store.dialects import dialect_of
+from creditmeter.store.driver import read_rows
 from creditmeter.store.schema import (
     memberships,
     organizations,
@@ -113,11 +114,12 @@ def is_member(connection: Connection, org_id: str, user_id: str) -> bool:
     if not _storable(org_id, user_id):
         return False
     mark = dialect_of(connection).mark
-    found = connection.exec_driver_sql(
+    found = read_rows(
+        connection,
         f"SELECT 1 FROM memberships WHERE org_id = {mark} AND user_id = {mark}",
         (org_id, user_id),
-    ).first()
-    return found is not None
+    )
+    return bool(found)
 
 
 def get_membership(connection: Connection, org_id: str, user_id: str) -> dict[str, Any] | None:

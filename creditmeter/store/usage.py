@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError
 
 from creditmeter.dimensions import GROUP_BY
 from creditmeter.store.dialects import EventKey, NewEvents, dialect_of
+from creditmeter.store.driver import read_rows
 from creditmeter.store.schema import usage_daily_totals, usage_events
 
 #: (org_id, day)
@@ -574,15 +575,15 @@ def _where_settled(
     dialect = dialect_of(connection)
     mark = dialect.mark
     days = dialect.stored_days()
-    # The driver's own rows here and below: the Row objects SQLAlchemy would make
-    # around them cost more than reading them (this is the seed's request).
+    # The driver's own rows here and below (this is the seed's request).
     found = [
         (days[day], current)
-        for day, current in connection.exec_driver_sql(
+        for day, current in read_rows(
+            connection,
             "SELECT day, changes = pairs_changes FROM usage_daily_totals "
             f"WHERE org_id = {mark} AND day >= {mark} AND day <= {mark} ORDER BY day",
             (org_id, dialect.bind_day(start), dialect.bind_day(end)),
-        ).cursor.fetchall()
+        )
     ]
     settled = {day for day, current in found if current}
     if not settled:
@@ -597,7 +598,7 @@ def _where_settled(
             unsettled.append((day, day))
     statement, more = rollup.statement(mark, dialect.bytewise, filters)
     params = (org_id, dialect.bind_day(start), dialect.bind_day(end), *more)
-    found_rows = connection.exec_driver_sql(statement, params).cursor.fetchall()
+    found_rows = read_rows(connection, statement, params)
     # Each row is (day, the grouped values…, credits, requests, events): one pass.
     amounts = 1 + len(group_by)
     rows = [
