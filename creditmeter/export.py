@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from heapq import merge
@@ -114,14 +114,9 @@ def run_export(
 
 @contextmanager
 def open_export(
-    store: Store,
-    directory: Directory,
-    key: PersonalKey,
-    query: ExportQuery,
-    reading: sql.Connection | None = None,
+    store: Store, directory: Directory, key: PersonalKey, query: ExportQuery
 ) -> Iterator[ExportResult]:
-    """The answer to ``query`` for ``key``'s user, its rows read lazily in one snapshot
-    (``reading``'s, a read transaction of ``store``, when given; else its own).
+    """The answer to ``query`` for ``key``'s user, its rows read lazily in one snapshot.
 
     Every check happens before this yields: a page's cursor must belong to this
     query (edge case 16), then membership is checked, on every call, so a user
@@ -147,7 +142,7 @@ def open_export(
         bucket_width=query.width if query.echoes_time else None,
         paged=query.limit is not None,
     )
-    with nullcontext(reading) if reading is not None else store.read() as connection:
+    with store.read() as connection:
         if not directory.is_member(org_id, key.user_id, connection):
             raise Forbidden(
                 f"You are not a member of the organization '{org_id}'. Ask one of its admins "

@@ -8,9 +8,7 @@ message that says so, and ``lastUsedAt`` is written as
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from creditmeter import credentials
 from creditmeter.directory import last_used
@@ -20,17 +18,9 @@ from creditmeter.store import Store
 from creditmeter.store import directory as sql
 from creditmeter.timestamps import format_instant
 
-if TYPE_CHECKING:
-    from sqlalchemy import Connection
 
-
-def authenticate(
-    store: Store, secret: str, now: datetime, connection: Connection | None = None
-) -> Credential:
-    """The live credential whose secret this is, as of ``now``; Unauthenticated otherwise.
-
-    Looked up in ``connection``'s transaction when given (``lastUsedAt`` is written
-    in a transaction of its own)."""
+def authenticate(store: Store, secret: str, now: datetime) -> Credential:
+    """The live credential whose secret this is, as of ``now``; Unauthenticated otherwise."""
     if secret.startswith(credentials.PERSONAL_KEY_PREFIX):
         kind = "personal_key"
     elif secret.startswith(credentials.SERVICE_TOKEN_PREFIX):
@@ -41,8 +31,8 @@ def authenticate(
             "'cmk_' and service tokens with 'cmt_'."
         )
     presented = credentials.hash_secret(secret)
-    with nullcontext(connection) if connection is not None else store.read() as reading:
-        row = sql.get_credential_by_hash(reading, kind, presented)
+    with store.read() as connection:
+        row = sql.get_credential_by_hash(connection, kind, presented)
     if row is None or not credentials.hashes_match(row["secret_hash"], presented):
         raise Unauthenticated("The API key is not valid; check that it was copied whole.")
     noun = "API key" if kind == "personal_key" else "service token"

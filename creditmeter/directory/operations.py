@@ -277,7 +277,6 @@ class Directory:
 
     # -- authentication --------------------------------------------------------------------
 
-    def authenticate(self, secret: str, connection: Connection | None = None) -> Credential:
-        """The live credential whose secret this is; Unauthenticated otherwise. Looked
-        up in ``connection``'s transaction when given."""
-        return authenticate(self.store, secret, self.clock(), connection)
+    def authenticate(self, secret: str) -> Credential:
+        """The live credential whose secret this is; Unauthenticated otherwise."""
+        return authenticate(self.store, secret, self.clock())

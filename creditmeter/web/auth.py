@@ -10,7 +10,6 @@ call is always judged first.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from fastapi import Request, Security
 from fastapi.security import HTTPBearer
@@ -18,9 +17,6 @@ from fastapi.security import HTTPBearer
 from creditmeter.directory import Credential, PersonalKey, ServiceToken
 from creditmeter.errors import Forbidden, RateLimited, ServiceError, Unauthenticated
 from creditmeter.scopes import ADMIN, USAGE_WRITE
-
-if TYPE_CHECKING:
-    from creditmeter.store import Connection
 
 # Declared for the OpenAPI document; the header is parsed by ``authenticate``.
 bearer_scheme = HTTPBearer(
@@ -89,9 +85,8 @@ def access_of(path: str) -> Access | None:
     return None
 
 
-def bearer_token(request: Request) -> str:
-    """The token of the request's ``Authorization: Bearer`` header, or 401: nothing is
-    looked up, so a request with no key is a 401 whether the store answers or not."""
+def authenticate(request: Request) -> Credential:
+    """The credential of the request's ``Authorization: Bearer`` header, or 401."""
     header = request.headers.get("authorization")
     if not header:
         raise Unauthenticated(
@@ -103,21 +98,15 @@ def bearer_token(request: Request) -> str:
         raise Unauthenticated(
             "The Authorization header must be 'Bearer <your API key>', with nothing else."
         )
-    return token
+    return request.app.state.directory.authenticate(token)
 
 
-def authenticate(request: Request, reading: Connection | None = None) -> Credential:
-    """The credential of the request's ``Authorization: Bearer`` header, or 401 (looked
-    up in ``reading``, the request's read transaction, when given)."""
-    return request.app.state.directory.authenticate(bearer_token(request), reading)
-
-
-def checked_caller(request: Request, reading: Connection | None = None) -> Credential:
+def checked_caller(request: Request) -> Credential:
     """The caller, held to what the request's route requires (:data:`ACCESS`): 401, then 403."""
     access = access_of(request.scope["path"])
     if access is None:
         raise LookupError(f"{request.scope['path']} is not in web.auth.ACCESS")
-    caller = authenticate(request, reading)
+    caller = authenticate(request)
     access.judge(caller)
     return caller
 
@@ -138,15 +127,14 @@ def caller_first(request: Request) -> ServiceError | None:
     return None
 
 
-def usage_reader(request: Request, reading: Connection | None = None) -> PersonalKey:
-    """A personal key, within its rate limit: 401, then 403, then 429 (looked up in
-    ``reading``, the request's read transaction, when given).
+def usage_reader(request: Request) -> PersonalKey:
+    """A personal key, within its rate limit: 401, then 403, then 429.
 
     Called by the export route itself rather than declared as a dependency:
     the export is the hot path, and each sync dependency would cost a trip
     through the thread pool.
     """
-    key = checked_caller(request, reading)
+    key = checked_caller(request)
     assert isinstance(key, PersonalKey)  # READ_USAGE admits nothing else
     count_export_request(request, key)
     return key

@@ -31,8 +31,7 @@ from creditmeter.export_query import (
     parse_query,
 )
 from creditmeter.rendering import usage_csv, usage_csv_chunks, usage_json, usage_json_chunks
-from creditmeter.store import Connection
-from creditmeter.web.auth import BEARER_REQUIRED, bearer_token, usage_reader
+from creditmeter.web.auth import BEARER_REQUIRED, usage_reader
 from creditmeter.web.models import ExportDocument, error_responses
 from creditmeter.web.negotiation import wants_csv
 from creditmeter.zones import TZ_DATABASE_VERSION
@@ -144,39 +143,21 @@ def export_usage(request: Request) -> Response:
     first). Filters of the same dimension are ORed; different dimensions are
     ANDed. An answer without `limit` of more than 1,000 rows is streamed.
     """
-    bearer_token(request)  # no key: 401 before the store is asked (edge case 3)
-    with ExitStack() as opened:
-        # Who asks and what they read, in one read transaction: this request's time is
-        # mostly fixed costs (the seed's answer is a few hundred rows), and a
-        # transaction is one of the largest.
-        reading = opened.enter_context(request.app.state.store.read())
-        key = usage_reader(request, reading)
-        items = request.query_params.multi_items()
-        _, response = answer_export(request, key, items, opened=opened, reading=reading)
-        return response
+    key = usage_reader(request)
+    _, response = answer_export(request, key, request.query_params.multi_items())
+    return response
 
 
 def answer_export(
-    request: Request,
-    key: PersonalKey,
-    items: Sequence[tuple[str, str]],
-    *,
-    opened: ExitStack | None = None,
-    reading: Connection | None = None,
+    request: Request, key: PersonalKey, items: Sequence[tuple[str, str]]
 ) -> tuple[ExportQuery, Response]:
     """The export's answer to query ``items`` read as ``key``: whole when small, else
-    streamed. The API and the dashboard's download both answer with this.
-
-    ``reading``: a read transaction to answer in, whose closing ``opened`` holds (it
-    is taken over: closed when the answer is written); else the answer opens its own.
-    """
+    streamed. The API and the dashboard's download both answer with this."""
     csv = _wants_csv(request, items)
     query = _parse(request, items, csv=csv, now=datetime.now(UTC))
     state = request.app.state
     with ExitStack() as stack:
-        if opened is not None:
-            stack.enter_context(opened.pop_all())
-        result = stack.enter_context(open_export(state.store, state.directory, key, query, reading))
+        result = stack.enter_context(open_export(state.store, state.directory, key, query))
         rows = iter(result.rows)
         # A small answer is sent whole; a larger one streams from the same snapshot,
         # which stays open until its last row is written.
