@@ -26,6 +26,8 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 
+from creditmeter.store.driver import raised_as_sqlalchemys
+
 #: (org_id, event_id)
 EventKey = tuple[str, str]
 
@@ -280,19 +282,16 @@ def _copy(
     COPY is PostgreSQL's bulk path, and psycopg formats its rows in C rather
     than binding them as arrays in Python (decision 0005 has the figures).
     """
-    import psycopg  # only PostgreSQL stores get here
-
     driver = connection.connection.driver_connection
     assert driver is not None
     statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-    try:
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(row)
-    except psycopg.Error as exc:
-        # Raised by the driver itself, outside SQLAlchemy: give callers the type
-        # every other statement raises (so a lost server is a 503, not a 500).
-        raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
+    with (
+        raised_as_sqlalchemys(connection, statement),
+        driver.cursor() as cursor,
+        cursor.copy(statement) as copy,
+    ):
+        for row in rows:
+            copy.write_row(row)
 
 
 SQLITE = SQLiteDialect()
