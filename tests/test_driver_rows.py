@@ -1,19 +1,21 @@
 """The export's hot statements read their rows through the driver's own cursor
-(``store/driver.py``): the rows must be those of the caller's transaction, and a
+(``store/driver.py``): the rows must be those of the caller's transaction (and,
+for a prepared Core select, converted as SQLAlchemy converts them), and a
 driver error must reach the store as SQLAlchemy's, parameters hidden, as every
 other statement's does (so an unreachable database is a 503, not a 500)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 import sqlalchemy as sa
 
-from creditmeter.store import open_store
+from creditmeter.directory import Directory
+from creditmeter.store import open_store, schema
 from creditmeter.store.dialects import dialect_of
-from creditmeter.store.driver import read_rows
+from creditmeter.store.driver import PreparedSelect, read_rows
 
 
 def test_rows_are_the_drivers_and_see_the_callers_transaction(
@@ -51,6 +53,74 @@ def test_a_driver_error_is_raised_as_sqlalchemys_with_its_parameters_hidden(
         with store.read() as connection, pytest.raises(sa.exc.DBAPIError) as raised:
             mark = dialect_of(connection).mark
             read_rows(connection, f"SELECT 1 FROM no_such_table WHERE x = {mark}", ("s3cr3t",))
+        assert "no_such_table" in str(raised.value)
+        assert "s3cr3t" not in str(raised.value)
+    finally:
+        store.close()
+
+
+def test_a_prepared_select_gives_the_mappings_sqlalchemy_gives(
+    new_database: Callable[[], str],
+) -> None:
+    """Each column converted by its own type: the datetimes aware UTC, set or null."""
+    store = open_store(new_database())
+    try:
+        directory = Directory(store)
+        directory.create_org("Acme", org_id="org_acme")
+        user = directory.create_user("ada@example.com")
+        directory.set_membership("org_acme", user.id, "member")
+        expiry = datetime(2031, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+        kept, _ = directory.create_key(user.id, "org_acme", name="kept", expires_at=expiry)
+        revoked, _ = directory.create_key(user.id, "org_acme", name="revoked")
+        directory.revoke_key(revoked.id)
+        statement = (
+            sa.select(schema.personal_keys, schema.users.c.email)
+            .join(schema.users, schema.users.c.id == schema.personal_keys.c.user_id)
+            .where(schema.personal_keys.c.user_id == sa.bindparam("user_id"))
+            .order_by(schema.personal_keys.c.name)
+        )
+        prepared = PreparedSelect(statement)
+        with store.read() as connection:
+            expected = [
+                dict(row) for row in connection.execute(statement, {"user_id": user.id}).mappings()
+            ]
+            for _ in range(2):  # compiled on the first read, reused on the next
+                found = prepared.mappings(connection, {"user_id": user.id})
+                assert found == expected
+            assert prepared.mappings(connection, {"user_id": "usr_nobody"}) == []
+        kept_row, revoked_row = found
+        assert kept_row["id"] == kept.id and kept_row["email"] == "ada@example.com"
+        assert kept_row["expires_at"] == expiry and kept_row["expires_at"].tzinfo is UTC
+        assert kept_row["revoked_at"] is None
+        assert revoked_row["revoked_at"] is not None and revoked_row["revoked_at"].tzinfo is UTC
+    finally:
+        store.close()
+
+
+def test_a_prepared_select_refuses_a_parameter_that_needs_converting(
+    new_database: Callable[[], str],
+) -> None:
+    store = open_store(new_database())
+    try:
+        after = sa.bindparam("after", type_=schema.UTCDateTime())
+        prepared = PreparedSelect(
+            sa.select(schema.users.c.id).where(schema.users.c.created_at > after)
+        )
+        with store.read() as connection, pytest.raises(TypeError, match="after"):
+            prepared.mappings(connection, {"after": datetime(2030, 1, 1, tzinfo=UTC)})
+    finally:
+        store.close()
+
+
+def test_a_prepared_select_error_is_raised_as_sqlalchemys_with_its_parameters_hidden(
+    new_database: Callable[[], str],
+) -> None:
+    store = open_store(new_database())
+    try:
+        missing = sa.table("no_such_table", sa.column("x"))
+        prepared = PreparedSelect(sa.select(missing.c.x).where(missing.c.x == sa.bindparam("x")))
+        with store.read() as connection, pytest.raises(sa.exc.DBAPIError) as raised:
+            prepared.mappings(connection, {"x": "s3cr3t"})
         assert "no_such_table" in str(raised.value)
         assert "s3cr3t" not in str(raised.value)
     finally:

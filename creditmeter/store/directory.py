@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Table, bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from creditmeter.store.dialects import dialect_of
-from creditmeter.store.driver import read_rows
+from creditmeter.store.driver import PreparedSelect, read_rows
 from creditmeter.store.schema import (
     memberships,
     organizations,
@@ -197,14 +197,17 @@ def get_credential(connection: Connection, kind: str, credential_id: str) -> dic
     return _one(connection, select(table).where(table.c.id == credential_id))
 
 
-# Built once: every request looks its credential up, and building a statement
-# costs more than running it. A personal key comes with its user's email.
+# Built and compiled once, read through the driver: every request looks its
+# credential up, and SQLAlchemy's statement and result set-up cost more than the
+# lookup itself. A personal key comes with its user's email.
 _BY_HASH = {
-    "personal_key": select(personal_keys, users.c.email)
-    .join(users, users.c.id == personal_keys.c.user_id)
-    .where(personal_keys.c.secret_hash == bindparam("secret_hash")),
-    "service_token": select(service_tokens).where(
-        service_tokens.c.secret_hash == bindparam("secret_hash")
+    "personal_key": PreparedSelect(
+        select(personal_keys, users.c.email)
+        .join(users, users.c.id == personal_keys.c.user_id)
+        .where(personal_keys.c.secret_hash == bindparam("secret_hash"))
+    ),
+    "service_token": PreparedSelect(
+        select(service_tokens).where(service_tokens.c.secret_hash == bindparam("secret_hash"))
     ),
 }
 
@@ -213,8 +216,8 @@ def get_credential_by_hash(
     connection: Connection, kind: str, secret_hash: str
 ) -> dict[str, Any] | None:
     """The personal key (with its user's ``email``) or service token with this secret hash."""
-    row = connection.execute(_BY_HASH[kind], {"secret_hash": secret_hash}).mappings().first()
-    return dict(row) if row is not None else None
+    found = _BY_HASH[kind].mappings(connection, {"secret_hash": secret_hash})
+    return found[0] if found else None
 
 
 def list_personal_keys(connection: Connection, user_id: str | None = None) -> list[dict[str, Any]]:
