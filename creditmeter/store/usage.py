@@ -549,7 +549,12 @@ class _PairRollup:
         whole = len(self.group_by) == 2
         amounts = "credits_micro, request_count, event_count"
         if not whole:
-            amounts = "sum(credits_micro), sum(request_count), sum(event_count)"
+            # Cast: PostgreSQL sums bigints as numeric, and the rows are used as the
+            # driver gives them (an int on both stores).
+            amounts = ", ".join(
+                f"CAST(sum({column}) AS BIGINT)"
+                for column in ("credits_micro", "request_count", "event_count")
+            )
         statement = (
             f"SELECT {keys}, {amounts} FROM usage_pair_rollups WHERE org_id = {mark} "
             f"AND dimension = '{self.paired}' AND day >= {mark} AND day <= {mark}"
@@ -599,10 +604,11 @@ def _where_settled(
     statement, more = rollup.statement(mark, dialect.bytewise, filters)
     params = (org_id, dialect.bind_day(start), dialect.bind_day(end), *more)
     found_rows = read_rows(connection, statement, params)
-    # Each row is (day, the grouped values…, credits, requests, events): one pass.
+    # Each row is (day, the grouped values…, credits, requests, events), the amounts
+    # ints as stored (or cast by the statement): one pass.
     amounts = 1 + len(group_by)
     rows = [
-        (day, row[1:amounts], int(row[amounts]), int(row[amounts + 1]), int(row[amounts + 2]))
+        (day, row[1:amounts], row[amounts], row[amounts + 1], row[amounts + 2])
         for row in found_rows
         # A day changed since it was settled keeps its old rows: not read.
         if (day := days[row[0]]) in settled
