@@ -74,7 +74,7 @@ class PreparedSelect:
         assert driver is not None
         cursor = driver.cursor()
         try:
-            with raised_as_sqlalchemys(connection, compiled.text, bound):  # type: ignore[arg-type]
+            with raised_as_sqlalchemys(connection, compiled.text, bound):
                 cursor.execute(compiled.text, bound)
                 rows = cursor.fetchall()
                 if compiled.processors is None:  # the same every time: a race is harmless
@@ -114,7 +114,9 @@ class PreparedSelect:
 
 @contextmanager
 def raised_as_sqlalchemys(
-    connection: Connection, statement: str, params: Sequence[Any] | None = None
+    connection: Connection,
+    statement: str,
+    params: Sequence[Any] | Mapping[str, Any] | None = None,
 ) -> Iterator[None]:
     """A driver error of ``statement``, run outside SQLAlchemy, raised as the type
     SQLAlchemy raises for it (so a lost server is a 503, not a 500)."""
