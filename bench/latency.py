@@ -1,9 +1,9 @@
 """Export latency over HTTP, and the no-op floor, on a running server.
 
 Each case is warmed up, then timed request by request over one keep-alive
-connection; a case stops at ``requests`` requests or after ``budget_s``
-seconds, whichever comes first (at least ``min_requests``), and reports how
-many it made.
+connection, in turn with the no-op (see :func:`_in_turn`); a case stops at
+``requests`` requests or after ``budget_s`` seconds, whichever comes first (at
+least ``min_requests``), and reports how many it made.
 """
 
 from __future__ import annotations
