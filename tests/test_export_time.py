@@ -2118,6 +2118,12 @@ def test_edge_19_a_streamed_answer_is_one_snapshot(tenant: Tenant) -> None:
     assert (after[0]["credits"], after[-_STREAMED_PRODUCTS - 1]["credits"]) == ("101.0", "101.0")
 
 
+#: A server whose background work (settling days, looking at the webhook outbox)
+#: stays out of a test's way once it has started: for tests that look at the
+#: server's own database sessions or connection pool while it streams.
+_QUIET = {"export_rate_limit": 0, "settle_after_seconds": 10**9, "webhook_poll_seconds": 3600}
+
+
 def test_edge_19_a_failure_after_the_first_byte_aborts_the_connection(
     store_kind: str, make_service: Callable[..., Service]
 ) -> None:
@@ -2130,9 +2136,7 @@ def test_edge_19_a_failure_after_the_first_byte_aborts_the_connection(
     # one, a settling pass over earlier tests' days or a look at the webhook outbox is
     # also a session idle in a transaction now and then, and ending that one instead
     # let the export finish whole (a failure seen once in CI).
-    server = make_service(
-        export_rate_limit=0, settle_after_seconds=10**9, webhook_poll_seconds=3600
-    )
+    server = make_service(**_QUIET)
     tenant = server.tenant()
     _record_streamed(tenant)
     # The export's read transaction, once the server has filled the socket and waits
@@ -2182,7 +2186,8 @@ def test_edge_19_a_client_that_goes_away_mid_stream_frees_its_snapshot(
     # The server runs in this process, so its connection pool can be looked at:
     # the stream holds one connection (its read transaction) while it lasts, and
     # must give it back when the client leaves, not at some later garbage collection.
-    server = make_service(export_rate_limit=0)
+    # (Its background work would check out connections of the same pool.)
+    server = make_service(**_QUIET)
     tenant = server.tenant()
     _record_streamed(tenant)
     pool = server.store.engine.pool
