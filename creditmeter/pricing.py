@@ -91,6 +91,13 @@ class Card:
             key = (version.org_id or ANY, version.product, version.feature or ANY)
             grouped.setdefault(key, []).append(version)
         self._lines = {key: _Line(found) for key, found in grouped.items()}
+        # Which organizations have rates of their own for a product, and which
+        # features have rates of their own (in any scope): every other organization
+        # and feature is priced as the global card and "any feature" are, so their
+        # step functions are shared (see :meth:`steps`).
+        self._own_products = {(scope, product) for scope, product, _ in self._lines if scope}
+        self._own_features = {(product, feature) for _, product, feature in self._lines if feature}
+        self._steps: dict[tuple[str, str, str], tuple[list[int], list[RateVersion | None]]] = {}
 
     def in_force(
         self, org_id: str | None, product: str, feature: str | None, instant_us: int
@@ -121,18 +128,32 @@ class Card:
         """:meth:`rate_for` of one (organization, product, feature) as a step function
         of time: (instants, the version from each on). What prices an event changes only
         where some candidate version starts, so the lookup is made once per instant
-        there, and an event's is one bisect."""
-        candidates = [
-            self._lines.get(key)
-            for key in (
-                (org_id, product, feature or ANY),
-                (org_id, product, ANY),
-                (ANY, product, feature or ANY),
-                (ANY, product, ANY),
+        there, and an event's is one bisect.
+
+        An organization without rates of its own for the product is priced as the
+        global card (its lookups of its own lines find nothing), and a feature without
+        rates of its own as any feature: such keys share one step function, made once
+        (a batch of thousands of organizations and features mostly needs a few)."""
+        scope = org_id if (org_id, product) in self._own_products else ANY
+        feature_key = feature if feature and (product, feature) in self._own_features else ANY
+        key = (scope, product, feature_key)
+        found = self._steps.get(key)
+        if found is None:
+            candidates = [
+                self._lines.get(line)
+                for line in (
+                    key,
+                    (scope, product, ANY),
+                    (ANY, product, feature_key),
+                    (ANY, product, ANY),
+                )
+            ]
+            instants = sorted({start for line in candidates if line for start in line.starts})
+            found = self._steps[key] = (
+                instants,
+                [self.rate_for(scope, product, feature_key or None, at) for at in instants],
             )
-        ]
-        instants = sorted({start for line in candidates if line for start in line.starts})
-        return instants, [self.rate_for(org_id, product, feature, at) for at in instants]
+        return found
 
 
 class Pricer:
