@@ -85,7 +85,7 @@ def _store(kind: str, args: argparse.Namespace, source: Path, http_source: Path,
         # of the last hour, so every batch lands in the alerts' current periods).
         figures["alerts"] = alerts.compare(
             kind, fresh, events=min(args.events, 200_000), senders=args.senders,
-            rounds=1 if args.smoke else 2,
+            rounds=1 if args.smoke else alerts.ROUNDS,
         )  # fmt: skip
         url = fresh()
         seconds = bulk(url, source)
