@@ -133,7 +133,8 @@ class Card:
         An organization without rates of its own for the product is priced as the
         global card (its lookups of its own lines find nothing), and a feature without
         rates of its own as any feature: such keys share one step function, made once
-        (a batch of thousands of organizations and features mostly needs a few)."""
+        (a batch of thousands of organizations and features mostly needs a few). The
+        lists are shared between such keys: read them, never change them."""
         scope = org_id if (org_id, product) in self._own_products else ANY
         feature_key = feature if feature and (product, feature) in self._own_features else ANY
         key = (scope, product, feature_key)
